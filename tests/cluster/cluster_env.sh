@@ -1,0 +1,30 @@
+# Sourced by the cluster tests: a private cluster instance on ports apart from the default ones,
+# torn down when the test exits, whatever happened.
+set -euo pipefail
+ROOT="$1"
+export KILN_CLUSTER_DIR="$(mktemp -d -t kiln-cluster-test.XXXXXX)"
+export KILN_ETCD_PORT=33790 KILN_ETCD_PEER_PORT=33800 KILN_APISERVER_PORT=26443
+export KILN_KCM_PORT=30257 KILN_SCHEDULER_PORT=30259 KILN_KWOK_PORT=30247
+CLUSTER="$ROOT/scripts/local-cluster"
+KUBECTL="$("$ROOT/scripts/k8s-binaries" kubectl)/kubectl"
+
+teardown() {
+  local rc=$?
+  "$CLUSTER" down || rc=1
+  rm -rf "$KILN_CLUSTER_DIR"
+  exit $rc
+}
+trap teardown EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+kc() { "$KUBECTL" --kubeconfig "$KILN_CLUSTER_DIR/admin.kubeconfig" "$@"; }
+
+# up TIER: brings the tier up, checks the contract of the last line, exports KUBECONFIG.
+up() {
+  local out last
+  out=$("$CLUSTER" up --tier "$1")
+  last=$(printf '%s\n' "$out" | tail -n 1)
+  [[ "$last" == KUBECONFIG=* ]] || fail "last line of 'up' is not KUBECONFIG=<path>: '$last'"
+  export KUBECONFIG="${last#KUBECONFIG=}"
+  [ -f "$KUBECONFIG" ] || fail "kubeconfig $KUBECONFIG does not exist"
+}
