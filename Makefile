@@ -11,7 +11,7 @@ CTEST_LABELS ?= unit|integration
 all: build
 
 setup:
-	scripts/setup.sh build cluster runtime
+	scripts/setup.sh
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja
