@@ -1,0 +1,147 @@
+#include "runtime/oip_codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace kiln::runtime {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+TEST(DecodeInferRequestTest, DecodesEveryFieldOfTheSpecExample) {
+  auto r = decode_infer_request(R"({
+    "id": "42", "parameters": {"priority": 1},
+    "inputs": [{"name": "input0", "shape": [2, 2], "datatype": "UINT32", "data": [1, 2, 3, 4]},
+               {"name": "input1", "shape": [3], "datatype": "BOOL", "data": [true, false, true]}],
+    "outputs": [{"name": "output0"}]})");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->id, "42");
+  EXPECT_EQ(r->parameters["priority"], 1);
+  ASSERT_EQ(r->inputs.size(), 2u);
+  EXPECT_EQ(r->inputs[0].datatype, DataType::kUint32);
+  EXPECT_THAT(r->inputs[0].shape, ElementsAre(2, 2));
+  EXPECT_THAT(std::get<std::vector<std::int64_t>>(r->inputs[0].data), ElementsAre(1, 2, 3, 4));
+  EXPECT_THAT(std::get<std::vector<std::uint8_t>>(r->inputs[1].data), ElementsAre(1, 0, 1));
+  ASSERT_EQ(r->outputs.size(), 1u);
+  EXPECT_EQ(r->outputs[0].name, "output0");
+}
+
+TEST(DecodeInferRequestTest, FlattensNestedDataRowMajor) {
+  auto r = decode_infer_request(
+      R"({"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [[1, 2], [3, 4]]}]})");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_THAT(std::get<std::vector<double>>(r->inputs[0].data), ElementsAre(1, 2, 3, 4));
+}
+
+TEST(DecodeInferRequestTest, NullInFloatDataIsAMissingValue) {
+  auto r = decode_infer_request(
+      R"({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1.5, null]}]})");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  const auto& v = std::get<std::vector<float>>(r->inputs[0].data);
+  EXPECT_EQ(v[0], 1.5f);
+  EXPECT_TRUE(std::isnan(v[1]));
+}
+
+struct BadRequest {
+  const char* body;
+  const char* message;
+};
+
+class DecodeBadRequestTest : public ::testing::TestWithParam<BadRequest> {};
+
+TEST_P(DecodeBadRequestTest, RefusesWithAMessageNamingTheProblem) {
+  auto r = decode_infer_request(GetParam().body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().category(), ErrorCategory::kInvalidInput);
+  EXPECT_THAT(r.error().message(), HasSubstr(GetParam().message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, DecodeBadRequestTest,
+    ::testing::Values(
+        BadRequest{R"({"inputs": [)", "not valid JSON"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"FP32","data":[NaN]}]})",
+                   "not valid JSON"},
+        BadRequest{"[1, 2]", "must be a JSON object"},
+        BadRequest{R"({"inputs": []})", "non-empty array"},
+        BadRequest{R"({"id": 5, "inputs": []})", "id must be a string"},
+        BadRequest{R"({"inputs": [{"shape":[1],"datatype":"FP32","data":[1]}]})", "inputs[0].name"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"FLOAT","data":[1]}]})",
+                   "unknown datatype"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]})",
+                   "non-negative integers"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[3],"datatype":"FP32","data":[1, 2]}]})",
+                   "holds 3 elements but data has 2"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[2],"datatype":"FP32","data":[1,"a"]}]})",
+                   "inputs[0].data[1]: expected a number for FP32"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"INT32","data":[1.5]}]})",
+                   "expected an integer for INT32"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"UINT8","data":[256]}]})",
+                   "out of range for UINT8"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"INT8","data":[-129]}]})",
+                   "out of range for INT8"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"BOOL","data":[1]}]})",
+                   "expected true or false"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"BYTES","data":[1]}]})",
+                   "expected a string for BYTES"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],
+                      "outputs": [{"nom": "y"}]})",
+                   "string name"}));
+
+TEST(EncodeInferResponseTest, WritesShortestFloatsAndEchoesIdAndParameters) {
+  InferenceResponse response{"iris", "3", "req-1", json{{"batched", false}}, {}};
+  response.outputs.push_back({"predict", DataType::kFp32, {3}, std::vector<float>{0.1f, NAN, 2}});
+  response.outputs.push_back({"label", DataType::kBytes, {1}, std::vector<std::string>{"a\"b"}});
+  response.outputs.push_back({"ok", DataType::kBool, {1}, std::vector<std::uint8_t>{1}});
+  auto doc = json::parse(encode_infer_response(response));
+  EXPECT_EQ(doc["model_name"], "iris");
+  EXPECT_EQ(doc["model_version"], "3");
+  EXPECT_EQ(doc["id"], "req-1");
+  EXPECT_EQ(doc["parameters"]["batched"], false);
+  EXPECT_EQ(doc["outputs"][0]["datatype"], "FP32");
+  EXPECT_EQ(doc["outputs"][0]["shape"], json::array({3}));
+  EXPECT_EQ(doc["outputs"][0]["data"], json::parse("[0.1, null, 2]"));
+  EXPECT_EQ(doc["outputs"][1]["data"][0], "a\"b");
+  EXPECT_EQ(doc["outputs"][2]["data"][0], true);
+  EXPECT_THAT(encode_infer_response(response), HasSubstr("[0.1,null,2]"));
+}
+
+TEST(EncodeInferResponseTest, OmitsEmptyOptionalMembers) {
+  auto doc = json::parse(encode_infer_response({"m", "", "", json(), {}}));
+  EXPECT_FALSE(doc.contains("id"));
+  EXPECT_FALSE(doc.contains("model_version"));
+  EXPECT_FALSE(doc.contains("parameters"));
+  EXPECT_EQ(doc["outputs"], json::array());
+}
+
+TEST(SelectOutputsTest, KeepsRequestedOutputsInRequestOrderAndRefusesUnknownOnes) {
+  std::vector<Tensor> outs = {{"a", DataType::kFp32, {1}, std::vector<float>{1}},
+                              {"b", DataType::kFp32, {1}, std::vector<float>{2}}};
+  std::vector<RequestedOutput> want = {{"b", json()}};
+  auto selected = select_outputs(outs, want);
+  ASSERT_TRUE(selected.ok());
+  ASSERT_EQ(selected->size(), 1u);
+  EXPECT_EQ((*selected)[0].name, "b");
+  std::vector<RequestedOutput> unknown = {{"zz", json()}};
+  auto bad = select_outputs(outs, unknown);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message(), HasSubstr("\"zz\""));
+}
+
+TEST(ModelMetadataJsonTest, NotReadyModelShowsTheReason) {
+  auto doc = model_metadata_json("m", "1", nullptr, "file missing");
+  EXPECT_EQ(doc["state"], "UNAVAILABLE");
+  EXPECT_EQ(doc["reason"], "file missing");
+  ModelMetadata md{"xgboost", {{"input", DataType::kFp32, {-1, 4}}}, {}, {}};
+  auto ready = model_metadata_json("m", "1", &md, "");
+  EXPECT_EQ(ready["platform"], "xgboost");
+  EXPECT_EQ(ready["inputs"][0]["shape"], json::parse("[-1, 4]"));
+  EXPECT_FALSE(ready.contains("state"));
+}
+
+}  // namespace
+}  // namespace kiln::runtime
