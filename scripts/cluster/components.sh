@@ -13,7 +13,7 @@ start_etcd() {
     --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "kiln-local=http://127.0.0.1:$ETCD_PEER_PORT" \
     --unsafe-no-fsync --quota-backend-bytes 4294967296 --logger zap --log-level warn
-  wait_for "etcd" 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+  WAIT_PROCESS=etcd wait_for "etcd" 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 }
 
 start_apiserver() {
@@ -37,7 +37,7 @@ start_apiserver() {
     --authorization-mode Node,RBAC --allow-privileged=true \
     --enable-admission-plugins NodeRestriction \
     --feature-gates WatchList=false --profiling=false --v=1
-  wait_for "kube-apiserver /readyz" 120 curl -sf --cacert "$PKI/ca.crt" \
+  WAIT_PROCESS=kube-apiserver wait_for "kube-apiserver /readyz" 120 curl -sf --cacert "$PKI/ca.crt" \
     --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://127.0.0.1:$APISERVER_PORT/readyz"
 }
 
@@ -53,7 +53,7 @@ start_controller_manager() {
     --service-cluster-ip-range "$SERVICE_CIDR" --cluster-cidr "$CLUSTER_CIDR" \
     --allocate-node-cidrs=false --controllers '*,-cloud-node-lifecycle' \
     --enable-hostpath-provisioner --v=1
-  wait_for "kube-controller-manager /healthz" 90 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
+  WAIT_PROCESS=kube-controller-manager wait_for "kube-controller-manager /healthz" 90 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
 }
 
 start_scheduler() {
@@ -62,7 +62,7 @@ start_scheduler() {
   start kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$kcfg" --authentication-kubeconfig "$kcfg" --authorization-kubeconfig "$kcfg" \
     --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false --v=1
-  wait_for "kube-scheduler /healthz" 90 curl -skf "https://127.0.0.1:$SCHEDULER_PORT/healthz"
+  WAIT_PROCESS=kube-scheduler wait_for "kube-scheduler /healthz" 90 curl -skf "https://127.0.0.1:$SCHEDULER_PORT/healthz"
 }
 
 kwok_binary() {

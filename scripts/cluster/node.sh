@@ -97,7 +97,7 @@ EOF
 start_containerd() {
   write_containerd_config
   start containerd containerd --config "$DIR/containerd/config.toml"
-  wait_for "containerd" 60 ctr --address "$CONTAINERD_SOCK" version
+  WAIT_PROCESS=containerd wait_for "containerd" 60 ctr --address "$CONTAINERD_SOCK" version
   ensure_pause_image
 }
 
@@ -158,7 +158,7 @@ EOF
   start kubelet "$BIN/kubelet" --config "$DIR/kubelet-config.yaml" \
     --kubeconfig "$DIR/kubelet.kubeconfig" --root-dir "$DIR/kubelet" \
     --hostname-override "$NODE_NAME" --node-ip "$adv" --v=1
-  wait_for "node $NODE_NAME Ready" 180 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
+  WAIT_PROCESS=kubelet wait_for "node $NODE_NAME Ready" 180 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
 }
 
 start_kube_proxy() {
@@ -168,7 +168,7 @@ start_kube_proxy() {
     --metrics-bind-address "127.0.0.1:$KUBE_PROXY_METRICS_PORT" \
     --healthz-bind-address "127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT" \
     --conntrack-max-per-core 0 --v=1
-  wait_for "kube-proxy /healthz" 60 curl -sf "http://127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT/healthz"
+  WAIT_PROCESS=kube-proxy wait_for "kube-proxy /healthz" 60 curl -sf "http://127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT/healthz"
 }
 
 # PVCs bind through the controller-manager's hostPath provisioner (a single-node cluster's
@@ -188,6 +188,7 @@ EOF
 }
 
 start_node() {
+  touch "$DIR/node.active"
   node_preflight
   start_containerd
   start_kubelet
@@ -199,14 +200,21 @@ start_node() {
 # Pods are removed by the kubelet itself (it stops each sandbox through CRI, so CNI deletes the
 # network namespace and its iptables rules); the controllers stop first so nothing replaces them.
 stop_node() {
+  # The marker is removed only once everything is cleaned, so an interrupted down is finished by
+  # the next one.
   local had_node=0
-  [ -f "$RUN/kubelet.pid" ] || [ -f "$RUN/containerd.pid" ] && had_node=1
+  [ -f "$DIR/node.active" ] && had_node=1
   if is_running kubelet && is_running kube-apiserver; then
     stop kube-controller-manager
     stop kube-scheduler
     kc delete pods --all --all-namespaces --force --grace-period=0 --wait=false >/dev/null 2>&1 || true
     wait_for "the kubelet to remove every pod sandbox" 90 no_running_tasks ||
       log "some containers were still running; they are killed with containerd"
+    # The hostPath provisioner's volumes live on this host; the cluster that owned them is going.
+    local path
+    for path in $(kc get pv -o jsonpath='{range .items[*]}{.spec.hostPath.path}{"\n"}{end}' 2>/dev/null); do
+      case "$path" in /tmp/hostpath_pv/*) rm -rf "$path" ;; esac
+    done
   fi
   stop kubelet
   stop containerd
@@ -214,10 +222,12 @@ stop_node() {
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null || true
   stop kube-proxy
   if [ $had_node -eq 1 ]; then
-    [ -x "$BIN/kube-proxy" ] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
+    # --cleanup also tries the ipvs and nftables modes and reports their absence as an error.
+    "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
     remove_cni_leftovers
-    unmount_under "$DIR"
   fi
+  unmount_under "$DIR"
+  rm -f "$DIR/node.active"
   if [ -f "$DIR/ip_forward.saved" ]; then
     cat "$DIR/ip_forward.saved" > /proc/sys/net/ipv4/ip_forward 2>/dev/null || true
     rm -f "$DIR/ip_forward.saved"
@@ -239,8 +249,11 @@ remove_cni_leftovers() {
       [ -n "$chains" ] || continue
       for chain in $chains; do
         # Rules elsewhere that jump to the chain go first, then its own rules, then the chain.
-        "$cmd" -t "$table" -S 2>/dev/null | grep -E -- "-j $chain( |$)" | sed 's/^-A/-D/' |
-          while read -r rule; do eval "$cmd -t $table $rule" 2>/dev/null || true; done
+        local rules
+        rules=$("$cmd" -t "$table" -S 2>/dev/null | grep -E -- "-j $chain( |$)" | sed 's/^-A/-D/' || true)
+        while read -r rule; do
+          [ -n "$rule" ] && { eval "$cmd -t $table $rule" 2>/dev/null || true; }
+        done <<< "$rules"
         "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
       done
       for chain in $chains; do "$cmd" -t "$table" -X "$chain" 2>/dev/null || true; done

@@ -19,10 +19,17 @@ start() { # name command...
   log "started $name (pid $!)"
 }
 
+# Runs the command until it succeeds. Fails after the timeout, or at once when the process named in
+# WAIT_PROCESS (if set) has exited.
 wait_for() { # description timeout-seconds command...
   local what="$1" timeout="$2"; shift 2
   local deadline=$((SECONDS + timeout))
   until "$@" >/dev/null 2>&1; do
+    if [ -n "${WAIT_PROCESS:-}" ] && ! is_running "$WAIT_PROCESS"; then
+      log "$WAIT_PROCESS exited while waiting for $what; last lines of $LOGS/$WAIT_PROCESS.log:"
+      tail -15 "$LOGS/$WAIT_PROCESS.log" >&2
+      return 1
+    fi
     if [ $SECONDS -ge $deadline ]; then
       log "timed out after ${timeout}s waiting for $what"
       for f in "$LOGS"/*.log; do

@@ -11,7 +11,11 @@ sock="$KILN_CLUSTER_DIR/containerd/containerd.sock"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}" "$ROOT/scripts/images" build runtime toolbox
 "$ROOT/scripts/images" import "$sock" runtime toolbox
 
-dump() { kc get pods -A -o wide || true; kc get events -A --sort-by=.lastTimestamp | tail -20 || true; }
+dump() {
+  kc get pods -A -o wide || true
+  kc get events -A --sort-by=.lastTimestamp | tail -20 || true
+  for p in $(kc get pods -o name); do echo "--- logs of $p"; kc logs "$p" --all-containers || true; done
+}
 
 # 1. A Job runs kiln-runtime --version in a real container.
 kc apply -f - <<'YAML'
