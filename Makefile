@@ -3,7 +3,7 @@
 # binaries, KWOK, Go modules) are cached outside the repository.
 BUILD_DIR ?= build
 JOBS ?= 2
-CTEST_LABELS ?= unit|integration
+CTEST_LABELS ?= unit|integration|e2e
 
 .PHONY: all setup configure build k8s test test-unit test-integration test-e2e demo bench \
         cluster-up cluster-down format clean
@@ -21,9 +21,9 @@ configure: $(BUILD_DIR)/build.ninja
 build: setup configure
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
-# Kubernetes components for the simulated tier, built from Kubernetes' Go modules and cached.
+# Kubernetes components for every tier, built from Kubernetes' Go modules and cached.
 k8s:
-	scripts/k8s-binaries kube-apiserver kube-controller-manager kube-scheduler kubectl >/dev/null
+	scripts/k8s-binaries kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy >/dev/null
 
 test: build k8s
 	ctest --test-dir $(BUILD_DIR) -L '$(CTEST_LABELS)' --output-on-failure
