@@ -1,0 +1,129 @@
+// kiln-runtime serve: serves one model over the Open Inference Protocol (v2) REST API.
+//
+//   kiln-runtime serve --model-name iris --model-uri /models/model.json --format xgboost --port
+//   8080
+//
+// SIGTERM or SIGINT starts a graceful drain: readiness fails at once, requests keep being served
+// for --drain-delay-seconds (while load balancers notice), then the listener closes once in-flight
+// requests finish (at most --drain-timeout-seconds).
+
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cmd/runtime_command.h"
+#include "common/log.h"
+#include "runtime/backend.h"
+#include "runtime/http_server.h"
+#include "runtime/inference_service.h"
+
+namespace kiln::cmd {
+namespace {
+
+struct ServeOptions {
+  std::string model_name;
+  std::string model_uri;
+  std::string format = "xgboost";
+  std::string model_version = "1";
+  std::string host = "0.0.0.0";
+  int port = 8080;
+  std::size_t max_concurrency = 0;  // 0: the number of cores.
+  std::size_t max_queue = 128;
+  int queue_timeout_ms = 1000;
+  std::size_t max_body_bytes = 4u << 20;
+  std::size_t http_threads = 0;  // 0: cpprestsdk's default.
+  double drain_delay_seconds = 5;
+  double drain_timeout_seconds = 30;
+};
+
+int run_serve(const ServeOptions& opts) {
+  auto log_options = log_options_from_env();
+  if (!log_options.ok()) {
+    std::fprintf(stderr, "%s\n", log_options.error().to_string().c_str());
+    return 2;
+  }
+  (void)init_logging(*log_options);
+  auto format = runtime::parse_model_format(opts.format);
+  if (!format.ok()) {
+    log::error(format.error().message());
+    return 2;
+  }
+  // Signals are taken by sigwait() below; every thread started from here inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (opts.http_threads > 0) runtime::set_http_threads(opts.http_threads);
+
+  metrics::Registry registry;
+  runtime::ServiceOptions service_options;
+  service_options.max_concurrency = opts.max_concurrency > 0
+                                        ? opts.max_concurrency
+                                        : std::max(1u, std::thread::hardware_concurrency());
+  service_options.max_queue = opts.max_queue;
+  service_options.queue_timeout = std::chrono::milliseconds(opts.queue_timeout_ms);
+  service_options.max_body_bytes = opts.max_body_bytes;
+  runtime::InferenceService service(service_options, registry);
+
+  const auto start = std::chrono::steady_clock::now();
+  auto backend = runtime::load_backend(*format, opts.model_uri);
+  const double load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (backend.ok()) {
+    log::info("model loaded", {{"model", opts.model_name}, {"seconds", load_seconds}});
+  }
+  service.add_model(opts.model_name, opts.model_version, std::move(backend), load_seconds);
+
+  auto server = runtime::HttpServer::start(
+      {opts.host, static_cast<std::uint16_t>(opts.port), opts.max_body_bytes},
+      [&service](const runtime::HttpRequest& r) { return service.handle(r); });
+  if (!server.ok()) {
+    log::error("cannot start the server", {{"reason", server.error().message()}});
+    return 1;
+  }
+  log::info("serving", {{"model", opts.model_name}, {"port", (*server)->port()}});
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  service.start_draining();
+  std::this_thread::sleep_for(std::chrono::duration<double>(opts.drain_delay_seconds));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(opts.drain_timeout_seconds);
+  while (service.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  (*server)->stop();
+  log::info("stopped", {{"signal", signal}, {"in_flight", service.in_flight()}});
+  return 0;
+}
+
+const bool kRegistered = register_runtime_command(
+    "serve", "Serve a model over the Open Inference Protocol (v2) REST API", [](CLI::App& sub) {
+      auto opts = std::make_shared<ServeOptions>();
+      sub.add_option("--model-name", opts->model_name, "Name the model is served under")
+          ->required();
+      sub.add_option("--model-uri", opts->model_uri, "Path of the model file")->required();
+      sub.add_option("--format", opts->format, "xgboost, onnx or torchscript")
+          ->check(CLI::IsMember({"xgboost", "onnx", "torchscript"}));
+      sub.add_option("--model-version", opts->model_version, "Version reported in responses");
+      sub.add_option("--host", opts->host, "IPv4 address to listen on");
+      sub.add_option("--port", opts->port, "Port (0: any free port, logged)");
+      sub.add_option("--max-concurrency", opts->max_concurrency,
+                     "Infer requests running at once (0: the number of cores)");
+      sub.add_option("--max-queue", opts->max_queue, "Infer requests waiting before 429");
+      sub.add_option("--queue-timeout-ms", opts->queue_timeout_ms, "Longest queue wait before 503");
+      sub.add_option("--max-body-bytes", opts->max_body_bytes, "Larger request bodies get 413");
+      sub.add_option("--http-threads", opts->http_threads, "HTTP handler threads (0: default)");
+      sub.add_option("--drain-delay-seconds", opts->drain_delay_seconds,
+                     "After SIGTERM, keep serving this long with readiness failing");
+      sub.add_option("--drain-timeout-seconds", opts->drain_timeout_seconds,
+                     "Longest wait for in-flight requests after the delay");
+      return [opts] { return run_serve(*opts); };
+    });
+
+}  // namespace
+}  // namespace kiln::cmd

@@ -1,0 +1,130 @@
+#pragma once
+
+// The Open Inference Protocol (v2) REST service, independent of the HTTP library: it maps a
+// request (method, path, body) to a response (status, JSON body). http_server.h puts it on a
+// socket; tests and embedders may call handle() directly.
+//
+// Routes (https://github.com/kserve/open-inference-protocol, REST):
+//   GET  /v2/health/live                      200 {"live": true}
+//   GET  /v2/health/ready                     200 {"ready": true}; 503 while draining or while a
+//                                             model is not ready
+//   GET  /v2                                  server metadata {"name", "version", "extensions"}
+//   GET  /v2/models/{m}[/versions/{v}]        model metadata; a model that failed to load shows
+//                                             "state": "UNAVAILABLE" and the "reason"
+//   GET  /v2/models/{m}[/versions/{v}]/ready  200 {"name", "ready": true}; 503 when not ready
+//   POST /v2/models/{m}[/versions/{v}]/infer  inference
+//   GET  /v2/models/{m}/profile               the served-traffic profile (when an observer is set)
+//   GET  /metrics                             Prometheus text exposition
+//
+// Status codes: 400 malformed request (JSON, schema, datatype, shape/data mismatch); 404 unknown
+// model, version or route; 413 body over the limit (checked by the transport and again here);
+// 422 a well-formed request that does not fit the model (feature count, unknown output); 429
+// queue full; 503 draining, model not ready, or queue wait timed out; 500 the model library
+// failed. Every error body is {"error": "<message>"}. Every request gets exactly one response:
+// handle() never throws.
+//
+// Metrics (registered on the registry given to the constructor):
+//   kiln_runtime_requests_total{model,code}            infer requests by status code
+//   kiln_runtime_request_errors_total{model,code}      infer requests answered with 4xx/5xx
+//   kiln_runtime_request_duration_seconds{model}       infer latency inside the service
+//   kiln_runtime_batch_size{model}                     rows per infer request
+//   kiln_runtime_in_flight_requests                    infer requests being handled
+//   kiln_runtime_model_load_seconds{model}             time the model took to load
+//   kiln_runtime_model_ready{model}                    1 when ready
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/metrics.h"
+#include "runtime/admission.h"
+#include "runtime/backend.h"
+
+namespace kiln::runtime {
+
+// Watches successful batches (for the served-traffic profile). Thread-safe: observe() is called
+// concurrently from request threads and must not block for long.
+class TrafficObserver {
+ public:
+  virtual ~TrafficObserver() = default;
+  virtual void observe(std::span<const Tensor> inputs, std::span<const Tensor> outputs) = 0;
+  // The current profile as JSON; an error when none can be produced.
+  virtual Result<nlohmann::json> profile_json() const = 0;
+};
+
+struct ServiceOptions {
+  std::size_t max_concurrency = 4;                // Infer requests running at once (>= 1).
+  std::size_t max_queue = 128;                    // Infer requests waiting for a slot before 429.
+  std::chrono::milliseconds queue_timeout{1000};  // Longest wait in the queue before 503.
+  std::size_t max_body_bytes = 4u << 20;          // Larger bodies get 413.
+};
+
+struct HttpRequest {
+  std::string_view method;  // "GET", "POST", ...
+  std::string_view path;    // Without the query string.
+  std::string_view body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+class InferenceService {
+ public:
+  // `registry` must outlive the service.
+  InferenceService(ServiceOptions options, metrics::Registry& registry);
+  ~InferenceService();
+  InferenceService(const InferenceService&) = delete;
+  InferenceService& operator=(const InferenceService&) = delete;
+
+  // Adds a model under `name` (and `version`, which may be empty). `loaded` is load_backend()'s
+  // result: on error the model is listed but not ready, and the error's message is the reason
+  // shown in its metadata. `observer` (may be null) sees its successful batches. Call before
+  // serving starts: not thread-safe with handle().
+  void add_model(std::string name, std::string version,
+                 Result<std::unique_ptr<ModelBackend>> loaded, double load_seconds,
+                 std::shared_ptr<TrafficObserver> observer = nullptr);
+
+  // Answers one request. Thread-safe; never throws.
+  HttpResponse handle(const HttpRequest& request) noexcept;
+
+  // Starts a graceful drain: readiness answers 503 from now on, so load balancers stop sending;
+  // requests already admitted finish. New infer requests still get served (a client that raced
+  // the readiness change is not failed). Thread-safe.
+  void start_draining() noexcept;
+  bool draining() const noexcept { return draining_.load(); }
+  // Infer requests being handled now. Thread-safe.
+  std::size_t in_flight() const noexcept { return in_flight_.load(); }
+
+  const ServiceOptions& options() const noexcept { return options_; }
+
+ private:
+  struct Model;
+  HttpResponse route(const HttpRequest& request);
+  HttpResponse infer(Model& model, std::string_view body);
+  HttpResponse model_route(std::string_view method, std::string_view rest, std::string_view body);
+
+  ServiceOptions options_;
+  metrics::Registry& registry_;
+  AdmissionControl admission_;
+  std::atomic<bool> draining_{false};
+  std::atomic<std::size_t> in_flight_{0};
+  std::unordered_map<std::string, std::unique_ptr<Model>> models_;
+  metrics::Family<metrics::Counter>& requests_;
+  metrics::Family<metrics::Counter>& errors_;
+  metrics::Family<metrics::Histogram>& latency_;
+  metrics::Family<metrics::Histogram>& batch_size_;
+  metrics::Gauge& in_flight_gauge_;
+  metrics::Family<metrics::Gauge>& load_seconds_;
+  metrics::Family<metrics::Gauge>& ready_;
+};
+
+}  // namespace kiln::runtime
