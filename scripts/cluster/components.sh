@@ -65,15 +65,7 @@ start_scheduler() {
   WAIT_PROCESS=kube-scheduler wait_for "kube-scheduler /healthz" 90 curl -skf "https://127.0.0.1:$SCHEDULER_PORT/healthz"
 }
 
-kwok_binary() {
-  local dir="$CACHE/kwok/$KWOK_VERSION"
-  if [ ! -x "$dir/kwok" ]; then
-    log "building kwok $KWOK_VERSION with go install"
-    mkdir -p "$dir"
-    CGO_ENABLED=0 GOBIN="$dir" GOFLAGS=-mod=mod go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" >&2
-  fi
-  echo "$dir/kwok"
-}
+kwok_binary() { KILN_KWOK_VERSION="$KWOK_VERSION" "$ROOT/scripts/go-tool" kwok; }
 
 # KWOK's own "fast" stages (nodes Ready at once, pods Running at once, Job pods Succeeded) and node
 # heartbeats through Leases, taken from the KWOK module that was built.

@@ -1,0 +1,609 @@
+#!/usr/bin/env python3
+"""Writes crds/*.yaml: the CustomResourceDefinitions of Kiln's four kinds (group kiln.dev, v1alpha1).
+
+The schemas are written here once, with helpers for the shapes the kinds share (conditions, model
+references, durations), and every property carries a description so `kubectl explain` teaches the
+API. Run `python3 scripts/gen-crds.py` (PyYAML, scripts/deps/tools.pip) after editing; tests apply the generated files to a real API
+server and check the validations.
+"""
+import pathlib
+import sys
+
+import yaml
+
+GROUP = "kiln.dev"
+VERSION = "v1alpha1"
+DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+# ---- schema helpers ------------------------------------------------------------------------------
+def obj(description, properties=None, required=None, validations=None, **extra):
+    s = {"type": "object", "description": description}
+    if properties:
+        s["properties"] = properties
+    if required:
+        s["required"] = required
+    if validations:
+        s["x-kubernetes-validations"] = [{"rule": r, "message": m} for r, m in validations]
+    s.update(extra)
+    return s
+
+
+def string(description, **extra):
+    return {"type": "string", "description": description, **extra}
+
+
+def integer(description, **extra):
+    return {"type": "integer", "format": "int32", "description": description, **extra}
+
+
+def number(description, **extra):
+    return {"type": "number", "description": description, **extra}
+
+
+def boolean(description, **extra):
+    return {"type": "boolean", "description": description, **extra}
+
+
+def array(description, items, **extra):
+    return {"type": "array", "description": description, "items": items, **extra}
+
+
+def duration(description, **extra):
+    return string(description + " A duration such as 30s, 5m or 1h30m.", pattern=DURATION,
+                  maxLength=32, **extra)
+
+
+def free_object(description):
+    return {"type": "object", "description": description,
+            "x-kubernetes-preserve-unknown-fields": True}
+
+
+def string_map(description):
+    return {"type": "object", "description": description,
+            "additionalProperties": {"type": "string"}}
+
+
+def name_ref(description):
+    return obj(description, {"name": string("Name of the object, in this object's namespace.",
+                                            maxLength=253)}, required=["name"])
+
+
+def env_list():
+    return array("Environment variables for the container (name and value; valueFrom as in a Pod).",
+                 obj("An environment variable.", {
+                     "name": string("Variable name.", maxLength=256),
+                     "value": string("Variable value."),
+                     "valueFrom": free_object("A source for the value, as in a Pod's EnvVar."),
+                 }, required=["name"]), maxItems=128)
+
+
+def resources():
+    qty = {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True,
+           "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"}
+    return obj("Compute resources, as in a container's resources.", {
+        "requests": {"type": "object", "description": "Minimum resources (cpu, memory, ...).",
+                     "additionalProperties": qty},
+        "limits": {"type": "object", "description": "Maximum resources (cpu, memory, ...).",
+                   "additionalProperties": qty},
+    })
+
+
+def pod_template(description):
+    return free_object(description + " A full PodTemplateSpec (metadata and spec), as in a Job.")
+
+
+def conditions():
+    return array(
+        "Latest observations of the object's state, as metav1.Condition.",
+        obj("One aspect of the object's state (metav1.Condition).", {
+            "type": string("Type of condition in CamelCase.", maxLength=316),
+            "status": string("True, False or Unknown.", enum=["True", "False", "Unknown"]),
+            "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0,
+                                   "description": "The .metadata.generation the condition was set from."},
+            "lastTransitionTime": string("When the status last changed.", format="date-time"),
+            "reason": string("CamelCase reason for the last transition.", maxLength=1024),
+            "message": string("Human-readable details of the last transition.", maxLength=32768),
+        }, required=["type", "status", "lastTransitionTime", "reason", "message"]),
+        **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+
+
+def observed_generation():
+    return {"type": "integer", "format": "int64",
+            "description": "The .metadata.generation the controller last acted on."}
+
+
+def model_source(description, allow_training_job=True):
+    props = {
+        "uri": string("Where the model file is: pvc://<claim>/<path> or file://<path> (inside the "
+                      "runtime image).", maxLength=2048, pattern=r"^(pvc|file)://.+"),
+        "format": string("Model format: the runtime backend that loads it.",
+                         enum=["xgboost", "onnx", "torchscript"], default="xgboost"),
+        "version": string("Version label shown in status and metrics (default: the uri's digest).",
+                          maxLength=128),
+    }
+    validations = [("has(self.uri)", "uri is required")]
+    if allow_training_job:
+        props["fromTrainingJob"] = string(
+            "Name of a succeeded TrainingJob in this namespace whose output model is served.",
+            maxLength=253)
+        validations = [("has(self.uri) != has(self.fromTrainingJob)",
+                        "exactly one of uri or fromTrainingJob must be set")]
+    return obj(description, props, validations=validations)
+
+
+def crd(kind, plural, short, schema_spec, schema_status, columns, description):
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}",
+                     "labels": {"app.kubernetes.io/part-of": "kiln"}},
+        "spec": {
+            "group": GROUP,
+            "names": {"kind": kind, "listKind": kind + "List", "plural": plural,
+                      "singular": kind.lower(), "shortNames": short, "categories": ["kiln"]},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": VERSION, "served": True, "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns + [
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
+                "schema": {"openAPIV3Schema": obj(description, {
+                    "apiVersion": string("Versioned schema of this representation of an object."),
+                    "kind": string("The REST resource this object represents."),
+                    "metadata": {"type": "object"},
+                    "spec": schema_spec,
+                    "status": schema_status,
+                }, required=["spec"])},
+            }],
+        },
+    }
+
+
+# ---- DataPipeline --------------------------------------------------------------------------------
+def step_schema(description):
+    return obj(description, {
+        "name": string("Step name, unique in the pipeline (a DNS label).", maxLength=63,
+                       pattern=DNS_LABEL),
+        "image": string("Container image of the step.", maxLength=512),
+        "imagePullPolicy": string("When to pull the image.", enum=["Always", "IfNotPresent", "Never"]),
+        "command": array("Entrypoint array.", string("An argument."), maxItems=64),
+        "args": array("Arguments to the entrypoint; {{parameters.NAME}} and "
+                      "{{steps.STEP.outputs.NAME}} are substituted.", string("An argument."),
+                      maxItems=256),
+        "env": env_list(),
+        "resources": resources(),
+        "template": pod_template("Instead of the container fields, the pod to run."),
+        "dependsOn": array("Steps that must succeed (or be skipped or cached) first.",
+                           string("A step name.", maxLength=63), maxItems=32),
+        "when": string("Condition on earlier steps' outputs, e.g. "
+                       "\"{{steps.validate.outputs.rows}} > 1000\"; the step is Skipped when false.",
+                       maxLength=1024),
+        "retryStrategy": obj("How a failed step is retried.", {
+            "limit": integer("Retries after the first attempt.", minimum=0, maximum=100, default=0),
+            "retryPolicy": string("Which failures are retried: OnFailure (the container failed), "
+                                  "OnError (the pod could not run), Always (both).",
+                                  enum=["OnFailure", "OnError", "Always"], default="OnFailure"),
+            "backoff": obj("Delay between attempts: duration * factor^(attempt-1), capped at "
+                           "maxDuration.", {
+                               "duration": duration("First delay.", default="10s"),
+                               "factor": number("Growth factor.", minimum=1, default=2),
+                               "maxDuration": duration("Largest delay.", default="5m"),
+                           }),
+        }),
+        "timeoutSeconds": integer("Deadline of one attempt (the Job's activeDeadlineSeconds).",
+                                  minimum=1),
+        "cache": obj("Content-addressed memoization: a step whose image, command, arguments, "
+                     "inputs and parameters hash to a recent successful run is marked Cached and "
+                     "not run.", {
+                         "enabled": boolean("Whether to reuse earlier results.", default=False),
+                         "maxAge": duration("How old a reusable result may be (default: forever)."),
+                     }),
+        "inputs": obj("Inputs of the step.", {
+            "parameters": array("Named values substituted into args.", obj("A parameter.", {
+                "name": string("Parameter name.", maxLength=63),
+                "value": string("Its value (may reference other steps' outputs)."),
+            }, required=["name"]), maxItems=64),
+            "artifacts": array("Files the step reads from the workspace.", obj("An artifact.", {
+                "name": string("Artifact name.", maxLength=63),
+                "path": string("Path in the workspace.", maxLength=1024),
+            }, required=["name", "path"]), maxItems=64),
+        }),
+        "outputs": obj("Outputs of the step.", {
+            "parameters": array("Small values the step writes as JSON to its termination "
+                                "message (/dev/termination-log): {\"NAME\": \"value\"}.",
+                                obj("An output parameter.", {
+                                    "name": string("Parameter name.", maxLength=63),
+                                    "description": string("What it holds."),
+                                }, required=["name"]), maxItems=64),
+            "artifacts": array("Files the step writes to the workspace.", obj("An artifact.", {
+                "name": string("Artifact name.", maxLength=63),
+                "path": string("Path in the workspace.", maxLength=1024),
+            }, required=["name", "path"]), maxItems=64),
+        }),
+    }, required=["name"], validations=[
+        ("has(self.image) != has(self.template)", "exactly one of image or template must be set"),
+    ])
+
+
+def datapipeline():
+    steps = array("The steps of the DAG.", step_schema("A containerized step, run as a Job."),
+                  minItems=1, maxItems=64,
+                  **{"x-kubernetes-validations": [
+                      {"rule": "self.all(s, self.exists_one(t, t.name == s.name))",
+                       "message": "step names must be unique"},
+                      {"rule": "self.all(s, !has(s.dependsOn) || s.dependsOn.all(d, "
+                               "self.exists(t, t.name == d)))",
+                       "message": "dependsOn names a step that does not exist"},
+                      {"rule": "self.all(s, !has(s.dependsOn) || !s.dependsOn.exists(d, d == s.name))",
+                       "message": "a step cannot depend on itself"},
+                  ]})
+    spec = obj("Desired state of the pipeline.", {
+        "steps": steps,
+        "parameters": array("Pipeline parameters, referenced as {{parameters.NAME}}.", obj(
+            "A parameter.", {
+                "name": string("Parameter name.", maxLength=63),
+                "value": string("Default value."),
+                "description": string("What it is for."),
+            }, required=["name"]), maxItems=64),
+        "workspace": obj("A volume mounted in every step at mountPath, shared by the run's steps.", {
+            "mountPath": string("Where the workspace is mounted.", default="/workspace"),
+            "persistentVolumeClaim": obj("An existing claim.", {
+                "claimName": string("Name of the PersistentVolumeClaim.", maxLength=253)},
+                required=["claimName"]),
+            "volumeClaimTemplate": obj("A claim created for each run and deleted with it.", {
+                "spec": free_object("PersistentVolumeClaimSpec of the claim."),
+            }, required=["spec"]),
+        }, validations=[("has(self.persistentVolumeClaim) != has(self.volumeClaimTemplate)",
+                         "exactly one of persistentVolumeClaim or volumeClaimTemplate")]),
+        "parallelism": integer("Most steps running at once (default: unbounded).", minimum=1),
+        "activeDeadlineSeconds": integer("Deadline of a whole run.", minimum=1),
+        "schedule": string("Cron schedule (5 fields, or @hourly/@daily/@weekly/@monthly/@yearly) "
+                           "for recurring runs; without it the pipeline runs once.",
+                           maxLength=128,
+                           pattern=r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
+                                   r"(\S+\s+){4}\S+)$"),
+        "concurrencyPolicy": string("What a scheduled run does when the previous one still runs.",
+                                    enum=["Allow", "Forbid", "Replace"], default="Forbid"),
+        "successfulRunsHistoryLimit": integer("Finished successful runs kept in status and "
+                                              "cluster.", minimum=0, default=3),
+        "failedRunsHistoryLimit": integer("Failed runs kept.", minimum=0, default=1),
+        "suspend": boolean("Stops scheduling new runs.", default=False),
+        "onExit": step_schema("A step run after every run, whatever its result "
+                              "({{run.phase}} is substituted)."),
+        "ttlSecondsAfterFinished": integer("Delete a finished run's Jobs after this many seconds.",
+                                           minimum=0),
+    }, required=["steps"])
+    step_status = obj("State of one step in a run.", {
+        "name": string("Step name."),
+        "phase": string("Step state.", enum=["Pending", "Running", "Succeeded", "Failed",
+                                              "Skipped", "Cached", "Error"]),
+        "attempts": integer("Attempts started."),
+        "startTime": string("When the first attempt started.", format="date-time"),
+        "finishTime": string("When the step finished.", format="date-time"),
+        "nextAttemptTime": string("When the next retry starts.", format="date-time"),
+        "jobName": string("The Job of the latest attempt."),
+        "cacheKey": string("Content hash that memoizes the step."),
+        "message": string("Why the step is in its phase."),
+        "outputs": string_map("Output parameters from the termination message."),
+    })
+    status = obj("Observed state of the pipeline.", {
+        "observedGeneration": observed_generation(),
+        "conditions": conditions(),
+        "phase": string("State of the latest run.", enum=["Pending", "Running", "Succeeded",
+                                                          "Failed"]),
+        "progress": string("Steps done / total in the latest run, e.g. 3/5."),
+        "lastScheduleTime": string("When the last scheduled run started.", format="date-time"),
+        "runs": array("Recent runs, newest first (bounded by the history limits).", obj(
+            "One execution of the DAG.", {
+                "name": string("Run name (labels its Jobs kiln.dev/run)."),
+                "phase": string("Run state.", enum=["Pending", "Running", "Succeeded", "Failed"]),
+                "startTime": string("Start.", format="date-time"),
+                "completionTime": string("End.", format="date-time"),
+                "message": string("Why the run is in its phase."),
+                "steps": array("Per-step state.", step_status),
+            })),
+    })
+    return crd("DataPipeline", "datapipelines", ["dp"], spec, status, [
+        {"name": "State", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Steps", "type": "string", "jsonPath": ".status.progress"},
+    ], "DataPipeline runs a DAG of containerized steps with retries, caching, schedules and a "
+       "shared workspace.")
+
+
+# ---- TrainingJob ---------------------------------------------------------------------------------
+def trainingjob():
+    spec = obj("Desired state of the training job.", {
+        "framework": string("How distribution is wired: pytorch (MASTER_ADDR, MASTER_PORT, "
+                            "WORLD_SIZE, RANK), xgboost (DMLC_TRACKER_URI, DMLC_TRACKER_PORT, "
+                            "DMLC_TASK_ID, DMLC_NUM_WORKER), tensorflow (TF_CONFIG) or generic.",
+                            enum=["xgboost", "pytorch", "tensorflow", "generic"]),
+        "replicas": integer("Number of workers (pods of an Indexed Job).", minimum=1,
+                            maximum=1024, default=1),
+        "template": pod_template("The user's training pod."),
+        "builtin": obj("Kiln's built-in trainer (kiln-runtime train) instead of a template.", {
+            "xgboost": obj("XGBoost from a CSV table.", {
+                "data": string("The training table: pvc://<claim>/<path> to a CSV file.",
+                               pattern=r"^(pvc|file)://.+", maxLength=2048),
+                "label": string("Label column.", maxLength=256),
+                "features": array("Feature columns (default: every other column).",
+                                  string("A column."), maxItems=4096),
+                "objective": string("XGBoost objective.", default="binary:logistic",
+                                    enum=["binary:logistic", "reg:squarederror",
+                                          "reg:logistic", "multi:softprob"]),
+                "numRounds": integer("Boosting rounds.", minimum=1, default=100),
+                "params": string_map("Other XGBoost parameters (max_depth, eta, ...)."),
+                "validationFraction": number("Share of rows held out for metrics.",
+                                             minimum=0.01, maximum=0.9, default=0.2),
+                "image": string("Runtime image (default: the manager's configured image).",
+                                maxLength=512),
+                "resources": resources(),
+            }, required=["data", "label"]),
+        }, required=["xgboost"]),
+        "runPolicy": obj("Restarts, deadlines and clean-up.", {
+            "backoffLimit": integer("Retries before the job fails.", minimum=0, default=3),
+            "activeDeadlineSeconds": integer("Deadline of the whole job.", minimum=1),
+            "ttlSecondsAfterFinished": integer("Delete children this long after finishing.",
+                                               minimum=0),
+            "cleanPodPolicy": string("Which pods are deleted when the job finishes.",
+                                     enum=["None", "Running", "All"], default="Running"),
+            "restartPolicy": string("OnFailure retries any failure; ExitCode retries only "
+                                    "retryable exit codes (>128, signals) and fails on 1-127.",
+                                    enum=["OnFailure", "ExitCode"], default="OnFailure"),
+            "gangRestart": boolean("Restart every worker when one fails (distributed jobs "
+                                   "cannot continue with a missing rank).", default=True),
+        }),
+        "output": obj("Where the trainer writes the model, metrics.json and the baseline profile.", {
+            "modelUri": string("A directory: pvc://<claim>/<path>.", pattern=r"^(pvc|file)://.+",
+                               maxLength=2048),
+        }, required=["modelUri"]),
+    }, required=["framework", "output"], validations=[
+        ("has(self.template) != has(self.builtin)", "exactly one of template or builtin"),
+        ("!has(self.builtin) || self.framework == 'xgboost'",
+         "builtin.xgboost requires framework xgboost"),
+    ])
+    status = obj("Observed state of the training job.", {
+        "observedGeneration": observed_generation(),
+        "conditions": conditions(),
+        "phase": string("Job state.", enum=["Created", "Running", "Restarting", "Succeeded",
+                                            "Failed"]),
+        "jobName": string("The Indexed Job running the workers."),
+        "startTime": string("Start.", format="date-time"),
+        "completionTime": string("End.", format="date-time"),
+        "restarts": integer("Gang restarts so far."),
+        "replicaStatuses": obj("Worker counts.", {
+            "active": integer("Running workers."),
+            "succeeded": integer("Finished workers."),
+            "failed": integer("Failed workers."),
+        }),
+        "model": obj("The trained model, from the trainer's termination message.", {
+            "uri": string("Where it is."),
+            "digest": string("sha256 of the model file."),
+            "format": string("Model format."),
+            "metrics": {"type": "object", "description": "Held-out metrics (auc, logloss, rmse).",
+                        "additionalProperties": {"type": "number"}},
+            "profileUri": string("Where the baseline profile is."),
+        }),
+    })
+    return crd("TrainingJob", "trainingjobs", ["tj"], spec, status, [
+        {"name": "Framework", "type": "string", "jsonPath": ".spec.framework"},
+        {"name": "State", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "AUC", "type": "number", "jsonPath": ".status.model.metrics.auc",
+         "priority": 1},
+    ], "TrainingJob trains a model, single or distributed, and records the model, its metrics and "
+       "a baseline profile.")
+
+
+# ---- ModelDeployment -----------------------------------------------------------------------------
+def modeldeployment():
+    metric = obj("An analysis metric with its threshold.", {
+        "name": string("errorRate (max share of failed requests), latencyP99 (max seconds), "
+                       "agreement (min share of predictions equal to stable's), outputDrift "
+                       "(max Jensen-Shannon distance of outputs vs stable).",
+                       enum=["errorRate", "latencyP99", "agreement", "outputDrift"]),
+        "threshold": number("Limit for the metric (a maximum, or a minimum for agreement)."),
+    }, required=["name", "threshold"])
+    spec = obj("Desired state of the deployment.", {
+        "model": model_source("The stable model."),
+        "replicas": integer("Stable replicas (ignored with autoscaling).", minimum=0, default=1),
+        "autoscaling": obj("A HorizontalPodAutoscaler for the stable variant.", {
+            "minReplicas": integer("Lower bound.", minimum=1, default=1),
+            "maxReplicas": integer("Upper bound.", minimum=1),
+            "targetCPUUtilizationPercentage": integer("CPU target.", minimum=1, maximum=100,
+                                                      default=80),
+        }, required=["maxReplicas"], validations=[
+            ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas")]),
+        "resources": resources(),
+        "runtime": obj("The serving runtime.", {
+            "image": string("kiln-runtime image (default: the manager's configured image).",
+                            maxLength=512),
+            "imagePullPolicy": string("When to pull it.", enum=["Always", "IfNotPresent", "Never"]),
+        }),
+        "canary": obj("A second model taking a share of live traffic.", {
+            "model": model_source("The canary model."),
+            "trafficPercent": integer("Share of requests sent to the canary.", minimum=0,
+                                      maximum=100, default=10),
+        }, required=["model"]),
+        "shadow": obj("A model that sees a copy of live traffic; its answers are compared, never "
+                      "returned.", {
+                          "model": model_source("The shadow model."),
+                          "mirrorPercent": integer("Share of requests mirrored.", minimum=0,
+                                                   maximum=100, default=100),
+                      }, required=["model"]),
+        "rollout": obj("Gated progressive rollout of the canary.", {
+            "steps": array("Rollout steps, in order.", obj("A step.", {
+                "setWeight": integer("Canary traffic percent from this step on.", minimum=0,
+                                     maximum=100),
+                "pause": obj("Wait before the next step.", {
+                    "duration": duration("How long (without it: until the annotation "
+                                         "kiln.dev/promote is set)."),
+                }),
+                "analysis": boolean("Run the analysis during this step.", default=True),
+            }), maxItems=32),
+            "analysis": obj("Checks of the canary against thresholds, from router metrics.", {
+                "interval": duration("Between measurements.", default="30s"),
+                "failureLimit": integer("Failed measurements that roll back.", minimum=0,
+                                        default=1),
+                "minRequests": integer("Requests a measurement needs to count.", minimum=0,
+                                       default=50),
+                "metrics": array("What is checked.", metric, maxItems=8),
+            }),
+            "autoPromote": boolean("Promote the canary to stable after the last step.",
+                                   default=True),
+            "autoRollback": boolean("Send all traffic back to stable when analysis fails.",
+                                    default=True),
+        }),
+    }, required=["model"])
+    variant = obj("A served variant.", {
+        "version": string("Model version."),
+        "uri": string("Model uri."),
+        "readyReplicas": integer("Ready pods."),
+    })
+    status = obj("Observed state of the deployment.", {
+        "observedGeneration": observed_generation(),
+        "conditions": conditions(),
+        "stable": variant, "canary": variant, "shadow": variant,
+        "traffic": obj("Current split.", {
+            "stable": integer("Percent to stable."),
+            "canary": integer("Percent to canary."),
+            "shadowMirror": integer("Percent mirrored to shadow."),
+        }),
+        "rollout": obj("Rollout progress.", {
+            "step": integer("Index of the current step."),
+            "phase": string("Rollout state.", enum=["Idle", "Progressing", "Paused", "Promoted",
+                                                    "RolledBack"]),
+            "stepStartTime": string("When the step began.", format="date-time"),
+            "failedAnalyses": integer("Failed measurements in this rollout."),
+        }),
+        "lastAnalysis": obj("The latest measurement.", {
+            "time": string("When.", format="date-time"),
+            "passed": boolean("All metrics within thresholds."),
+            "requests": integer("Canary requests measured."),
+            "metrics": array("Per metric.", obj("A measured metric.", {
+                "name": string("Metric."), "value": number("Measured."),
+                "threshold": number("Limit."), "passed": boolean("Within the limit."),
+            })),
+        }),
+        "url": string("The router Service URL inside the cluster."),
+    })
+    return crd("ModelDeployment", "modeldeployments", ["md"], spec, status, [
+        {"name": "Stable", "type": "string", "jsonPath": ".status.stable.version"},
+        {"name": "Canary", "type": "string", "jsonPath": ".status.canary.version"},
+        {"name": "Weight", "type": "integer", "jsonPath": ".status.traffic.canary"},
+        {"name": "Ready", "type": "string",
+         "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},
+        {"name": "URL", "type": "string", "jsonPath": ".status.url", "priority": 1},
+    ], "ModelDeployment serves models with canary and shadow variants, a router, and a gated "
+       "progressive rollout.")
+
+
+# ---- DriftMonitor --------------------------------------------------------------------------------
+def driftmonitor():
+    feature = obj("A monitored feature and its test.", {
+        "name": string("Feature (model input) name.", maxLength=256),
+        "type": string("Column type.", enum=["numerical", "categorical"]),
+        "test": string("Statistic: ks (Kolmogorov-Smirnov p-value), psi (Population Stability "
+                       "Index), jensenshannon (distance, base 2), wasserstein (normed), chisquare "
+                       "(p-value), ztest (two proportions), or auto (chosen by type and reference "
+                       "size as Evidently does).",
+                       enum=["auto", "ks", "psi", "jensenshannon", "wasserstein", "chisquare",
+                             "ztest"], default="auto"),
+        "threshold": number("Drift when a p-value is below it, or a distance at or above it "
+                            "(default: 0.05 for p-values, 0.1 for distances, 0.2 for PSI).",
+                            minimum=0),
+    }, required=["name"])
+    spec = obj("Desired state of the monitor.", {
+        "target": obj("What is monitored.", {
+            "modelDeploymentRef": name_ref("The ModelDeployment whose traffic is profiled."),
+        }, required=["modelDeploymentRef"]),
+        "baseline": obj("The reference profile.", {
+            "fromTrainingJob": string("A TrainingJob whose output profile is the baseline.",
+                                      maxLength=253),
+            "uri": string("A profile file: pvc://<claim>/<path>.", pattern=r"^(pvc|file)://.+",
+                          maxLength=2048),
+        }, validations=[("has(self.fromTrainingJob) != has(self.uri)",
+                         "exactly one of fromTrainingJob or uri")]),
+        "interval": duration("Between evaluations.", default="5m"),
+        "window": obj("The live data an evaluation compares.", {
+            "duration": duration("Sliding window of served traffic.", default="1h"),
+            "minSamples": integer("Fewer rows than this: no verdict.", minimum=1, default=500),
+        }),
+        "features": array("Features to monitor (default: every feature of the baseline, tests "
+                          "chosen automatically).", feature, maxItems=1024),
+        "correction": string("Multiple-testing correction of p-values.",
+                             enum=["none", "bonferroni", "fdr"], default="none"),
+        "driftShare": number("Dataset drift when at least this share of features drifts.",
+                             minimum=0, maximum=1, default=0.5),
+        "actions": obj("What happens on dataset drift.", {
+            "retrain": obj("Start a retraining.", {
+                "trainingJobTemplate": obj("A TrainingJob created on drift.", {
+                    "metadata": free_object("Labels and annotations of the created job."),
+                    "spec": free_object("The TrainingJob spec."),
+                }, required=["spec"]),
+                "dataPipelineRef": name_ref("Instead, a DataPipeline to run (by annotation)."),
+                "cooldown": duration("Least time between two retrains.", default="6h"),
+                "maxRetrainsPerDay": integer("Cap on retrains in 24 hours.", minimum=0,
+                                             default=2),
+            }, validations=[("has(self.trainingJobTemplate) != has(self.dataPipelineRef)",
+                             "exactly one of trainingJobTemplate or dataPipelineRef")]),
+            "rollout": obj("Send the retrained model to the target's canary.", {
+                "enabled": boolean("Whether to do it.", default=False),
+                "trafficPercent": integer("Canary share.", minimum=0, maximum=100, default=10),
+            }),
+        }),
+    }, required=["target", "baseline"])
+    status = obj("Observed state of the monitor.", {
+        "observedGeneration": observed_generation(),
+        "conditions": conditions(),
+        "lastEvaluation": obj("The latest evaluation.", {
+            "time": string("When.", format="date-time"),
+            "samples": {"type": "integer", "format": "int64", "description": "Rows compared."},
+            "datasetDrift": boolean("Whether the dataset drifted."),
+            "driftShare": number("Share of drifted features."),
+            "features": array("Per feature.", obj("A feature's result.", {
+                "name": string("Feature."), "type": string("Type."), "test": string("Test."),
+                "statistic": number("Statistic or distance."),
+                "pValue": number("p-value (tests that have one, after correction)."),
+                "threshold": number("Threshold."), "drifted": boolean("Verdict."),
+            })),
+        }),
+        "lastRetrain": obj("The latest retraining.", {
+            "time": string("When.", format="date-time"),
+            "trainingJob": string("The TrainingJob created."),
+        }),
+        "retrainsToday": integer("Retrains in the last 24 hours."),
+    })
+    return crd("DriftMonitor", "driftmonitors", ["dm"], spec, status, [
+        {"name": "Target", "type": "string", "jsonPath": ".spec.target.modelDeploymentRef.name"},
+        {"name": "Drift", "type": "string",
+         "jsonPath": ".status.conditions[?(@.type==\"DriftDetected\")].status"},
+        {"name": "Share", "type": "number", "jsonPath": ".status.lastEvaluation.driftShare"},
+    ], "DriftMonitor compares live traffic with the training baseline and closes the loop by "
+       "retraining and rolling out.")
+
+
+def check_descriptions(schema, path):
+    """Every property has a description (so kubectl explain teaches the API)."""
+    for name, prop in schema.get("properties", {}).items():
+        if name not in ("metadata",) and "description" not in prop:
+            sys.exit(f"gen-crds: {path}.{name} has no description")
+        check_descriptions(prop, f"{path}.{name}")
+    if "items" in schema:
+        check_descriptions(schema["items"], path + "[]")
+
+
+def main():
+    out = pathlib.Path(__file__).resolve().parent.parent / "crds"
+    out.mkdir(exist_ok=True)
+    for c in (datapipeline(), trainingjob(), modeldeployment(), driftmonitor()):
+        check_descriptions(c["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+                           c["spec"]["names"]["kind"])
+        path = out / f"{GROUP}_{c['spec']['names']['plural']}.yaml"
+        path.write_text("# Generated by scripts/gen-crds.py; do not edit.\n"
+                        + yaml.safe_dump(c, sort_keys=False, width=100))
+        print(path.relative_to(out.parent))
+
+
+if __name__ == "__main__":
+    main()
