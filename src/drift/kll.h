@@ -71,6 +71,7 @@ class KllSketch {
   std::size_t retained() const noexcept;
 
   uint32_t k_;
+  uint32_t level0_capacity_;  // Cached level_capacity(0), updated when a level is added.
   uint64_t n_ = 0;
   double min_;
   double max_;

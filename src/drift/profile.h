@@ -9,13 +9,14 @@
 // schema, so bin and category counts line up exactly.
 //
 // Per feature it keeps:
-//   numerical    row count, missing count, counts per bin, min/max, mean and M2 (Chan et al.'s
-//                parallel update) and a KLL quantile sketch (drift/kll.h) for KS and Wasserstein.
+//   numerical    value count, missing count, counts per bin, min/max, the sums of (x − c) and
+//                (x − c)² about the baseline's median c (mean and variance without cancellation),
+//                and a KLL quantile sketch (drift/kll.h) for KS and Wasserstein.
 //   categorical  row count, missing count, counts per tracked category and one "other" count for
 //                every value not tracked (a category unseen in the baseline lands there).
 //
 // Merge: counts add, so merging is exactly associative and commutative for counts, min and max.
-// mean/M2 are floating-point (order may change the last bits, ~1e-15 relative); the KLL sketch's
+// The sums are floating-point (order may change the last bits, ~1e-15 relative); the KLL sketch's
 // merged answers stay within its rank-error bound whatever the order (see kll.h).
 //
 // Cost: add() is O(log bins) for a numerical value plus an amortized O(1) sketch insert, and one
@@ -70,6 +71,8 @@ struct FeatureSchema {
   std::vector<double> bin_edges;
   // Categorical: tracked values, in the order of their counts.
   std::vector<std::string> categories;
+  // Numerical: the shift c of the moment sums (the baseline's median; 0 if it had no values).
+  double center = 0;
   // KLL parameter for numerical features.
   uint32_t sketch_k = 400;
 
@@ -86,9 +89,13 @@ struct NumericalSummary {
   uint64_t missing = 0;              // NaN, ±inf, unparsable or absent cells.
   double min = 0;                    // Of non-missing values; meaningful when count > 0.
   double max = 0;
-  double mean = 0;
-  double m2 = 0;  // Sum of squared deviations from the mean (Welford/Chan).
+  double sum = 0;          // Σ (x − center).
+  double sum_squares = 0;  // Σ (x − center)².
   KllSketch sketch;
+
+  double mean(double center) const noexcept;
+  // Population standard deviation (ddof = 0); NaN when count == 0.
+  double stddev() const noexcept;
 };
 
 // The summary of one categorical feature.
@@ -132,6 +139,7 @@ class FeatureProfile {
   static Result<FeatureProfile> from_json(const nlohmann::json& j);
 
  private:
+  friend class Profile;
   struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept;

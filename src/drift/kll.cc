@@ -1,0 +1,177 @@
+#include "drift/kll.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace kiln::drift {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr uint32_t kMinLevelCapacity = 8;
+
+// splitmix64 (Steele, Lea, Flood 2014): one 64-bit draw.
+uint64_t next_random(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+KllSketch::KllSketch(uint32_t k, uint64_t seed)
+    : k_(std::max(k, kMinK)), min_(kNaN), max_(kNaN), rng_(seed), levels_(1) {
+  level0_capacity_ = level_capacity(0);
+  levels_[0].reserve(k_);
+}
+
+uint32_t KllSketch::level_capacity(std::size_t level) const noexcept {
+  const std::size_t depth = levels_.size() - 1 - level;
+  const double cap = std::ceil(k_ * std::pow(2.0 / 3.0, static_cast<double>(depth)));
+  return std::max(kMinLevelCapacity, static_cast<uint32_t>(cap));
+}
+
+std::size_t KllSketch::retained() const noexcept {
+  std::size_t n = 0;
+  for (const auto& level : levels_) n += level.size();
+  return n;
+}
+
+void KllSketch::add(double x) {
+  if (std::isnan(x)) return;
+  if (n_ == 0) {
+    min_ = max_ = x;
+  } else {
+    min_ = std::min(min_, x);
+    max_ = std::max(max_, x);
+  }
+  ++n_;
+  levels_[0].push_back(x);
+  if (levels_[0].size() >= level0_capacity_) compress();
+}
+
+void KllSketch::compact_level(std::size_t h) {
+  if (h + 1 == levels_.size()) {
+    levels_.emplace_back();
+    level0_capacity_ = level_capacity(0);
+  }
+  auto& items = levels_[h];
+  std::sort(items.begin(), items.end());
+  // An odd item stays behind; the rest pair up and one of each pair is promoted.
+  double leftover = 0;
+  const bool odd = items.size() % 2 == 1;
+  if (odd) {
+    leftover = items.back();
+    items.pop_back();
+  }
+  const std::size_t offset = next_random(rng_) & 1;
+  auto& up = levels_[h + 1];
+  for (std::size_t i = offset; i < items.size(); i += 2) up.push_back(items[i]);
+  items.clear();
+  if (odd) items.push_back(leftover);
+}
+
+void KllSketch::compress() {
+  // Compact the lowest level at capacity until every level fits; higher levels' capacities grow
+  // as levels are added, so this terminates after at most one pass up the levels.
+  for (std::size_t h = 0; h < levels_.size(); ++h) {
+    if (levels_[h].size() >= level_capacity(h)) compact_level(h);
+  }
+}
+
+void KllSketch::merge(const KllSketch& other) {
+  if (other.n_ == 0) return;
+  if (n_ == 0) {
+    min_ = other.min_;
+    max_ = other.max_;
+  } else {
+    min_ = std::min(min_, other.min_);
+    max_ = std::max(max_, other.max_);
+  }
+  n_ += other.n_;
+  if (other.levels_.size() > levels_.size()) {
+    levels_.resize(other.levels_.size());
+    level0_capacity_ = level_capacity(0);
+  }
+  for (std::size_t h = 0; h < other.levels_.size(); ++h) {
+    levels_[h].insert(levels_[h].end(), other.levels_[h].begin(), other.levels_[h].end());
+  }
+  compress();
+}
+
+std::vector<std::pair<double, uint64_t>> KllSketch::sorted_items() const {
+  std::vector<std::pair<double, uint64_t>> items;
+  items.reserve(retained());
+  for (std::size_t h = 0; h < levels_.size(); ++h) {
+    for (double x : levels_[h]) items.emplace_back(x, uint64_t{1} << h);
+  }
+  std::sort(items.begin(), items.end());
+  return items;
+}
+
+double KllSketch::cdf(double x) const {
+  if (n_ == 0) return 0;
+  uint64_t below = 0;
+  for (std::size_t h = 0; h < levels_.size(); ++h) {
+    for (double v : levels_[h]) below += v <= x ? (uint64_t{1} << h) : 0;
+  }
+  return static_cast<double>(below) / static_cast<double>(n_);
+}
+
+double KllSketch::quantile(double q) const {
+  if (n_ == 0) return kNaN;
+  const auto items = sorted_items();
+  const double target = std::clamp(q, 0.0, 1.0) * static_cast<double>(n_);
+  uint64_t cum = 0;
+  for (const auto& [v, w] : items) {
+    cum += w;
+    if (static_cast<double>(cum) >= target) return v;
+  }
+  return items.back().first;
+}
+
+nlohmann::json KllSketch::to_json() const {
+  nlohmann::json levels = nlohmann::json::array();
+  for (const auto& level : levels_) levels.push_back(level);
+  nlohmann::json j = {{"k", k_}, {"n", n_}, {"levels", levels}};
+  j["min"] = n_ ? nlohmann::json(min_) : nlohmann::json(nullptr);
+  j["max"] = n_ ? nlohmann::json(max_) : nlohmann::json(nullptr);
+  return j;
+}
+
+Result<KllSketch> KllSketch::from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("k") || !j["k"].is_number_unsigned() || !j.contains("n") ||
+      !j["n"].is_number_unsigned() || !j.contains("levels") || !j["levels"].is_array() ||
+      j["levels"].empty()) {
+    return Error::invalid_input("sketch: expected {k, n, levels[], min, max}");
+  }
+  KllSketch s(j["k"].get<uint32_t>());
+  s.levels_.clear();
+  uint64_t weight = 0;
+  for (std::size_t h = 0; h < j["levels"].size(); ++h) {
+    const auto& level = j["levels"][h];
+    if (!level.is_array() || h >= 63) return Error::invalid_input("sketch: malformed level");
+    std::vector<double> items;
+    for (const auto& v : level) {
+      if (!v.is_number()) return Error::invalid_input("sketch: non-numeric item");
+      items.push_back(v.get<double>());
+    }
+    weight += items.size() << h;
+    s.levels_.push_back(std::move(items));
+  }
+  s.level0_capacity_ = s.level_capacity(0);
+  s.n_ = j["n"].get<uint64_t>();
+  if (weight != s.n_) return Error::invalid_input("sketch: item weights do not add up to n");
+  if (s.n_ > 0) {
+    if (!j.contains("min") || !j["min"].is_number() || !j.contains("max") ||
+        !j["max"].is_number()) {
+      return Error::invalid_input("sketch: min/max missing");
+    }
+    s.min_ = j["min"].get<double>();
+    s.max_ = j["max"].get<double>();
+  }
+  return s;
+}
+
+}  // namespace kiln::drift
