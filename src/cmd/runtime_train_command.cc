@@ -1,0 +1,56 @@
+// kiln-runtime train: trains an XGBoost model from a CSV file (TrainingJob spec.builtin.xgboost)
+// and prints a one-line JSON summary for the pod's termination message.
+//
+//   kiln-runtime train --data train.csv --label label --objective binary:logistic
+//       --param max_depth=4 --param eta=0.1 --rounds 100 --output /out
+
+#include <cstdio>
+#include <memory>
+
+#include "cmd/runtime_command.h"
+#include "runtime/trainer.h"
+
+namespace kiln::cmd {
+namespace {
+
+struct TrainFlags {
+  runtime::TrainOptions options;
+  std::vector<std::string> params;  // key=value
+};
+
+int run_train(TrainFlags flags) {
+  for (const auto& p : flags.params) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "--param expects key=value, got '%s'\n", p.c_str());
+      return 2;
+    }
+    flags.options.params[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  auto result = runtime::train_xgboost(flags.options);
+  if (!result.ok()) {
+    std::fprintf(stderr, "train: %s\n", result.error().to_string().c_str());
+    return 1;
+  }
+  std::printf("%s\n", result->summary().c_str());
+  return 0;
+}
+
+const bool kRegistered = register_runtime_command(
+    "train", "Train an XGBoost model from CSV; write model, metrics and baseline profile",
+    [](CLI::App& sub) {
+      auto flags = std::make_shared<TrainFlags>();
+      auto& o = flags->options;
+      sub.add_option("--data", o.data, "CSV file with a header")->required();
+      sub.add_option("--label", o.label, "Label column")->required();
+      sub.add_option("--objective", o.objective, "XGBoost objective");
+      sub.add_option("--rounds", o.rounds, "Boosting rounds");
+      sub.add_option("--test-fraction", o.test_fraction, "Held-out share of rows for metrics");
+      sub.add_option("--seed", o.seed, "Seed of the split and of XGBoost");
+      sub.add_option("--param", flags->params, "XGBoost parameter key=value (repeatable)");
+      sub.add_option("--output", o.output_dir, "Output directory")->required();
+      return [flags] { return run_train(*flags); };
+    });
+
+}  // namespace
+}  // namespace kiln::cmd
