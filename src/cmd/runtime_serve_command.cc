@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "runtime/backend.h"
 #include "runtime/http_server.h"
 #include "runtime/inference_service.h"
+#include "runtime/served_profile.h"
 
 namespace kiln::cmd {
 namespace {
@@ -37,7 +39,32 @@ struct ServeOptions {
   std::size_t http_threads = 0;  // 0: cpprestsdk's default.
   double drain_delay_seconds = 5;
   double drain_timeout_seconds = 30;
+  std::string baseline_profile;  // Empty: a schema from the model's metadata.
+  int profile_window_seconds = 600;
+  int profile_slots = 10;
 };
+
+// The served-traffic profile: the baseline's input schema when a baseline is given.
+std::shared_ptr<runtime::TrafficObserver> make_profile(const ServeOptions& opts,
+                                                       const runtime::ModelBackend& backend) {
+  const auto& metadata = backend.metadata();
+  drift::Profile inputs = runtime::ServedProfile::default_inputs(metadata);
+  if (!opts.baseline_profile.empty()) {
+    std::ifstream in(opts.baseline_profile);
+    auto text = nlohmann::json::parse(in, nullptr, false);
+    auto baseline = drift::Profile::from_json(text);
+    if (baseline.ok()) {
+      inputs = std::move(baseline).value();
+    } else {
+      log::warn("ignoring the baseline profile",
+                {{"path", opts.baseline_profile}, {"reason", baseline.error().message()}});
+    }
+  }
+  return std::make_shared<runtime::ServedProfile>(
+      inputs, runtime::ServedProfile::default_outputs(metadata),
+      std::chrono::seconds(opts.profile_window_seconds), opts.profile_slots,
+      [] { return std::chrono::steady_clock::now(); });
+}
 
 int run_serve(const ServeOptions& opts) {
   auto log_options = log_options_from_env();
@@ -73,10 +100,13 @@ int run_serve(const ServeOptions& opts) {
   auto backend = runtime::load_backend(*format, opts.model_uri);
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::shared_ptr<runtime::TrafficObserver> profile;
   if (backend.ok()) {
     log::info("model loaded", {{"model", opts.model_name}, {"seconds", load_seconds}});
+    profile = make_profile(opts, **backend);
   }
-  service.add_model(opts.model_name, opts.model_version, std::move(backend), load_seconds);
+  service.add_model(opts.model_name, opts.model_version, std::move(backend), load_seconds,
+                    std::move(profile));
 
   auto server = runtime::HttpServer::start(
       {opts.host, static_cast<std::uint16_t>(opts.port), opts.max_body_bytes},
@@ -122,6 +152,11 @@ const bool kRegistered = register_runtime_command(
                      "After SIGTERM, keep serving this long with readiness failing");
       sub.add_option("--drain-timeout-seconds", opts->drain_timeout_seconds,
                      "Longest wait for in-flight requests after the delay");
+      sub.add_option("--baseline-profile", opts->baseline_profile,
+                     "Baseline profile JSON whose schema the served profile uses");
+      sub.add_option("--profile-window-seconds", opts->profile_window_seconds,
+                     "Sliding window of the served profile");
+      sub.add_option("--profile-slots", opts->profile_slots, "Time slots of the window");
       return [opts] { return run_serve(*opts); };
     });
 

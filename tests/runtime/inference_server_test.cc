@@ -13,6 +13,7 @@
 #include "model_fixtures.h"
 #include "runtime/http_server.h"
 #include "runtime/inference_service.h"
+#include "runtime/served_profile.h"
 #include "runtime/xgboost_backend.h"
 
 namespace kiln::runtime {
@@ -37,7 +38,13 @@ class InferenceServerTest : public ::testing::Test {
     ServiceOptions options;
     options.max_body_bytes = 64 * 1024;
     service_ = std::make_unique<InferenceService>(options, registry_);
-    service_->add_model("cancer", "1", load_xgboost(model_fixtures().path("binary.json")), 0.25);
+    auto cancer = load_xgboost(model_fixtures().path("binary.json"));
+    ASSERT_TRUE(cancer.ok());
+    auto profile = std::make_shared<ServedProfile>(
+        ServedProfile::default_inputs((*cancer)->metadata()),
+        ServedProfile::default_outputs((*cancer)->metadata()), std::chrono::seconds(600), 10,
+        [] { return std::chrono::steady_clock::time_point{}; });
+    service_->add_model("cancer", "1", std::move(cancer), 0.25, profile);
     service_->add_model("broken", "1", load_xgboost("/nonexistent/broken.json"), 0.01);
     auto server = HttpServer::start({"127.0.0.1", 0, options.max_body_bytes},
                                     [this](const HttpRequest& r) { return service_->handle(r); });
@@ -213,6 +220,26 @@ TEST_F(InferenceServerTest, MetricsCountRequestsErrorsAndPassPromtool) {
   const std::string path = ::testing::TempDir() + "/runtime_metrics.txt";
   std::ofstream(path) << metrics.body;
   EXPECT_EQ(std::system((std::string(KILN_PROMTOOL) + " check metrics < " + path).c_str()), 0);
+}
+
+TEST_F(InferenceServerTest, ProfileCountsServedRowsPerFeatureAsADriftProfile) {
+  const auto rows = model_fixtures().rows("binary");
+  for (int r = 0; r < 4; ++r) {
+    ASSERT_EQ(http(port_, "POST", kInfer, row_request(rows[r]).dump()).status, 200);
+  }
+  ASSERT_EQ(http(port_, "POST", kInfer, "{").status, 400);  // Not counted.
+  auto response = http(port_, "GET", "/v2/models/cancer/profile");
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto doc = json::parse(response.body);
+  auto inputs = drift::Profile::from_json(doc["inputs"]);
+  ASSERT_TRUE(inputs.ok()) << inputs.error().to_string();
+  EXPECT_EQ(inputs->rows(), 4u);
+  EXPECT_EQ(inputs->size(), 20u);
+  EXPECT_EQ(inputs->feature(5).missing(), 1u);  // Row 3 has a missing feature 5.
+  auto outputs = drift::Profile::from_json(doc["outputs"]);
+  ASSERT_TRUE(outputs.ok());
+  EXPECT_EQ(outputs->feature(0).count(), 4u);
+  EXPECT_EQ(http(port_, "GET", "/v2/models/broken/profile").status, 404);
 }
 
 TEST_F(InferenceServerTest, UnknownRouteIsNotFound) {
