@@ -1,0 +1,246 @@
+#include "controllers/admission/validators.h"
+
+#include <regex>
+#include <set>
+#include <unordered_map>
+
+#include "controllers/admission/dag.h"
+
+namespace kiln::controllers {
+namespace {
+
+using nlohmann::json;
+
+std::string at(const std::string& base, std::size_t i) {
+  return base + "[" + std::to_string(i) + "]";
+}
+
+std::vector<std::string> strings(const json& object, const char* key) {
+  std::vector<std::string> out;
+  if (object.contains(key) && object[key].is_array()) {
+    for (const auto& v : object[key]) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+// Transitive dependencies of every step (names), for checking output references.
+std::vector<std::set<std::string>> ancestors(const std::vector<DagNode>& nodes) {
+  std::unordered_map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < nodes.size(); ++i) index.emplace(nodes[i].name, i);
+  std::vector<std::set<std::string>> result(nodes.size());
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    std::vector<std::size_t> stack{i};
+    while (!stack.empty()) {
+      auto n = stack.back();
+      stack.pop_back();
+      for (const auto& dep : nodes[n].depends_on) {
+        auto it = index.find(dep);
+        if (it != index.end() && result[i].insert(dep).second) stack.push_back(it->second);
+      }
+    }
+  }
+  return result;
+}
+
+// Every string of a step in which {{...}} references may appear, with its field path.
+std::vector<std::pair<std::string, std::string>> templated_strings(const json& step,
+                                                                   const std::string& base) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto args = strings(step, "args");
+  for (std::size_t k = 0; k < args.size(); ++k) out.emplace_back(at(base + ".args", k), args[k]);
+  if (step.contains("when") && step["when"].is_string()) {
+    out.emplace_back(base + ".when", step["when"].get<std::string>());
+  }
+  if (step.contains("inputs") && step["inputs"].contains("parameters")) {
+    const auto& params = step["inputs"]["parameters"];
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      if (params[k].contains("value") && params[k]["value"].is_string()) {
+        out.emplace_back(at(base + ".inputs.parameters", k) + ".value",
+                         params[k]["value"].get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
+struct PipelineNames {
+  std::set<std::string> parameters;
+  std::unordered_map<std::string, std::set<std::string>> outputs;  // step -> output parameters
+};
+
+void check_references(const std::string& field, const std::string& text,
+                      const std::set<std::string>& reachable, const PipelineNames& names,
+                      bool on_exit, std::vector<FieldError>& errors) {
+  static const std::regex kRef(R"(\{\{\s*([a-zA-Z]+)\.([^}\s]+)\s*\}\})");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kRef); it != std::sregex_iterator();
+       ++it) {
+    const std::string scope = (*it)[1];
+    const std::string rest = (*it)[2];
+    if (scope == "parameters") {
+      if (!names.parameters.count(rest)) {
+        errors.push_back({field, "unknown pipeline parameter \"" + rest + "\""});
+      }
+    } else if (scope == "steps") {
+      static const std::regex kStepRef(R"(([^.]+)\.outputs\.([^.]+))");
+      std::smatch m;
+      if (!std::regex_match(rest, m, kStepRef)) {
+        errors.push_back({field, "a step reference reads {{steps.STEP.outputs.NAME}}"});
+        continue;
+      }
+      const std::string step = m[1], output = m[2];
+      auto outputs = names.outputs.find(step);
+      if (outputs == names.outputs.end()) {
+        errors.push_back({field, "unknown step \"" + step + "\""});
+      } else if (!on_exit && !reachable.count(step)) {
+        errors.push_back({field, "step \"" + step + "\" is not a dependency, so its outputs " +
+                                     "may not exist yet: add it to dependsOn"});
+      } else if (!outputs->second.count(output)) {
+        errors.push_back({field, "step \"" + step + "\" declares no output \"" + output + "\""});
+      }
+    } else if (!(on_exit && scope == "run")) {
+      errors.push_back({field, "unknown reference scope \"" + scope + "\""});
+    }
+  }
+}
+
+PipelineNames pipeline_names(const json& spec) {
+  PipelineNames names;
+  if (spec.contains("parameters")) {
+    for (const auto& p : spec["parameters"]) names.parameters.insert(p.value("name", ""));
+  }
+  for (const auto& step : spec.value("steps", json::array())) {
+    auto& outs = names.outputs[step.value("name", "")];
+    if (step.contains("outputs") && step["outputs"].contains("parameters")) {
+      for (const auto& o : step["outputs"]["parameters"]) outs.insert(o.value("name", ""));
+    }
+  }
+  return names;
+}
+
+}  // namespace
+
+std::vector<FieldError> validate_datapipeline(const json& spec) {
+  std::vector<FieldError> errors;
+  const json steps = spec.value("steps", json::array());
+  std::vector<DagNode> nodes;
+  for (const auto& step : steps)
+    nodes.push_back({step.value("name", ""), strings(step, "dependsOn")});
+  for (const auto& e : check_dag(nodes)) {
+    bool duplicate = e.message.rfind("duplicate", 0) == 0;
+    errors.push_back(
+        {at("spec.steps", e.step_index) + (duplicate ? ".name" : ".dependsOn"), e.message});
+  }
+  const auto names = pipeline_names(spec);
+  const auto reach = ancestors(nodes);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    for (const auto& [field, text] : templated_strings(steps[i], at("spec.steps", i))) {
+      check_references(field, text, reach[i], names, false, errors);
+    }
+  }
+  if (spec.contains("onExit")) {
+    const auto& on_exit = spec["onExit"];
+    if (names.outputs.count(on_exit.value("name", ""))) {
+      errors.push_back({"spec.onExit.name", "must differ from every step's name"});
+    }
+    if (on_exit.contains("dependsOn")) {
+      errors.push_back({"spec.onExit.dependsOn",
+                        "onExit runs after the whole run; it has no "
+                        "dependencies"});
+    }
+    for (const auto& [field, text] : templated_strings(on_exit, "spec.onExit")) {
+      check_references(field, text, {}, names, true, errors);
+    }
+  }
+  return errors;
+}
+
+std::vector<FieldError> validate_trainingjob(const json& spec) {
+  std::vector<FieldError> errors;
+  if (spec.contains("builtin") && spec.value("replicas", 1) > 1) {
+    errors.push_back({"spec.replicas",
+                      "the built-in XGBoost trainer runs one worker; use a "
+                      "template for distributed training"});
+  }
+  if (spec.contains("template")) {
+    const auto& tmpl = spec["template"];
+    if (!tmpl.contains("spec") || !tmpl["spec"].contains("containers") ||
+        !tmpl["spec"]["containers"].is_array() || tmpl["spec"]["containers"].empty()) {
+      errors.push_back({"spec.template.spec.containers", "at least one container is required"});
+    }
+  }
+  return errors;
+}
+
+std::vector<FieldError> validate_modeldeployment(const json& spec) {
+  std::vector<FieldError> errors;
+  if (!spec.contains("rollout")) return errors;
+  if (!spec.contains("canary")) {
+    errors.push_back({"spec.rollout",
+                      "a rollout moves traffic to the canary: spec.canary is "
+                      "required"});
+  }
+  int previous = 0;
+  const auto steps = spec["rollout"].value("steps", json::array());
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (!steps[i].contains("setWeight")) continue;
+    int weight = steps[i]["setWeight"].get<int>();
+    if (weight < previous) {
+      errors.push_back({at("spec.rollout.steps", i) + ".setWeight",
+                        std::to_string(weight) + " is below the previous step's " +
+                            std::to_string(previous) + ": weights only grow during a rollout"});
+    }
+    previous = std::max(previous, weight);
+  }
+  return errors;
+}
+
+std::vector<FieldError> validate_driftmonitor(const json& spec) {
+  std::vector<FieldError> errors;
+  static const std::set<std::string> kNumericalOnly{"ks", "wasserstein"};
+  static const std::set<std::string> kCategoricalOnly{"chisquare", "ztest"};
+  std::set<std::string> seen;
+  const auto features = spec.value("features", json::array());
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const auto name = features[i].value("name", "");
+    if (!seen.insert(name).second) {
+      errors.push_back({at("spec.features", i) + ".name", "duplicate feature \"" + name + "\""});
+    }
+    const auto type = features[i].value("type", "");
+    const auto test = features[i].value("test", "auto");
+    if (type == "categorical" && kNumericalOnly.count(test)) {
+      errors.push_back({at("spec.features", i) + ".test",
+                        test + " compares numbers; a categorical feature needs chisquare, ztest, "
+                               "psi or jensenshannon"});
+    }
+    if (type == "numerical" && kCategoricalOnly.count(test)) {
+      errors.push_back({at("spec.features", i) + ".test",
+                        test + " compares categories; a numerical feature needs ks, wasserstein, "
+                               "psi or jensenshannon"});
+    }
+  }
+  return errors;
+}
+
+std::vector<FieldError> validate_object(const json& object) {
+  if (!object.is_object() || !object.contains("spec") || !object["spec"].is_object()) return {};
+  const auto kind = object.value("kind", "");
+  const auto& spec = object["spec"];
+  if (kind == "DataPipeline") return validate_datapipeline(spec);
+  if (kind == "TrainingJob") return validate_trainingjob(spec);
+  if (kind == "ModelDeployment") return validate_modeldeployment(spec);
+  if (kind == "DriftMonitor") return validate_driftmonitor(spec);
+  return {};
+}
+
+std::string to_message(const std::vector<FieldError>& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += "; ";
+    out += e.field + ": " + e.message;
+  }
+  return out;
+}
+
+}  // namespace kiln::controllers
