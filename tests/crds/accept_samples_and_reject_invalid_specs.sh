@@ -3,6 +3,8 @@
 # rejected, and the error names what the file's "# expect:" line says.
 source "$(dirname "$0")/../cluster/cluster_env.sh"
 
+"${KILN_PYTHON:-python3}" "$ROOT/scripts/gen-crds.py" --check
+
 up control-plane
 kc apply -f "$ROOT/crds/"
 for crd in datapipelines trainingjobs modeldeployments driftmonitors; do
