@@ -1,0 +1,96 @@
+#include "controllers/modeldeployment/model.h"
+
+#include "controllers/modeldeployment/support.h"
+
+namespace kiln::controllers::modeldeployment {
+namespace {
+
+using support::value_or;
+
+std::string default_version(const std::string& uri, const std::string& digest) {
+  if (!digest.empty()) {
+    const auto colon = digest.find(':');
+    return digest.substr(colon == std::string::npos ? 0 : colon + 1, 12);
+  }
+  return "h-" + support::short_hash(uri);
+}
+
+bool known_scheme(std::string_view uri) {
+  return (uri.starts_with("pvc://") && uri.size() > 6) ||
+         (uri.starts_with("file://") && uri.size() > 7);
+}
+
+}  // namespace
+
+std::variant<ModelSource, ModelError> resolve_model(const json& spec_model,
+                                                    const TrainingModels& training_models) {
+  ModelSource model;
+  model.format = value_or<std::string>(spec_model, "format", "xgboost");
+  model.version = value_or<std::string>(spec_model, "version", "");
+  const auto job = value_or<std::string>(spec_model, "fromTrainingJob", "");
+  std::string digest;
+  if (!job.empty()) {
+    auto it = training_models.find(job);
+    if (it == training_models.end() || value_or<std::string>(it->second, "uri", "").empty()) {
+      return ModelError{ModelProblem::kNotReady,
+                        "waiting for TrainingJob " + job + " to report its model"};
+    }
+    model.uri = it->second["uri"].get<std::string>();
+    if (!spec_model.contains("format")) {
+      model.format = value_or<std::string>(it->second, "format", model.format);
+    }
+    model.profile_uri = value_or<std::string>(it->second, "profileUri", "");
+    digest = value_or<std::string>(it->second, "digest", "");
+  } else {
+    model.uri = value_or<std::string>(spec_model, "uri", "");
+    model.profile_uri = value_or<std::string>(spec_model, "profileUri", "");
+  }
+  if (!known_scheme(model.uri)) {
+    return ModelError{ModelProblem::kInvalid,
+                      "model uri '" + model.uri + "' is not pvc:// or file://"};
+  }
+  if (model.version.empty()) model.version = default_version(model.uri, digest);
+  return model;
+}
+
+Result<ModelSource> parse_canary_annotation(std::string_view value) {
+  const json j = json::parse(value, nullptr, false);
+  if (!j.is_object()) return Error::invalid_input("kiln.dev/canary-model is not a JSON object");
+  ModelSource model;
+  model.uri = value_or<std::string>(j, "uri", "");
+  if (!known_scheme(model.uri)) {
+    return Error::invalid_input("kiln.dev/canary-model: uri must be pvc:// or file://");
+  }
+  model.format = value_or<std::string>(j, "format", "xgboost");
+  model.version = value_or<std::string>(j, "version", "");
+  model.profile_uri = value_or<std::string>(j, "profileUri", "");
+  if (model.version.empty()) model.version = default_version(model.uri, "");
+  return model;
+}
+
+std::string canary_annotation_value(const ModelSource& model) {
+  json j = {{"uri", model.uri}, {"format", model.format}};
+  if (!model.version.empty()) j["version"] = model.version;
+  if (!model.profile_uri.empty()) j["profileUri"] = model.profile_uri;
+  return j.dump();
+}
+
+Result<FileInPod> file_in_pod(std::string_view uri) {
+  if (uri.starts_with("file://") && uri.size() > 7) {
+    return FileInPod{std::string(uri.substr(7)), std::nullopt};
+  }
+  if (!uri.starts_with("pvc://"))
+    return Error::invalid_input("unknown uri scheme: " + std::string(uri));
+  const std::string_view rest = uri.substr(6);
+  const auto slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest.size()) {
+    return Error::invalid_input("pvc uri needs a claim and a path: " + std::string(uri));
+  }
+  PvcMount mount;
+  mount.claim = std::string(rest.substr(0, slash));
+  mount.volume_name = support::child_name(mount.claim, "");
+  mount.mount_path = "/mnt/kiln/" + mount.claim;
+  return FileInPod{mount.mount_path + "/" + std::string(rest.substr(slash + 1)), mount};
+}
+
+}  // namespace kiln::controllers::modeldeployment

@@ -1,0 +1,111 @@
+#include "controllers/modeldeployment/router_config.h"
+
+#include "controllers/modeldeployment/support.h"
+
+namespace kiln::controllers::modeldeployment {
+namespace {
+
+using support::value_or;
+
+json variant_entry(const json& md, Variant v, int weight) {
+  const std::string md_name = support::name_of(md);
+  return {{"name", to_string(v)},
+          {"url", service_url(variant_name(md_name, v), support::namespace_of(md))},
+          {"weight", weight}};
+}
+
+}  // namespace
+
+json router_config(const json& md, const RouterSplit& split) {
+  json variants = json::array({variant_entry(md, Variant::kStable, split.stable_weight)});
+  if (split.canary_weight)
+    variants.push_back(variant_entry(md, Variant::kCanary, *split.canary_weight));
+  json shadow = nullptr;
+  if (split.shadow_mirror) {
+    shadow = {{"url", service_url(variant_name(support::name_of(md), Variant::kShadow),
+                                  support::namespace_of(md))},
+              {"mirrorPercent", *split.shadow_mirror}};
+  }
+  return {{"model", support::name_of(md)},
+          {"variants", variants},
+          {"shadow", shadow},
+          {"stickyHeader", split.sticky_header}};
+}
+
+json desired_router_config_map(const json& md, const RouterSplit& split) {
+  const std::string name = router_config_name(support::name_of(md));
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", object_meta(md, name, Variant::kRouter)},
+          {"data", {{std::string(kRouterConfigKey), router_config(md, split).dump(2)}}}};
+}
+
+json desired_router_deployment(const json& md, const std::string& config_hash,
+                               const BuildOptions& options) {
+  const std::string md_name = support::name_of(md);
+  const json& spec = md["spec"];
+  const bool wide = spec.contains("autoscaling") || value_or<int>(spec, "replicas", 1) >= 2;
+  const std::string config_path =
+      std::string(kRouterConfigDir) + "/" + std::string(kRouterConfigKey);
+  json container = {
+      {"name", "router"},
+      {"image", runtime_image(md, options)},
+      {"imagePullPolicy", image_pull_policy(md, options)},
+      {"command", {"kiln-runtime"}},
+      {"args", {"route", "--config", config_path, "--port", std::to_string(kContainerPort)}},
+      {"ports", {{{"name", "http"}, {"containerPort", kContainerPort}}}},
+      {"readinessProbe",
+       {{"httpGet", {{"path", "/v2/health/ready"}, {"port", "http"}}}, {"periodSeconds", 5}}},
+      {"livenessProbe",
+       {{"httpGet", {{"path", "/v2/health/live"}, {"port", "http"}}}, {"periodSeconds", 10}}},
+      {"securityContext", restricted_container_security_context()},
+      {"volumeMounts",
+       {{{"name", "router-config"}, {"mountPath", kRouterConfigDir}, {"readOnly", true}}}}};
+  json pod_spec = {
+      {"containers", {container}},
+      {"volumes",
+       {{{"name", "router-config"}, {"configMap", {{"name", router_config_name(md_name)}}}}}},
+      {"securityContext", restricted_pod_security_context()},
+      {"terminationGracePeriodSeconds", 40}};
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", object_meta(md, variant_name(md_name, Variant::kRouter), Variant::kRouter)},
+          {"spec",
+           {{"replicas", wide ? 2 : 1},
+            {"selector", {{"matchLabels", selector_labels(md_name, Variant::kRouter)}}},
+            {"template",
+             {{"metadata",
+               {{"labels", child_labels(md_name, Variant::kRouter)},
+                {"annotations", {{std::string(kRouterConfigHashAnnotation), config_hash}}}}},
+              {"spec", pod_spec}}}}}};
+}
+
+json desired_router_service(const json& md) {
+  return desired_variant_service(md, Variant::kRouter);
+}
+
+std::optional<json> desired_stable_hpa(const json& md) {
+  const json& spec = md["spec"];
+  if (!spec.contains("autoscaling") || !spec["autoscaling"].is_object()) return std::nullopt;
+  const json& a = spec["autoscaling"];
+  const std::string md_name = support::name_of(md);
+  const std::string target = variant_name(md_name, Variant::kStable);
+  return json{
+      {"apiVersion", "autoscaling/v2"},
+      {"kind", "HorizontalPodAutoscaler"},
+      {"metadata", object_meta(md, target, Variant::kStable)},
+      {"spec",
+       {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", target}}},
+        {"minReplicas", value_or<int>(a, "minReplicas", 1)},
+        {"maxReplicas", value_or<int>(a, "maxReplicas", 1)},
+        {"metrics",
+         {{{"type", "Resource"},
+           {"resource",
+            {{"name", "cpu"},
+             {"target",
+              {{"type", "Utilization"},
+               {"averageUtilization",
+                value_or<int>(a, "targetCPUUtilizationPercentage", 80)}}}}}}}}}}};
+}
+
+}  // namespace kiln::controllers::modeldeployment

@@ -1,0 +1,75 @@
+#pragma once
+
+// The router of a ModelDeployment (the public endpoint) and the contract between the operator and
+// `kiln-runtime route`, plus the stable variant's optional HorizontalPodAutoscaler.
+//
+// Children:
+//   ConfigMap  <md>-router   data["config.json"]: the routing configuration below
+//   Deployment <md>          kiln-runtime route --config /etc/kiln/router/config.json --port 8080
+//                            (the ConfigMap mounted read-only at /etc/kiln/router); the pod
+//                            template carries kiln.dev/router-config-hash, so every change of the
+//                            configuration rolls the router (weights apply within one rollout, not
+//                            after the kubelet's ConfigMap sync period).
+//   Service    <md>          ClusterIP, port 80 -> "http" (8080): http://<md>.<ns>.svc:80
+//
+// ROUTING CONFIGURATION (config.json), the contract `kiln-runtime route` implements:
+//
+//   {
+//     "model": "<md>",                      // the model name every variant serves
+//     "variants": [                         // answer-returning variants; weights sum to 100
+//       {"name": "stable", "url": "http://<md>-stable.<ns>.svc:80", "weight": 90},
+//       {"name": "canary", "url": "http://<md>-canary.<ns>.svc:80", "weight": 10}
+//     ],
+//     "shadow": {"url": "http://<md>-shadow.<ns>.svc:80", "mirrorPercent": 100},  // or null
+//     "stickyHeader": ""                    // "" : random split; else the request header whose
+//                                           // value's hash picks the variant (sticky sessions)
+//   }
+//
+// The router forwards every OIP v2 request to one variant picked by weight (weight 0 variants
+// get nothing), mirrors mirrorPercent of infer requests to the shadow without waiting for it,
+// compares canary and shadow answers with stable's, and exports the metrics analysis.h reads.
+// Variants with weight 0 stay listed so their metrics families exist.
+//
+// (When src/cmd/runtime_route_command.cc lands with other flag names, only
+// desired_router_deployment changes.)
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controllers/modeldeployment/names.h"
+#include "controllers/modeldeployment/serving.h"
+
+namespace kiln::controllers::modeldeployment {
+
+// The traffic split the router applies.
+struct RouterSplit {
+  int stable_weight = 100;
+  std::optional<int> canary_weight;  // Set when a canary Service exists.
+  std::optional<int> shadow_mirror;  // Set when a shadow Service exists.
+  std::string sticky_header;
+};
+
+inline constexpr std::string_view kRouterConfigKey = "config.json";
+inline constexpr std::string_view kRouterConfigDir = "/etc/kiln/router";
+
+// The routing configuration document (above) for `md` and `split`.
+json router_config(const json& md, const RouterSplit& split);
+
+// ConfigMap <md>-router holding router_config(md, split).dump(2) under "config.json".
+json desired_router_config_map(const json& md, const RouterSplit& split);
+
+// Deployment <md> running the router; `config_hash` goes on the pod template. Replicas: 2 when
+// the stable variant asks for 2 or more (or autoscales), else 1.
+json desired_router_deployment(const json& md, const std::string& config_hash,
+                               const BuildOptions& options);
+
+// Service <md>: the public endpoint.
+json desired_router_service(const json& md);
+
+// autoscaling/v2 HorizontalPodAutoscaler <md>-stable for spec.autoscaling {minReplicas,
+// maxReplicas, targetCPUUtilizationPercentage}; nullopt when spec.autoscaling is absent.
+std::optional<json> desired_stable_hpa(const json& md);
+
+}  // namespace kiln::controllers::modeldeployment

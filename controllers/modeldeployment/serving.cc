@@ -1,0 +1,131 @@
+#include "controllers/modeldeployment/serving.h"
+
+#include <set>
+
+#include "controllers/modeldeployment/support.h"
+
+namespace kiln::controllers::modeldeployment {
+namespace {
+
+using support::value_or;
+
+json http_probe(std::string_view path, int period, int failures) {
+  return {{"httpGet", {{"path", path}, {"port", "http"}}},
+          {"periodSeconds", period},
+          {"failureThreshold", failures}};
+}
+
+}  // namespace
+
+json object_meta(const json& md, const std::string& name, Variant variant) {
+  const std::string md_name = support::name_of(md);
+  return {{"name", name},
+          {"namespace", support::namespace_of(md)},
+          {"labels", child_labels(md_name, variant)},
+          {"ownerReferences", support::owner_references(md)}};
+}
+
+json restricted_pod_security_context() {
+  return {{"runAsNonRoot", true}, {"seccompProfile", {{"type", "RuntimeDefault"}}}};
+}
+
+json restricted_container_security_context() {
+  return {{"allowPrivilegeEscalation", false},
+          {"readOnlyRootFilesystem", true},
+          {"capabilities", {{"drop", {"ALL"}}}}};
+}
+
+std::string runtime_image(const json& md, const BuildOptions& options) {
+  const json runtime = md["spec"].value("runtime", json::object());
+  return value_or<std::string>(runtime, "image", options.runtime_image);
+}
+
+std::string image_pull_policy(const json& md, const BuildOptions& options) {
+  const json runtime = md["spec"].value("runtime", json::object());
+  return value_or<std::string>(runtime, "imagePullPolicy", options.image_pull_policy);
+}
+
+Result<json> desired_variant_deployment(const json& md, const VariantSpec& variant,
+                                        const BuildOptions& options) {
+  const std::string md_name = support::name_of(md);
+  auto model_file = file_in_pod(variant.model.uri);
+  if (!model_file.ok()) return model_file.error().with_context("model");
+  json args = {"serve",
+               "--model-name",
+               md_name,
+               "--model-uri",
+               model_file->path,
+               "--format",
+               variant.model.format,
+               "--model-version",
+               variant.model.version,
+               "--port",
+               std::to_string(kContainerPort)};
+  std::vector<PvcMount> mounts;
+  if (model_file->mount) mounts.push_back(*model_file->mount);
+  if (!variant.model.profile_uri.empty()) {
+    auto profile_file = file_in_pod(variant.model.profile_uri);
+    if (!profile_file.ok()) return profile_file.error().with_context("baseline profile");
+    args.push_back("--baseline-profile");
+    args.push_back(profile_file->path);
+    if (profile_file->mount) mounts.push_back(*profile_file->mount);
+  }
+  json volumes = json::array(), volume_mounts = json::array();
+  std::set<std::string> seen;
+  for (const auto& m : mounts) {
+    if (!seen.insert(m.claim).second) continue;
+    volumes.push_back({{"name", m.volume_name},
+                       {"persistentVolumeClaim", {{"claimName", m.claim}, {"readOnly", true}}}});
+    volume_mounts.push_back(
+        {{"name", m.volume_name}, {"mountPath", m.mount_path}, {"readOnly", true}});
+  }
+  json container = {{"name", "server"},
+                    {"image", runtime_image(md, options)},
+                    {"imagePullPolicy", image_pull_policy(md, options)},
+                    {"command", {"kiln-runtime"}},
+                    {"args", args},
+                    {"ports", {{{"name", "http"}, {"containerPort", kContainerPort}}}},
+                    {"readinessProbe", http_probe("/v2/health/ready", 5, 3)},
+                    {"livenessProbe", http_probe("/v2/health/live", 10, 3)},
+                    {"securityContext", restricted_container_security_context()},
+                    {"volumeMounts", volume_mounts}};
+  if (md["spec"].contains("resources")) container["resources"] = md["spec"]["resources"];
+
+  const std::string name = variant_name(md_name, variant.variant);
+  json meta = object_meta(md, name, variant.variant);
+  meta["annotations"] = {{std::string(kModelUriAnnotation), variant.model.uri},
+                         {std::string(kModelFormatAnnotation), variant.model.format}};
+  if (variant.variant == Variant::kStable) {
+    meta["annotations"][std::string(kSpecModelAnnotation)] = variant.spec_model_uri;
+  }
+  json spec = {{"selector", {{"matchLabels", selector_labels(md_name, variant.variant)}}},
+               {"template",
+                {{"metadata",
+                  {{"labels", child_labels(md_name, variant.variant)},
+                   {"annotations", {{"kiln.dev/model-version", variant.model.version}}}}},
+                 {"spec",
+                  {{"containers", {container}},
+                   {"volumes", volumes},
+                   {"securityContext", restricted_pod_security_context()},
+                   {"terminationGracePeriodSeconds", 40}}}}}};
+  if (variant.replicas) spec["replicas"] = *variant.replicas;
+  return json{
+      {"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"metadata", meta}, {"spec", spec}};
+}
+
+json desired_variant_service(const json& md, Variant variant) {
+  const std::string md_name = support::name_of(md);
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", object_meta(md, variant_name(md_name, variant), variant)},
+          {"spec",
+           {{"type", "ClusterIP"},
+            {"selector", selector_labels(md_name, variant)},
+            {"ports",
+             {{{"name", "http"},
+               {"port", kServicePort},
+               {"targetPort", "http"},
+               {"protocol", "TCP"}}}}}}};
+}
+
+}  // namespace kiln::controllers::modeldeployment

@@ -1,0 +1,128 @@
+#pragma once
+
+// Small helpers shared by the ModelDeployment and DriftMonitor plans: the Plan shape, wall-clock
+// times in RFC 3339, Go-style durations, metav1.Condition handling, child names and
+// ownerReferences. (They live here until a controllers/common library exists; the namespace keeps
+// them apart from it.)
+//
+// Every function is pure and thread-safe.
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace kiln::controllers::support {
+
+using json = nlohmann::json;
+// Wall-clock time: what status timestamps (metav1.Time, RFC 3339) record.
+using TimePoint = std::chrono::system_clock::time_point;
+
+inline constexpr std::string_view kGroupVersion = "kiln.dev/v1alpha1";
+inline constexpr std::string_view kFieldManager = "kiln-manager";
+
+// An Event to emit on the parent (core/v1 Event: type Normal|Warning, CamelCase reason).
+struct Event {
+  std::string type;  // "Normal" or "Warning".
+  std::string reason;
+  std::string message;
+  friend bool operator==(const Event&, const Event&) = default;
+};
+
+// A child to delete: apiVersion, kind, namespace and name, with the propagation policy of the
+// DELETE ("Background" or "Foreground").
+struct ObjectRef {
+  std::string api_version;
+  std::string kind;
+  std::string ns;
+  std::string name;
+  std::string propagation = "Background";
+  friend bool operator==(const ObjectRef&, const ObjectRef&) = default;
+};
+
+// A merge patch of another object's metadata (never its spec): the only write a plan makes to an
+// object it does not own. `patch` is a JSON merge patch such as
+// {"metadata": {"annotations": {"kiln.dev/canary-model": "..."}}}.
+struct MetadataPatch {
+  ObjectRef target;
+  json patch;
+};
+
+// What a reconcile does, as data. `apply` holds complete objects for server-side apply with the
+// field manager kiln-manager; `status` is the parent's full new status (PUT to /status when it
+// differs from the observed one); `requeue_after` asks for another reconcile even without a
+// change in the cache.
+struct Plan {
+  std::vector<json> apply;
+  std::vector<ObjectRef> remove;
+  std::vector<MetadataPatch> patches;
+  json status = json::object();
+  std::vector<Event> events;
+  std::optional<std::chrono::milliseconds> requeue_after;
+
+  // Keeps the earlier of the current and the given requeue.
+  void requeue_within(std::chrono::milliseconds after);
+};
+
+// RFC 3339 in UTC with second precision ("2026-11-21T16:20:00Z"), as metav1.Time serializes.
+std::string format_time(TimePoint t);
+// Parses "YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)". invalid-input otherwise.
+Result<TimePoint> parse_time(std::string_view text);
+
+// A Go/Kubernetes duration as the CRDs accept it: one or more "<number><unit>" with unit in
+// ms, s, m, h ("30s", "1h30m", "1.5h"). invalid-input for anything else.
+Result<std::chrono::milliseconds> parse_duration(std::string_view text);
+// parse_duration(j[key]) when present and a string, else `fallback` (also on a malformed value:
+// the CRD's pattern already rejects those).
+std::chrono::milliseconds duration_or(const json& j, std::string_view key,
+                                      std::chrono::milliseconds fallback);
+
+// Sets (or adds) the condition `type` in status["conditions"] (metav1.Condition shape).
+// lastTransitionTime moves to `now` only when the status value changes; reason, message and
+// observedGeneration always take the new values. Returns true when the status value changed
+// (a transition worth an Event).
+bool set_condition(json& status, std::string_view type, std::string_view condition_status,
+                   std::string_view reason, std::string_view message, int64_t generation,
+                   TimePoint now);
+// The condition `type` from status["conditions"], or nullptr.
+const json* find_condition(const json& status, std::string_view type);
+// Its status ("True", "False", "Unknown"), or "" when absent.
+std::string condition_status(const json& status, std::string_view type);
+
+// A child name "<parent>-<suffix>" that is a valid DNS label (<= 63 characters): when too long,
+// the parent part is truncated and "-<5 hex of a hash of the full name>" appended before the
+// suffix, so distinct long names stay distinct. An empty suffix gives "<parent>" (truncated the
+// same way when longer than 63).
+std::string child_name(std::string_view parent, std::string_view suffix);
+// 8 hex characters of FNV-1a 64 of `text`: a stable short digest for names and annotations.
+std::string short_hash(std::string_view text);
+
+// [{apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true}] for `parent`.
+json owner_references(const json& parent);
+// metadata.name / namespace / generation of an object ("" / 0 when absent).
+std::string name_of(const json& object);
+std::string namespace_of(const json& object);
+int64_t generation_of(const json& object);
+// metadata.annotations[key] when it is a string.
+std::optional<std::string> annotation(const json& object, std::string_view key);
+
+// j[key] as T when present with the right JSON type, else `fallback`.
+template <class T>
+T value_or(const json& j, std::string_view key, T fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if constexpr (std::is_same_v<T, bool>) {
+    return it->is_boolean() ? it->template get<bool>() : fallback;
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    return it->is_number() ? it->template get<T>() : fallback;
+  } else {
+    return it->is_string() ? it->template get<T>() : fallback;
+  }
+}
+
+}  // namespace kiln::controllers::support

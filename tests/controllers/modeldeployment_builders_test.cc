@@ -1,0 +1,227 @@
+// Unit tests of the ModelDeployment child builders: serving Deployment and Service, router
+// ConfigMap, Deployment and Service, stable HPA, names and model resolution.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "controllers/modeldeployment/model.h"
+#include "controllers/modeldeployment/names.h"
+#include "controllers/modeldeployment/router_config.h"
+#include "controllers/modeldeployment/serving.h"
+#include "controllers/modeldeployment/support.h"
+
+namespace kiln::controllers::modeldeployment {
+namespace {
+
+json sample_md() {
+  return json::parse(R"({
+    "apiVersion": "kiln.dev/v1alpha1", "kind": "ModelDeployment",
+    "metadata": {"name": "flights", "namespace": "ml", "uid": "u-1", "generation": 3},
+    "spec": {"model": {"uri": "pvc://models/flights/v1/model.json", "format": "xgboost",
+                       "version": "v1"},
+             "replicas": 3,
+             "resources": {"requests": {"cpu": "500m"}}}
+  })");
+}
+
+ModelSource model_v1() {
+  return {"pvc://models/flights/v1/model.json", "xgboost", "v1",
+          "pvc://models/flights/v1/profile.json"};
+}
+
+std::vector<std::string> args_of(const json& deployment) {
+  return deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+      .get<std::vector<std::string>>();
+}
+
+TEST(ModelDeploymentBuilders, ServingDeploymentRunsKilnRuntimeServeWithItsFlags) {
+  VariantSpec v{Variant::kStable, model_v1(), 3, "pvc://models/flights/v1/model.json"};
+  auto d = desired_variant_deployment(sample_md(), v, BuildOptions{});
+  ASSERT_TRUE(d.ok()) << d.error().to_string();
+  const std::vector<std::string> expected = {"serve",
+                                             "--model-name",
+                                             "flights",
+                                             "--model-uri",
+                                             "/mnt/kiln/models/flights/v1/model.json",
+                                             "--format",
+                                             "xgboost",
+                                             "--model-version",
+                                             "v1",
+                                             "--port",
+                                             "8080",
+                                             "--baseline-profile",
+                                             "/mnt/kiln/models/flights/v1/profile.json"};
+  EXPECT_EQ(args_of(*d), expected);
+  const json& c = (*d)["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(c["command"], json({"kiln-runtime"}));
+  EXPECT_EQ(c["image"], "kiln/runtime:dev");
+  EXPECT_EQ(c["imagePullPolicy"], "IfNotPresent");
+  EXPECT_EQ(c["ports"][0]["containerPort"], 8080);
+  EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"], "/v2/health/ready");
+  EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/v2/health/live");
+  EXPECT_EQ(c["resources"]["requests"]["cpu"], "500m");
+  EXPECT_EQ((*d)["spec"]["replicas"], 3);
+}
+
+TEST(ModelDeploymentBuilders, ServingDeploymentMountsTheModelClaimReadOnlyOnce) {
+  VariantSpec v{Variant::kCanary, model_v1(), 1, ""};
+  auto d = desired_variant_deployment(sample_md(), v, BuildOptions{});
+  ASSERT_TRUE(d.ok());
+  const json& pod = (*d)["spec"]["template"]["spec"];
+  ASSERT_EQ(pod["volumes"].size(), 1u);  // model and profile share the claim.
+  EXPECT_EQ(pod["volumes"][0]["persistentVolumeClaim"]["claimName"], "models");
+  EXPECT_EQ(pod["volumes"][0]["persistentVolumeClaim"]["readOnly"], true);
+  const json& mount = pod["containers"][0]["volumeMounts"][0];
+  EXPECT_EQ(mount["mountPath"], "/mnt/kiln/models");
+  EXPECT_EQ(mount["readOnly"], true);
+  EXPECT_EQ(pod["securityContext"]["runAsNonRoot"], true);
+  EXPECT_EQ(pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
+}
+
+TEST(ModelDeploymentBuilders, ServingDeploymentCarriesMetadataLabelsAndOwner) {
+  VariantSpec v{Variant::kCanary, model_v1(), 1, ""};
+  auto d = desired_variant_deployment(sample_md(), v, BuildOptions{});
+  ASSERT_TRUE(d.ok());
+  const json& meta = (*d)["metadata"];
+  EXPECT_EQ((*d)["apiVersion"], "apps/v1");
+  EXPECT_EQ((*d)["kind"], "Deployment");
+  EXPECT_EQ(meta["name"], "flights-canary");
+  EXPECT_EQ(meta["namespace"], "ml");
+  EXPECT_EQ(meta["labels"]["kiln.dev/modeldeployment"], "flights");
+  EXPECT_EQ(meta["labels"]["kiln.dev/variant"], "canary");
+  EXPECT_EQ(meta["labels"]["app.kubernetes.io/managed-by"], "kiln");
+  EXPECT_EQ(meta["labels"]["app.kubernetes.io/part-of"], "kiln");
+  const json& owner = meta["ownerReferences"][0];
+  EXPECT_EQ(owner["kind"], "ModelDeployment");
+  EXPECT_EQ(owner["uid"], "u-1");
+  EXPECT_EQ(owner["controller"], true);
+  EXPECT_EQ(owner["blockOwnerDeletion"], true);
+  EXPECT_EQ((*d)["spec"]["selector"]["matchLabels"],
+            json({{"kiln.dev/modeldeployment", "flights"}, {"kiln.dev/variant", "canary"}}));
+}
+
+TEST(ModelDeploymentBuilders, AutoscaledStableLeavesReplicasToTheHpa) {
+  json md = sample_md();
+  md["spec"]["autoscaling"] = {{"minReplicas", 2}, {"maxReplicas", 6}};
+  VariantSpec v{Variant::kStable, model_v1(), std::nullopt, ""};
+  auto d = desired_variant_deployment(md, v, BuildOptions{});
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE((*d)["spec"].contains("replicas"));
+  auto hpa = desired_stable_hpa(md);
+  ASSERT_TRUE(hpa.has_value());
+  EXPECT_EQ((*hpa)["apiVersion"], "autoscaling/v2");
+  EXPECT_EQ((*hpa)["spec"]["scaleTargetRef"]["name"], "flights-stable");
+  EXPECT_EQ((*hpa)["spec"]["minReplicas"], 2);
+  EXPECT_EQ((*hpa)["spec"]["maxReplicas"], 6);
+  EXPECT_EQ((*hpa)["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 80);
+  EXPECT_FALSE(desired_stable_hpa(sample_md()).has_value());
+}
+
+TEST(ModelDeploymentBuilders, FileUriNeedsNoVolumeAndSpecRuntimeImageWins) {
+  json md = sample_md();
+  md["spec"]["runtime"] = {{"image", "registry.example/kiln-runtime:1.2"},
+                           {"imagePullPolicy", "Always"}};
+  VariantSpec v{Variant::kShadow, {"file:///models/m.onnx", "onnx", "v9", ""}, 1, ""};
+  auto d = desired_variant_deployment(md, v, BuildOptions{});
+  ASSERT_TRUE(d.ok());
+  const json& pod = (*d)["spec"]["template"]["spec"];
+  EXPECT_TRUE(pod["volumes"].empty());
+  EXPECT_EQ(pod["containers"][0]["image"], "registry.example/kiln-runtime:1.2");
+  EXPECT_EQ(pod["containers"][0]["imagePullPolicy"], "Always");
+  const auto args = args_of(*d);
+  EXPECT_EQ(args[4], "/models/m.onnx");
+  EXPECT_EQ(std::count(args.begin(), args.end(), "--baseline-profile"), 0);
+}
+
+TEST(ModelDeploymentBuilders, PvcUriWithoutPathIsRejected) {
+  VariantSpec v{Variant::kStable, {"pvc://models", "xgboost", "v1", ""}, 1, ""};
+  EXPECT_FALSE(desired_variant_deployment(sample_md(), v, BuildOptions{}).ok());
+}
+
+TEST(ModelDeploymentBuilders, VariantServiceIsClusterIpOnPort80) {
+  const json s = desired_variant_service(sample_md(), Variant::kStable);
+  EXPECT_EQ(s["kind"], "Service");
+  EXPECT_EQ(s["metadata"]["name"], "flights-stable");
+  EXPECT_EQ(s["spec"]["type"], "ClusterIP");
+  EXPECT_EQ(s["spec"]["ports"][0]["port"], 80);
+  EXPECT_EQ(s["spec"]["ports"][0]["targetPort"], "http");
+  EXPECT_EQ(s["spec"]["selector"]["kiln.dev/variant"], "stable");
+}
+
+TEST(ModelDeploymentBuilders, RouterConfigListsVariantsWeightsAndShadow) {
+  RouterSplit split{90, 10, 100, ""};
+  const json config = router_config(sample_md(), split);
+  EXPECT_EQ(config["model"], "flights");
+  ASSERT_EQ(config["variants"].size(), 2u);
+  EXPECT_EQ(config["variants"][0],
+            json({{"name", "stable"}, {"url", "http://flights-stable.ml.svc:80"}, {"weight", 90}}));
+  EXPECT_EQ(config["variants"][1]["url"], "http://flights-canary.ml.svc:80");
+  EXPECT_EQ(config["variants"][1]["weight"], 10);
+  EXPECT_EQ(config["shadow"]["url"], "http://flights-shadow.ml.svc:80");
+  EXPECT_EQ(config["shadow"]["mirrorPercent"], 100);
+  const json stable_only = router_config(sample_md(), RouterSplit{});
+  EXPECT_EQ(stable_only["variants"].size(), 1u);
+  EXPECT_TRUE(stable_only["shadow"].is_null());
+}
+
+TEST(ModelDeploymentBuilders, RouterDeploymentMountsItsConfigAndIsNamedAfterTheParent) {
+  const json cm = desired_router_config_map(sample_md(), RouterSplit{});
+  EXPECT_EQ(cm["metadata"]["name"], "flights-router");
+  EXPECT_EQ(json::parse(cm["data"]["config.json"].get<std::string>()),
+            router_config(sample_md(), RouterSplit{}));
+  const json d = desired_router_deployment(sample_md(), "abc123", BuildOptions{});
+  EXPECT_EQ(d["metadata"]["name"], "flights");
+  EXPECT_EQ(d["metadata"]["labels"]["kiln.dev/variant"], "router");
+  EXPECT_EQ(d["spec"]["replicas"], 2);  // The stable variant runs 3.
+  const json& pod = d["spec"]["template"];
+  EXPECT_EQ(pod["metadata"]["annotations"]["kiln.dev/router-config-hash"], "abc123");
+  EXPECT_EQ(pod["spec"]["containers"][0]["args"],
+            json({"route", "--config", "/etc/kiln/router/config.json", "--port", "8080"}));
+  EXPECT_EQ(pod["spec"]["volumes"][0]["configMap"]["name"], "flights-router");
+  const json s = desired_router_service(sample_md());
+  EXPECT_EQ(s["metadata"]["name"], "flights");
+  EXPECT_EQ(s["spec"]["selector"]["kiln.dev/variant"], "router");
+}
+
+TEST(ModelDeploymentBuilders, LongNamesStayDnsLabelsAndDistinct) {
+  const std::string long_a(70, 'a');
+  const std::string long_b = std::string(69, 'a') + "b";
+  const std::string a = variant_name(long_a, Variant::kCanary);
+  const std::string b = variant_name(long_b, Variant::kCanary);
+  EXPECT_LE(a.size(), 63u);
+  EXPECT_TRUE(a.ends_with("-canary"));
+  EXPECT_NE(a, b);
+  EXPECT_EQ(variant_name("short", Variant::kRouter), "short");
+  EXPECT_LE(variant_name(long_a, Variant::kRouter).size(), 63u);
+}
+
+TEST(ModelDeploymentBuilders, ModelFromTrainingJobWaitsThenTakesItsStatusModel) {
+  const json spec_model = {{"fromTrainingJob", "train-1"}};
+  auto waiting = resolve_model(spec_model, {});
+  ASSERT_TRUE(std::holds_alternative<ModelError>(waiting));
+  EXPECT_EQ(std::get<ModelError>(waiting).problem, ModelProblem::kNotReady);
+  TrainingModels models = {{"train-1",
+                            {{"uri", "pvc://models/t1/model.json"},
+                             {"format", "xgboost"},
+                             {"digest", "sha256:0123456789abcdef0123"},
+                             {"profileUri", "pvc://models/t1/profile.json"}}}};
+  auto ready = resolve_model(spec_model, models);
+  ASSERT_TRUE(std::holds_alternative<ModelSource>(ready));
+  const auto& m = std::get<ModelSource>(ready);
+  EXPECT_EQ(m.uri, "pvc://models/t1/model.json");
+  EXPECT_EQ(m.version, "0123456789ab");
+  EXPECT_EQ(m.profile_uri, "pvc://models/t1/profile.json");
+}
+
+TEST(ModelDeploymentBuilders, CanaryAnnotationRoundTripsAndRejectsGarbage) {
+  const ModelSource m{"pvc://models/r1/model.json", "xgboost", "r1", ""};
+  auto parsed = parse_canary_annotation(canary_annotation_value(m));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, m);
+  EXPECT_FALSE(parse_canary_annotation("not json").ok());
+  EXPECT_FALSE(parse_canary_annotation(R"({"uri": "s3://bucket/model"})").ok());
+}
+
+}  // namespace
+}  // namespace kiln::controllers::modeldeployment
