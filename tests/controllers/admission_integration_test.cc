@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../kube/test_cluster.h"
+#include "controllers/admission/bootstrap.h"
 #include "controllers/admission/server.h"
 #include "controllers/admission/tls.h"
 #include "kube/client.h"
@@ -123,6 +124,34 @@ TEST_F(AdmissionWebhook, RejectsACycleNamingTheFieldAndStoresAValidPipeline) {
                                          {{"name", "b"}, {"image", "x"}, {"dependsOn", {"a"}}}}));
   ASSERT_TRUE(stored.ok()) << stored.error().message();
   EXPECT_GE(server_->reviews(), 2u);
+}
+
+TEST_F(AdmissionWebhook, ReplicasShareOneCertificateThroughASecret) {
+  WebhookTlsOptions options{ns_, "kiln-webhook-tls", "kiln-webhook"};
+  auto first = ensure_webhook_tls(*client_, options);
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  auto second = ensure_webhook_tls(*client_, options);  // Another replica, later.
+  ASSERT_TRUE(second.ok()) << second.error().message();
+  EXPECT_EQ(first->ca_cert_pem, second->ca_cert_pem);
+  EXPECT_EQ(first->key_pem, second->key_pem);
+  auto secret = client_->get(kube::resources::kSecrets, ns_, "kiln-webhook-tls");
+  ASSERT_TRUE(secret.ok());
+  EXPECT_EQ((*secret)["type"], "kubernetes.io/tls");
+}
+
+TEST_F(AdmissionWebhook, CaBundleIsInjectedIntoEveryWebhook) {
+  auto tls = make_self_signed_tls({"kiln-webhook.kiln-system.svc"}, {});
+  ASSERT_TRUE(tls.ok());
+  ASSERT_TRUE(inject_ca_bundle(*client_, webhook_name_, tls->ca_cert_pem).ok());
+  auto config = client_->get(kWebhooks, "", webhook_name_);
+  ASSERT_TRUE(config.ok());
+  const std::vector<unsigned char> ca(tls->ca_cert_pem.begin(), tls->ca_cert_pem.end());
+  EXPECT_EQ((*config)["webhooks"][0]["clientConfig"]["caBundle"],
+            utility::conversions::to_base64(ca));
+  // Idempotent: a second call finds nothing to change.
+  const auto version = (*config)["metadata"]["resourceVersion"];
+  ASSERT_TRUE(inject_ca_bundle(*client_, webhook_name_, tls->ca_cert_pem).ok());
+  EXPECT_EQ((*client_->get(kWebhooks, "", webhook_name_))["metadata"]["resourceVersion"], version);
 }
 
 }  // namespace
