@@ -22,7 +22,7 @@ uint64_t next_random(uint64_t& state) {
 
 KllSketch::KllSketch(uint32_t k, uint64_t seed)
     : k_(std::max(k, kMinK)), min_(kNaN), max_(kNaN), rng_(seed), levels_(1) {
-  level0_capacity_ = level_capacity(0);
+  refresh_capacities();
   levels_[0].reserve(k_);
 }
 
@@ -32,10 +32,15 @@ uint32_t KllSketch::level_capacity(std::size_t level) const noexcept {
   return std::max(kMinLevelCapacity, static_cast<uint32_t>(cap));
 }
 
-std::size_t KllSketch::retained() const noexcept {
-  std::size_t n = 0;
-  for (const auto& level : levels_) n += level.size();
-  return n;
+std::size_t KllSketch::retained() const noexcept { return retained_; }
+
+void KllSketch::refresh_capacities() {
+  capacities_.resize(levels_.size());
+  total_capacity_ = 0;
+  for (std::size_t h = 0; h < levels_.size(); ++h) {
+    capacities_[h] = level_capacity(h);
+    total_capacity_ += capacities_[h];
+  }
 }
 
 void KllSketch::add(double x) {
@@ -48,13 +53,13 @@ void KllSketch::add(double x) {
   }
   ++n_;
   levels_[0].push_back(x);
-  if (levels_[0].size() >= level0_capacity_) compress();
+  if (++retained_ >= total_capacity_) compress();
 }
 
 void KllSketch::compact_level(std::size_t h) {
   if (h + 1 == levels_.size()) {
     levels_.emplace_back();
-    level0_capacity_ = level_capacity(0);
+    refresh_capacities();
   }
   auto& items = levels_[h];
   std::sort(items.begin(), items.end());
@@ -68,15 +73,19 @@ void KllSketch::compact_level(std::size_t h) {
   const std::size_t offset = next_random(rng_) & 1;
   auto& up = levels_[h + 1];
   for (std::size_t i = offset; i < items.size(); i += 2) up.push_back(items[i]);
+  retained_ -= items.size() / 2;
   items.clear();
   if (odd) items.push_back(leftover);
 }
 
 void KllSketch::compress() {
-  // Compact the lowest level at capacity until every level fits; higher levels' capacities grow
-  // as levels are added, so this terminates after at most one pass up the levels.
-  for (std::size_t h = 0; h < levels_.size(); ++h) {
-    if (levels_[h].size() >= level_capacity(h)) compact_level(h);
+  // DataSketches' policy: while the sketch holds more than its total capacity, compact the lowest
+  // level that is at or over its own capacity (level 0 may grow past its share meanwhile).
+  while (retained_ >= total_capacity_) {
+    std::size_t h = 0;
+    while (h < levels_.size() && levels_[h].size() < capacities_[h]) ++h;
+    if (h == levels_.size()) break;
+    compact_level(h);
   }
 }
 
@@ -92,11 +101,12 @@ void KllSketch::merge(const KllSketch& other) {
   n_ += other.n_;
   if (other.levels_.size() > levels_.size()) {
     levels_.resize(other.levels_.size());
-    level0_capacity_ = level_capacity(0);
+    refresh_capacities();
   }
   for (std::size_t h = 0; h < other.levels_.size(); ++h) {
     levels_[h].insert(levels_[h].end(), other.levels_[h].begin(), other.levels_[h].end());
   }
+  retained_ += other.retained_;
   compress();
 }
 
@@ -160,7 +170,9 @@ Result<KllSketch> KllSketch::from_json(const nlohmann::json& j) {
     weight += items.size() << h;
     s.levels_.push_back(std::move(items));
   }
-  s.level0_capacity_ = s.level_capacity(0);
+  s.retained_ = 0;
+  for (const auto& level : s.levels_) s.retained_ += level.size();
+  s.refresh_capacities();
   s.n_ = j["n"].get<uint64_t>();
   if (weight != s.n_) return Error::invalid_input("sketch: item weights do not add up to n");
   if (s.n_ > 0) {

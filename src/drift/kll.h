@@ -71,7 +71,10 @@ class KllSketch {
   std::size_t retained() const noexcept;
 
   uint32_t k_;
-  uint32_t level0_capacity_;  // Cached level_capacity(0), updated when a level is added.
+  std::vector<uint32_t> capacities_;  // level_capacity(h) for every level, refreshed on growth.
+  std::size_t total_capacity_ = 0;    // Σ capacities_: compaction starts when retained reaches it.
+  std::size_t retained_ = 0;          // Items held across levels.
+  void refresh_capacities();
   uint64_t n_ = 0;
   double min_;
   double max_;
