@@ -3,7 +3,8 @@
 set -euo pipefail
 ROOT="$1"
 export KILN_CLUSTER_DIR="$(mktemp -d -t kiln-cluster-test.XXXXXX)"
-export KILN_ETCD_PORT=33790 KILN_ETCD_PEER_PORT=33800 KILN_APISERVER_PORT=26443
+# Ports below the ephemeral range (32768-60999), so no outgoing connection holds them.
+export KILN_ETCD_PORT=31790 KILN_ETCD_PEER_PORT=31800 KILN_APISERVER_PORT=26443
 export KILN_KCM_PORT=30257 KILN_SCHEDULER_PORT=30259 KILN_KWOK_PORT=30247
 CLUSTER="$ROOT/scripts/local-cluster"
 KUBECTL="$("$ROOT/scripts/k8s-binaries" kubectl)/kubectl"
