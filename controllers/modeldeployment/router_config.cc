@@ -7,29 +7,24 @@ namespace {
 
 using support::value_or;
 
-json variant_entry(const json& md, Variant v, int weight) {
-  const std::string md_name = support::name_of(md);
-  return {{"name", to_string(v)},
-          {"url", service_url(variant_name(md_name, v), support::namespace_of(md))},
-          {"weight", weight}};
+json variant_url(const json& md, Variant v) {
+  return service_url(variant_name(support::name_of(md), v), support::namespace_of(md));
 }
 
 }  // namespace
 
 json router_config(const json& md, const RouterSplit& split) {
-  json variants = json::array({variant_entry(md, Variant::kStable, split.stable_weight)});
-  if (split.canary_weight)
-    variants.push_back(variant_entry(md, Variant::kCanary, *split.canary_weight));
-  json shadow = nullptr;
-  if (split.shadow_mirror) {
-    shadow = {{"url", service_url(variant_name(support::name_of(md), Variant::kShadow),
-                                  support::namespace_of(md))},
-              {"mirrorPercent", *split.shadow_mirror}};
+  json config = {{"stable", {{"url", variant_url(md, Variant::kStable)}}},
+                 {"stickyHeader", split.sticky_header}};
+  if (split.canary_weight) {
+    config["canary"] = {{"url", variant_url(md, Variant::kCanary)},
+                        {"weight", *split.canary_weight}};
   }
-  return {{"model", support::name_of(md)},
-          {"variants", variants},
-          {"shadow", shadow},
-          {"stickyHeader", split.sticky_header}};
+  if (split.shadow_mirror) {
+    config["shadow"] = {{"url", variant_url(md, Variant::kShadow)},
+                        {"mirrorPercent", *split.shadow_mirror}};
+  }
+  return config;
 }
 
 json desired_router_config_map(const json& md, const RouterSplit& split) {
@@ -54,10 +49,9 @@ json desired_router_deployment(const json& md, const std::string& config_hash,
       {"command", {"kiln-runtime"}},
       {"args", {"route", "--config", config_path, "--port", std::to_string(kContainerPort)}},
       {"ports", {{{"name", "http"}, {"containerPort", kContainerPort}}}},
-      {"readinessProbe",
-       {{"httpGet", {{"path", "/v2/health/ready"}, {"port", "http"}}}, {"periodSeconds", 5}}},
-      {"livenessProbe",
-       {{"httpGet", {{"path", "/v2/health/live"}, {"port", "http"}}}, {"periodSeconds", 10}}},
+      // The router forwards /v2/health/* to a variant, so its own health is its port.
+      {"readinessProbe", {{"tcpSocket", {{"port", "http"}}}, {"periodSeconds", 5}}},
+      {"livenessProbe", {{"tcpSocket", {{"port", "http"}}}, {"periodSeconds", 10}}},
       {"securityContext", restricted_container_security_context()},
       {"volumeMounts",
        {{{"name", "router-config"}, {"mountPath", kRouterConfigDir}, {"readOnly", true}}}}};

@@ -12,26 +12,22 @@
 //                            after the kubelet's ConfigMap sync period).
 //   Service    <md>          ClusterIP, port 80 -> "http" (8080): http://<md>.<ns>.svc:80
 //
-// ROUTING CONFIGURATION (config.json), the contract `kiln-runtime route` implements:
+// ROUTING CONFIGURATION (config.json): the format of `kiln-runtime route --config`
+// (src/cmd/runtime_route_command.cc, runtime::RouterConfig::from_json in src/runtime/router.h):
 //
 //   {
-//     "model": "<md>",                      // the model name every variant serves
-//     "variants": [                         // answer-returning variants; weights sum to 100
-//       {"name": "stable", "url": "http://<md>-stable.<ns>.svc:80", "weight": 90},
-//       {"name": "canary", "url": "http://<md>-canary.<ns>.svc:80", "weight": 10}
-//     ],
-//     "shadow": {"url": "http://<md>-shadow.<ns>.svc:80", "mirrorPercent": 100},  // or null
-//     "stickyHeader": ""                    // "" : random split; else the request header whose
-//                                           // value's hash picks the variant (sticky sessions)
+//     "stable": {"url": "http://<md>-stable.<ns>.svc:80"},
+//     "canary": {"url": "http://<md>-canary.<ns>.svc:80", "weight": 10},     // when a canary
+//     "shadow": {"url": "http://<md>-shadow.<ns>.svc:80", "mirrorPercent": 100},  // when a shadow
+//     "stickyHeader": "x-request-key"
 //   }
 //
-// The router forwards every OIP v2 request to one variant picked by weight (weight 0 variants
-// get nothing), mirrors mirrorPercent of infer requests to the shadow without waiting for it,
-// compares canary and shadow answers with stable's, and exports the metrics analysis.h reads.
-// Variants with weight 0 stay listed so their metrics families exist.
-//
-// (When src/cmd/runtime_route_command.cc lands with other flag names, only
-// desired_router_deployment changes.)
+// The router sends a request to the canary with probability weight/100 (sticky by the header's
+// value), else to stable; mirrors mirrorPercent of stable-routed infer requests to the shadow
+// without waiting; compares canary and shadow answers with stable's; and exports the metrics
+// analysis.h reads. A rolled-back canary stays listed with weight 0. The router re-reads its file
+// on SIGHUP only, so the operator rolls it through the config hash instead (above). The router
+// forwards every path, /v2/health/* included, so its probes are TCP checks of the port.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -48,7 +44,7 @@ struct RouterSplit {
   int stable_weight = 100;
   std::optional<int> canary_weight;  // Set when a canary Service exists.
   std::optional<int> shadow_mirror;  // Set when a shadow Service exists.
-  std::string sticky_header;
+  std::string sticky_header = "x-request-key";
 };
 
 inline constexpr std::string_view kRouterConfigKey = "config.json";

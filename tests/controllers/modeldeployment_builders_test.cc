@@ -149,20 +149,17 @@ TEST(ModelDeploymentBuilders, VariantServiceIsClusterIpOnPort80) {
   EXPECT_EQ(s["spec"]["selector"]["kiln.dev/variant"], "stable");
 }
 
-TEST(ModelDeploymentBuilders, RouterConfigListsVariantsWeightsAndShadow) {
-  RouterSplit split{90, 10, 100, ""};
+TEST(ModelDeploymentBuilders, RouterConfigIsTheFormatOfKilnRuntimeRoute) {
+  RouterSplit split{90, 10, 100, "x-request-key"};
   const json config = router_config(sample_md(), split);
-  EXPECT_EQ(config["model"], "flights");
-  ASSERT_EQ(config["variants"].size(), 2u);
-  EXPECT_EQ(config["variants"][0],
-            json({{"name", "stable"}, {"url", "http://flights-stable.ml.svc:80"}, {"weight", 90}}));
-  EXPECT_EQ(config["variants"][1]["url"], "http://flights-canary.ml.svc:80");
-  EXPECT_EQ(config["variants"][1]["weight"], 10);
-  EXPECT_EQ(config["shadow"]["url"], "http://flights-shadow.ml.svc:80");
-  EXPECT_EQ(config["shadow"]["mirrorPercent"], 100);
+  EXPECT_EQ(config, json::parse(R"({
+    "stable": {"url": "http://flights-stable.ml.svc:80"},
+    "canary": {"url": "http://flights-canary.ml.svc:80", "weight": 10},
+    "shadow": {"url": "http://flights-shadow.ml.svc:80", "mirrorPercent": 100},
+    "stickyHeader": "x-request-key"})"));
   const json stable_only = router_config(sample_md(), RouterSplit{});
-  EXPECT_EQ(stable_only["variants"].size(), 1u);
-  EXPECT_TRUE(stable_only["shadow"].is_null());
+  EXPECT_FALSE(stable_only.contains("canary"));
+  EXPECT_FALSE(stable_only.contains("shadow"));
 }
 
 TEST(ModelDeploymentBuilders, RouterDeploymentMountsItsConfigAndIsNamedAfterTheParent) {
@@ -178,6 +175,7 @@ TEST(ModelDeploymentBuilders, RouterDeploymentMountsItsConfigAndIsNamedAfterTheP
   EXPECT_EQ(pod["metadata"]["annotations"]["kiln.dev/router-config-hash"], "abc123");
   EXPECT_EQ(pod["spec"]["containers"][0]["args"],
             json({"route", "--config", "/etc/kiln/router/config.json", "--port", "8080"}));
+  EXPECT_TRUE(pod["spec"]["containers"][0]["readinessProbe"].contains("tcpSocket"));
   EXPECT_EQ(pod["spec"]["volumes"][0]["configMap"]["name"], "flights-router");
   const json s = desired_router_service(sample_md());
   EXPECT_EQ(s["metadata"]["name"], "flights");

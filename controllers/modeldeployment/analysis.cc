@@ -1,0 +1,249 @@
+#include "controllers/modeldeployment/analysis.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+namespace kiln::controllers::modeldeployment {
+namespace {
+
+using support::value_or;
+
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+Result<double> parse_value(std::string_view text) {
+  if (text == "+Inf" || text == "Inf") return std::numeric_limits<double>::infinity();
+  if (text == "-Inf") return -std::numeric_limits<double>::infinity();
+  if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size()) {
+    return Error::invalid_input("bad sample value '" + s + "'");
+  }
+  return v;
+}
+
+// Parses `{a="x",b="y"}` starting at line[i] == '{'; leaves i after '}'.
+Result<std::map<std::string, std::string>> parse_labels(std::string_view line, std::size_t& i) {
+  std::map<std::string, std::string> labels;
+  ++i;
+  while (true) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == ',')) ++i;
+    if (i < line.size() && line[i] == '}') {
+      ++i;
+      return labels;
+    }
+    const std::size_t eq = line.find('=', i);
+    if (eq == std::string_view::npos || eq + 1 >= line.size() || line[eq + 1] != '"') {
+      return Error::invalid_input("bad label in '" + std::string(line) + "'");
+    }
+    std::string name(line.substr(i, eq - i));
+    std::string value;
+    i = eq + 2;
+    for (; i < line.size() && line[i] != '"'; ++i) {
+      if (line[i] == '\\' && i + 1 < line.size()) {
+        ++i;
+        value += line[i] == 'n' ? '\n' : line[i];
+      } else {
+        value += line[i];
+      }
+    }
+    if (i >= line.size()) return Error::invalid_input("unterminated label value");
+    ++i;  // closing quote
+    labels[std::move(name)] = std::move(value);
+  }
+}
+
+Result<std::optional<Sample>> parse_line(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+  if (line.empty() || line.front() == '#') return std::optional<Sample>();
+  Sample s;
+  std::size_t i = 0;
+  while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+  s.name = std::string(line.substr(0, i));
+  if (i < line.size() && line[i] == '{') {
+    auto labels = parse_labels(line, i);
+    if (!labels.ok()) return labels.error();
+    s.labels = std::move(*labels);
+  }
+  while (i < line.size() && line[i] == ' ') ++i;
+  std::size_t end = line.find(' ', i);  // An optional timestamp follows.
+  auto value = parse_value(line.substr(i, end == std::string_view::npos ? end : end - i));
+  if (!value.ok()) return value.error();
+  s.value = *value;
+  return std::optional<Sample>(std::move(s));
+}
+
+void record(RouterSnapshot& snapshot, const Sample& s) {
+  auto variant = s.labels.find("variant");
+  if (variant == s.labels.end() || !s.name.starts_with("kiln_router_")) return;
+  VariantCounters& c = snapshot.variants[variant->second];
+  const std::string_view name = std::string_view(s.name).substr(12);
+  if (name == "requests_total") {
+    c.requests += s.value;
+    auto code = s.labels.find("code");
+    if (code != s.labels.end() && std::atoi(code->second.c_str()) >= 500) c.errors += s.value;
+  } else if (name == "comparisons_total") {
+    auto result = s.labels.find("result");
+    const std::string r = result == s.labels.end() ? "" : result->second;
+    if (r == "agree") c.agreements += s.value;
+    if (r == "agree" || r == "disagree" || r == "mismatch") c.comparisons += s.value;
+  } else if (name == "mean_absolute_difference") {
+    c.mean_absolute_difference = s.value;
+  } else if (name == "output_drift") {
+    c.output_drift = std::max(c.output_drift.value_or(s.value), s.value);
+  } else if (name == "request_duration_seconds_bucket") {
+    auto le = s.labels.find("le");
+    if (le == s.labels.end()) return;
+    auto bound = parse_value(le->second);
+    if (bound.ok()) c.latency_buckets[*bound] += s.value;
+  }
+}
+
+double delta(double previous, double current) {
+  return current >= previous ? current - previous : current;  // A reset counts from zero.
+}
+
+std::optional<double> ratio(double numerator, double denominator) {
+  if (denominator <= 0) return std::nullopt;
+  return numerator / denominator;
+}
+
+}  // namespace
+
+Result<RouterSnapshot> parse_router_metrics(std::string_view text) {
+  RouterSnapshot snapshot;
+  std::size_t start = 0;
+  int line_number = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    ++line_number;
+    auto sample = parse_line(text.substr(start, end - start));
+    if (!sample.ok()) {
+      return sample.error().with_context("metrics line " + std::to_string(line_number));
+    }
+    if (*sample) record(snapshot, **sample);
+    start = end + 1;
+  }
+  return snapshot;
+}
+
+RouterSnapshot merge_snapshots(const RouterSnapshot& a, const RouterSnapshot& b) {
+  RouterSnapshot out = a;
+  for (const auto& [name, c] : b.variants) {
+    VariantCounters& o = out.variants[name];
+    o.requests += c.requests;
+    o.errors += c.errors;
+    o.comparisons += c.comparisons;
+    o.agreements += c.agreements;
+    for (const auto& [bound, count] : c.latency_buckets) o.latency_buckets[bound] += count;
+    if (c.output_drift) {
+      o.output_drift = std::max(o.output_drift.value_or(*c.output_drift), *c.output_drift);
+    }
+    if (c.mean_absolute_difference) {
+      o.mean_absolute_difference =
+          std::max(o.mean_absolute_difference.value_or(*c.mean_absolute_difference),
+                   *c.mean_absolute_difference);
+    }
+  }
+  return out;
+}
+
+std::optional<double> histogram_quantile(double q, const std::map<double, double>& buckets) {
+  if (buckets.empty() || !std::isinf(buckets.rbegin()->first)) return std::nullopt;
+  const double total = buckets.rbegin()->second;
+  if (total <= 0) return std::nullopt;
+  const double rank = q * total;
+  double lower_bound = 0, lower_count = 0, highest_finite = 0;
+  for (const auto& [bound, count] : buckets) {
+    if (std::isinf(bound)) return highest_finite;  // The rank is above every finite bucket.
+    if (count >= rank) {
+      if (count == lower_count) return bound;
+      return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count);
+    }
+    lower_bound = highest_finite = bound;
+    lower_count = count;
+  }
+  return std::nullopt;
+}
+
+AnalysisSample sample_between(const RouterSnapshot* previous, const RouterSnapshot& current) {
+  static const VariantCounters kZero;
+  auto get = [](const RouterSnapshot* s, std::string_view v) -> const VariantCounters& {
+    if (s == nullptr) return kZero;
+    auto it = s->variants.find(v);
+    return it == s->variants.end() ? kZero : it->second;
+  };
+  const VariantCounters& canary = get(&current, "canary");
+  const VariantCounters& canary_before = get(previous, "canary");
+  const VariantCounters& stable = get(&current, "stable");
+  const VariantCounters& stable_before = get(previous, "stable");
+  AnalysisSample s;
+  s.canary_requests = delta(canary_before.requests, canary.requests);
+  s.canary_errors = delta(canary_before.errors, canary.errors);
+  s.stable_requests = delta(stable_before.requests, stable.requests);
+  s.stable_errors = delta(stable_before.errors, stable.errors);
+  const bool reset = canary.requests < canary_before.requests;
+  std::map<double, double> window;
+  for (const auto& [bound, count] : canary.latency_buckets) {
+    auto before = canary_before.latency_buckets.find(bound);
+    window[bound] = reset || before == canary_before.latency_buckets.end()
+                        ? count
+                        : delta(before->second, count);
+  }
+  s.latency_p99 = histogram_quantile(0.99, window);
+  s.agreement = ratio(delta(canary_before.agreements, canary.agreements),
+                      delta(canary_before.comparisons, canary.comparisons));
+  s.output_drift = canary.output_drift;
+  return s;
+}
+
+json AnalysisResult::to_status(support::TimePoint time) const {
+  json out = {{"time", support::format_time(time)},
+              {"passed", passed},
+              {"requests", requests},
+              {"metrics", json::array()}};
+  for (const auto& m : metrics) {
+    json entry = {{"name", m.name}, {"threshold", m.threshold}, {"passed", m.passed}};
+    if (m.value && std::isfinite(*m.value)) entry["value"] = *m.value;
+    out["metrics"].push_back(std::move(entry));
+  }
+  return out;
+}
+
+AnalysisResult evaluate_analysis(const json& analysis, const AnalysisSample& sample) {
+  AnalysisResult result;
+  result.requests = static_cast<int64_t>(sample.canary_requests);
+  result.counted = sample.canary_requests >= value_or<double>(analysis, "minRequests", 50);
+  bool all = true;
+  for (const auto& spec : analysis.value("metrics", json::array())) {
+    MetricResult m;
+    m.name = value_or<std::string>(spec, "name", "");
+    m.threshold = value_or<double>(spec, "threshold", 0);
+    bool at_least = false;
+    if (m.name == "errorRate") {
+      m.value = ratio(sample.canary_errors, sample.canary_requests);
+    } else if (m.name == "latencyP99") {
+      m.value = sample.latency_p99;
+    } else if (m.name == "agreement") {
+      m.value = sample.agreement;
+      at_least = true;
+    } else if (m.name == "outputDrift") {
+      m.value = sample.output_drift;
+    }
+    m.passed = m.value && std::isfinite(*m.value) &&
+               (at_least ? *m.value >= m.threshold : *m.value <= m.threshold);
+    all = all && m.passed;
+    result.metrics.push_back(std::move(m));
+  }
+  result.passed = result.counted && all;
+  return result;
+}
+
+}  // namespace kiln::controllers::modeldeployment

@@ -1,0 +1,335 @@
+#include "controllers/modeldeployment/plan.h"
+
+#include <set>
+
+#include "controllers/modeldeployment/names.h"
+#include "controllers/modeldeployment/router_config.h"
+
+namespace kiln::controllers::modeldeployment {
+namespace {
+
+using support::value_or;
+
+struct Variants {
+  ModelSource stable;
+  std::string spec_stable_uri;
+  std::optional<ModelSource> canary;  // Resolved canary source (active or not).
+  int canary_percent = 10;
+  std::optional<ModelError> canary_error;
+  std::optional<ModelSource> shadow;
+  int shadow_mirror = 100;
+  std::optional<ModelError> shadow_error;
+};
+
+struct Context {
+  const json& md;
+  const Observed& observed;
+  TimePoint now;
+  std::string name;
+  int64_t generation = 0;
+  ModelDeploymentPlan plan;
+  json& status() { return plan.status; }
+};
+
+const json* find_child(const Observed& observed, std::string_view kind, const std::string& name) {
+  for (const auto& c : observed.children) {
+    if (c.value("kind", "") == kind && support::name_of(c) == name) return &c;
+  }
+  return nullptr;
+}
+
+int ready_replicas(const json* d) {
+  return d && d->contains("status") ? value_or<int>((*d)["status"], "readyReplicas", 0) : 0;
+}
+
+// Available: the Deployment rolled out the model `uri` ("" : any) and has a ready pod.
+bool deployment_available(const json* d, const std::string& uri) {
+  if (d == nullptr || !d->contains("status")) return false;
+  const json& s = (*d)["status"];
+  if (!uri.empty() && support::annotation(*d, kModelUriAnnotation) != uri) return false;
+  return value_or<int>(s, "readyReplicas", 0) >= 1 && value_or<int>(s, "updatedReplicas", 1) >= 1 &&
+         value_or<int64_t>(s, "observedGeneration", 0) >= support::generation_of(*d);
+}
+
+void condition(Context& ctx, std::string_view type, bool value, std::string_view reason,
+               std::string_view message, bool warning_when_false = true) {
+  const bool existed = support::find_condition(ctx.status(), type) != nullptr;
+  const bool changed = support::set_condition(ctx.status(), type, value ? "True" : "False", reason,
+                                              message, ctx.generation, ctx.now);
+  if (changed && existed) {
+    ctx.plan.events.push_back({value || !warning_when_false ? "Normal" : "Warning",
+                               std::string(reason),
+                               std::string(type) + ": " + std::string(message)});
+  }
+}
+
+// The stable model: status.stable after a promotion, unless spec.model changed since (plan.h).
+ModelSource choose_stable(const Context& ctx, const ModelSource& spec_stable,
+                          const std::optional<ModelSource>& canary) {
+  const json st =
+      ctx.md.contains("status") ? ctx.md["status"].value("stable", json::object()) : json::object();
+  const auto uri = value_or<std::string>(st, "uri", "");
+  if (uri.empty() || uri == spec_stable.uri) return spec_stable;
+  const json* dep =
+      find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kStable));
+  const auto rendered_for = dep ? support::annotation(*dep, kSpecModelAnnotation) : std::nullopt;
+  if (rendered_for && *rendered_for != spec_stable.uri) return spec_stable;  // spec.model changed.
+  if (canary && canary->uri == uri) return *canary;
+  ModelSource promoted{uri, "xgboost", value_or<std::string>(st, "version", ""), ""};
+  if (dep && support::annotation(*dep, kModelUriAnnotation) == uri) {
+    promoted.format = support::annotation(*dep, kModelFormatAnnotation).value_or("xgboost");
+  }
+  return promoted;
+}
+
+void resolve_optional(const json& spec_part, const TrainingModels& models,
+                      std::optional<ModelSource>& out, std::optional<ModelError>& error) {
+  auto r = resolve_model(spec_part.value("model", json::object()), models);
+  if (auto* m = std::get_if<ModelSource>(&r)) {
+    out = *m;
+  } else {
+    error = std::get<ModelError>(r);
+  }
+}
+
+void resolve_canary_and_shadow(const Context& ctx, Variants& v) {
+  const json& spec = ctx.md["spec"];
+  if (spec.contains("canary") && spec["canary"].is_object()) {
+    resolve_optional(spec["canary"], ctx.observed.training_models, v.canary, v.canary_error);
+    v.canary_percent = value_or<int>(spec["canary"], "trafficPercent", 10);
+  } else if (auto a = support::annotation(ctx.md, kCanaryModelAnnotation)) {
+    auto parsed = parse_canary_annotation(*a);
+    if (parsed.ok()) {
+      v.canary = *parsed;
+      v.canary_percent = value_or<int>(json::parse(*a, nullptr, false), "trafficPercent", 10);
+    } else {
+      v.canary_error = ModelError{ModelProblem::kInvalid, parsed.error().message()};
+    }
+  }
+  if (spec.contains("shadow") && spec["shadow"].is_object()) {
+    resolve_optional(spec["shadow"], ctx.observed.training_models, v.shadow, v.shadow_error);
+    v.shadow_mirror = value_or<int>(spec["shadow"], "mirrorPercent", 100);
+  }
+}
+
+json variant_status(const ModelSource& m, const json* deployment) {
+  return {{"version", m.version}, {"uri", m.uri}, {"readyReplicas", ready_replicas(deployment)}};
+}
+
+std::optional<TimePoint> analysis_time(const json& status, bool passed_only) {
+  const json last = status.value("lastAnalysis", json::object());
+  if (passed_only && !value_or<bool>(last, "passed", false)) return std::nullopt;
+  auto t = support::parse_time(value_or<std::string>(last, "time", ""));
+  return t.ok() ? std::optional<TimePoint>(*t) : std::nullopt;
+}
+
+// Runs the rollout for an active canary; returns the canary weight and whether the canary's
+// Deployment stays. May promote (changes v.stable).
+std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
+  json& status = ctx.status();
+  const ModelSource& c = *v.canary;
+  const json old = status.value("canary", json::object());
+  const bool same = value_or<std::string>(old, "uri", "") == c.uri &&
+                    value_or<std::string>(old, "version", "") == c.version;
+  RolloutState state =
+      same ? RolloutState::from_status(status.value("rollout", json::object())) : RolloutState{};
+  if (!same)
+    support::set_condition(status, "RolledBack", "False", "NewCanary", "a new canary",
+                           ctx.generation, ctx.now);
+  const json* dep =
+      find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kCanary));
+  const json& spec = ctx.md["spec"];
+  const json* rollout = spec.contains("rollout") ? &spec["rollout"] : nullptr;
+  RolloutInput in;
+  in.rollout = rollout;
+  in.initial_weight = v.canary_percent;
+  in.canary_ready = deployment_available(dep, c.uri);
+  in.promote = support::annotation(ctx.md, kPromoteAnnotation).value_or("");
+  in.now = ctx.now;
+  if (ctx.observed.analysis &&
+      modeldeployment::analysis_due(rollout, state, analysis_time(status, false), ctx.now)) {
+    AnalysisResult result =
+        evaluate_analysis(rollout->value("analysis", json::object()), *ctx.observed.analysis);
+    status["lastAnalysis"] = result.to_status(ctx.now);
+    ctx.plan.analysis_recorded = true;
+    in.analysis = result;
+  }
+  in.last_passed_analysis = analysis_time(status, true);
+  RolloutDecision d = step_rollout(state, in);
+  for (auto& e : d.events) ctx.plan.events.push_back(std::move(e));
+  if (d.requeue_after) ctx.plan.requeue_within(*d.requeue_after);
+  status["rollout"] = d.state.to_status();
+  status["canary"] = variant_status(c, dep);
+  if (d.promote) {
+    v.stable = c;
+    status["stable"] = {{"version", c.version}, {"uri", c.uri}};
+  }
+  const bool promoted = d.state.phase == "Promoted";
+  const bool progressing = d.state.phase == "Progressing" || d.state.phase == "Paused";
+  condition(ctx, "Progressing", progressing, d.reason, d.message, false);
+  condition(ctx, "RolledBack", d.state.phase == "RolledBack",
+            d.state.phase == "RolledBack" ? "AnalysisFailed" : "NotRolledBack",
+            d.state.phase == "RolledBack" ? d.message : "the canary was not rolled back");
+  if (promoted) {
+    condition(ctx, "CanaryReady", false, "Promoted", "the canary was promoted to stable", false);
+  } else {
+    condition(ctx, "CanaryReady", in.canary_ready, in.canary_ready ? "Available" : "CanaryNotReady",
+              in.canary_ready ? "the canary Deployment is available"
+                              : "the canary Deployment has no ready pod yet");
+  }
+  return {promoted ? 0 : d.canary_weight, !promoted};
+}
+
+void no_canary(Context& ctx, const Variants& v) {
+  json& status = ctx.status();
+  status.erase("canary");
+  if (v.canary_error) {
+    condition(ctx, "CanaryReady", false,
+              v.canary_error->problem == ModelProblem::kNotReady ? "ModelNotReady" : "InvalidModel",
+              v.canary_error->message);
+  } else {
+    status.erase("rollout");
+    condition(ctx, "CanaryReady", false, "NoCanary", "no canary is configured", false);
+  }
+  condition(ctx, "Progressing", false, "NoCanary", "no rollout under way", false);
+  condition(ctx, "RolledBack", false, "NotRolledBack", "no canary", false);
+}
+
+}  // namespace
+
+namespace {
+
+void add_serving(Context& ctx, const VariantSpec& spec, const BuildOptions& options) {
+  auto d = desired_variant_deployment(ctx.md, spec, options);
+  if (!d.ok()) {
+    ctx.plan.events.push_back({"Warning", "InvalidModel", d.error().message()});
+    return;
+  }
+  ctx.plan.apply.push_back(std::move(*d));
+  ctx.plan.apply.push_back(desired_variant_service(ctx.md, spec.variant));
+}
+
+void shadow_status(Context& ctx, const Variants& v) {
+  json& status = ctx.status();
+  if (!v.shadow) {
+    status.erase("shadow");
+    if (v.shadow_error) {
+      condition(
+          ctx, "ShadowReady", false,
+          v.shadow_error->problem == ModelProblem::kNotReady ? "ModelNotReady" : "InvalidModel",
+          v.shadow_error->message);
+    } else {
+      condition(ctx, "ShadowReady", false, "NoShadow", "no shadow is configured", false);
+    }
+    return;
+  }
+  const json* dep =
+      find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kShadow));
+  status["shadow"] = variant_status(*v.shadow, dep);
+  const bool ready = deployment_available(dep, v.shadow->uri);
+  condition(
+      ctx, "ShadowReady", ready, ready ? "Available" : "ShadowNotReady",
+      ready ? "the shadow Deployment is available" : "the shadow Deployment has no ready pod yet");
+}
+
+// Deletes observed children that the plan no longer applies.
+void remove_unwanted(Context& ctx) {
+  std::set<std::pair<std::string, std::string>> wanted;
+  for (const auto& o : ctx.plan.apply) wanted.insert({o.value("kind", ""), support::name_of(o)});
+  for (const auto& c : ctx.observed.children) {
+    const std::string kind = c.value("kind", "");
+    if (wanted.count({kind, support::name_of(c)})) continue;
+    ctx.plan.remove.push_back(
+        {c.value("apiVersion", ""), kind, support::namespace_of(c), support::name_of(c)});
+  }
+}
+
+void ready_condition(Context& ctx, const Variants& v) {
+  const json* stable =
+      find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kStable));
+  const json* router =
+      find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kRouter));
+  if (!deployment_available(stable, v.stable.uri)) {
+    condition(ctx, "Ready", false, "StableNotReady", "the stable Deployment has no ready pod yet");
+  } else if (!deployment_available(router, "")) {
+    condition(ctx, "Ready", false, "RouterNotReady", "the router Deployment has no ready pod yet");
+  } else {
+    condition(ctx, "Ready", true, "Available",
+              "serving at " + value_or<std::string>(ctx.status(), "url", ""));
+  }
+}
+
+}  // namespace
+
+bool analysis_due(const json& md, TimePoint now) {
+  if (!md.contains("spec") || !md["spec"].contains("rollout") || !md.contains("status"))
+    return false;
+  const json& status = md["status"];
+  const RolloutState state = RolloutState::from_status(status.value("rollout", json::object()));
+  return modeldeployment::analysis_due(&md["spec"]["rollout"], state, analysis_time(status, false),
+                                       now);
+}
+
+ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observed, TimePoint now,
+                                         const BuildOptions& options) {
+  Context ctx{md, observed, now, support::name_of(md), support::generation_of(md), {}};
+  json& status = ctx.status();
+  status = md.value("status", json::object());
+  status["observedGeneration"] = ctx.generation;
+  status["url"] = service_url(variant_name(ctx.name, Variant::kRouter), support::namespace_of(md));
+  const json& spec = md["spec"];
+
+  auto stable = resolve_model(spec.value("model", json::object()), observed.training_models);
+  if (auto* error = std::get_if<ModelError>(&stable)) {
+    const bool waiting = error->problem == ModelProblem::kNotReady;
+    condition(ctx, "Ready", false, waiting ? "ModelNotReady" : "InvalidModel", error->message);
+    return std::move(ctx.plan);
+  }
+  Variants v;
+  v.spec_stable_uri = std::get<ModelSource>(stable).uri;
+  resolve_canary_and_shadow(ctx, v);
+  v.stable = choose_stable(ctx, std::get<ModelSource>(stable), v.canary);
+  status["stable"] = {{"version", v.stable.version}, {"uri", v.stable.uri}};
+
+  int canary_weight = 0;
+  bool canary_deployed = false;
+  if (v.canary) {
+    std::tie(canary_weight, canary_deployed) = run_canary(ctx, v);
+  } else {
+    no_canary(ctx, v);
+  }
+
+  const bool autoscaled = spec.contains("autoscaling");
+  const int replicas = value_or<int>(spec, "replicas", 1);
+  add_serving(ctx,
+              {Variant::kStable, v.stable, autoscaled ? std::nullopt : std::optional<int>(replicas),
+               v.spec_stable_uri},
+              options);
+  if (canary_deployed)
+    add_serving(ctx, {Variant::kCanary, *v.canary, std::max(1, replicas), ""}, options);
+  if (v.shadow) add_serving(ctx, {Variant::kShadow, *v.shadow, std::max(1, replicas), ""}, options);
+  if (auto hpa = desired_stable_hpa(md)) ctx.plan.apply.push_back(std::move(*hpa));
+
+  RouterSplit split;
+  split.stable_weight = 100 - canary_weight;
+  if (canary_deployed) split.canary_weight = canary_weight;
+  if (v.shadow) split.shadow_mirror = v.shadow_mirror;
+  const json config_map = desired_router_config_map(md, split);
+  const std::string hash = support::short_hash(config_map["data"].dump());
+  ctx.plan.apply.push_back(config_map);
+  ctx.plan.apply.push_back(desired_router_deployment(md, hash, options));
+  ctx.plan.apply.push_back(desired_router_service(md));
+  remove_unwanted(ctx);
+
+  const json* stable_dep =
+      find_child(observed, "Deployment", variant_name(ctx.name, Variant::kStable));
+  status["stable"]["readyReplicas"] = ready_replicas(stable_dep);
+  status["traffic"] = {{"stable", split.stable_weight},
+                       {"canary", canary_weight},
+                       {"shadowMirror", v.shadow ? v.shadow_mirror : 0}};
+  shadow_status(ctx, v);
+  ready_condition(ctx, v);
+  return std::move(ctx.plan);
+}
+
+}  // namespace kiln::controllers::modeldeployment

@@ -1,0 +1,93 @@
+#pragma once
+
+// The canary rollout state machine (spec.rollout), pure: one call moves status.rollout as far as
+// (status, spec, observation, now) allows, and says what weight the canary gets.
+//
+// States (status.rollout.phase):
+//   Idle         a canary without spec.rollout: it takes spec.canary.trafficPercent and stays.
+//   Progressing  walking the steps.
+//   Paused       at a pause without duration (waits for the annotation kiln.dev/promote), at the
+//                end without autoPromote (waits for kiln.dev/promote: "true"), or after failed
+//                analysis without autoRollback.
+//   Promoted     terminal: the canary's model became stable (plan.h, "Promotion").
+//   RolledBack   terminal: all traffic back to stable; the canary stays up for inspection.
+// A terminal state lasts until the canary changes (another model uri or version), which starts a
+// new rollout at step 0.
+//
+// Steps (spec.rollout.steps[i]): the canary's weight is the last setWeight at or before the
+// current step (spec.canary.trafficPercent before any). The canary gets weight 0 until its
+// Deployment is ready; the first step's clock starts then (status.rollout.stepStartTime). A step
+// is complete when:
+//   pause {duration}   duration has passed since stepStartTime;
+//   pause {}           the annotation kiln.dev/promote is "true" or equals the step's index;
+//   no pause           with analysis on (step.analysis, default true, and metrics configured):
+//                      one counted, passing measurement taken during the step; otherwise at once.
+// Several steps may complete in one call. After the last step: promotion when autoPromote
+// (default true) or kiln.dev/promote is "true"; else Paused.
+//
+// Analysis (spec.rollout.analysis {interval 30s, failureLimit 1, minRequests 50, metrics}): while
+// a step with analysis on is active, one measurement every interval (analysis_due). A counted
+// failing measurement increments failedAnalyses; more failures than failureLimit (the number
+// tolerated, as in Argo Rollouts) ends the rollout: RolledBack with autoRollback (default true),
+// else Paused at the current weight.
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controllers/modeldeployment/analysis.h"
+#include "controllers/modeldeployment/support.h"
+
+namespace kiln::controllers::modeldeployment {
+
+using support::TimePoint;
+
+// status.rollout, parsed.
+struct RolloutState {
+  int step = 0;
+  std::string phase = "Progressing";  // Idle | Progressing | Paused | Promoted | RolledBack
+  std::optional<TimePoint> step_start;
+  int failed_analyses = 0;
+
+  static RolloutState from_status(const json& rollout);
+  json to_status() const;
+  bool terminal() const { return phase == "Promoted" || phase == "RolledBack"; }
+};
+
+struct RolloutInput {
+  const json* rollout = nullptr;  // spec.rollout; nullptr when absent.
+  int initial_weight = 10;        // spec.canary.trafficPercent.
+  bool canary_ready = false;
+  std::string promote;  // The kiln.dev/promote annotation ("" when absent).
+  // A measurement taken now (only when analysis_due said so), and when the last passing one was.
+  std::optional<AnalysisResult> analysis;
+  std::optional<TimePoint> last_passed_analysis;
+  TimePoint now;
+};
+
+struct RolloutDecision {
+  RolloutState state;
+  int canary_weight = 0;
+  bool promote = false;      // The canary's model becomes stable now.
+  bool rolled_back = false;  // Rolled back now.
+  std::string reason;        // CamelCase, for the Progressing condition.
+  std::string message;
+  std::optional<std::chrono::milliseconds> requeue_after;
+  std::vector<support::Event> events;
+};
+
+// One move of the state machine from `current`.
+RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& input);
+
+// Whether a measurement is due now: the rollout is active (not terminal, started), the current
+// step runs analysis, metrics are configured, and `interval` has passed since `last_analysis`
+// (or there was none). The reconciler scrapes the router only then.
+bool analysis_due(const json* rollout, const RolloutState& state,
+                  std::optional<TimePoint> last_analysis, TimePoint now);
+
+// The canary weight at `step` (clamped to the steps), as described above.
+int weight_at(const json* rollout, int step, int initial_weight);
+
+}  // namespace kiln::controllers::modeldeployment

@@ -1,0 +1,307 @@
+// Unit tests of the ModelDeployment plan and its rollout state machine: a small in-memory world
+// applies each plan (children replace the cache, status replaces the parent's status, Deployments
+// become available when told) and plans again at injected times.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "controllers/modeldeployment/names.h"
+#include "controllers/modeldeployment/plan.h"
+
+namespace kiln::controllers::modeldeployment {
+namespace {
+
+using namespace std::chrono_literals;
+
+const TimePoint kT0 = std::chrono::sys_days{std::chrono::year{2026} / 11 / 21} + 10h;
+
+json base_md() {
+  return json::parse(R"({
+    "apiVersion": "kiln.dev/v1alpha1", "kind": "ModelDeployment",
+    "metadata": {"name": "flights", "namespace": "ml", "uid": "u-1", "generation": 1},
+    "spec": {"model": {"uri": "pvc://models/v1/model.json", "format": "xgboost", "version": "v1"},
+             "replicas": 2}
+  })");
+}
+
+json with_canary(json md) {
+  md["spec"]["canary"] = json::parse(
+      R"({"model": {"uri": "pvc://models/v2/model.json", "version": "v2"}, "trafficPercent": 10})");
+  md["spec"]["rollout"] = json::parse(R"({
+    "steps": [{"setWeight": 10, "pause": {"duration": "2m"}},
+              {"setWeight": 50, "pause": {"duration": "2m"}},
+              {"setWeight": 100}],
+    "analysis": {"interval": "30s", "failureLimit": 1, "minRequests": 50,
+                 "metrics": [{"name": "errorRate", "threshold": 0.01},
+                             {"name": "agreement", "threshold": 0.9}]}})");
+  return md;
+}
+
+AnalysisSample healthy() {
+  AnalysisSample s;
+  s.canary_requests = 100;
+  s.stable_requests = 900;
+  s.agreement = 0.98;
+  return s;
+}
+
+AnalysisSample failing() {
+  AnalysisSample s = healthy();
+  s.canary_errors = 20;
+  return s;
+}
+
+// The cluster as the plan sees it.
+struct World {
+  explicit World(json parent) : md(std::move(parent)) {}
+  json md;
+  Observed observed;
+  bool ready = true;  // Whether applied Deployments report a ready pod.
+  ModelDeploymentPlan last;
+
+  ModelDeploymentPlan plan(TimePoint now, std::optional<AnalysisSample> sample = std::nullopt) {
+    observed.analysis = sample;
+    last = plan_modeldeployment(md, observed, now, BuildOptions{});
+    md["status"] = last.status;
+    std::vector<json> children;
+    for (json o : last.apply) {
+      if (o["kind"] == "Deployment" && ready) {
+        o["status"] = {{"readyReplicas", 1}, {"updatedReplicas", 1}, {"observedGeneration", 0}};
+      }
+      children.push_back(std::move(o));
+    }
+    observed.children = std::move(children);
+    return last;
+  }
+  const json* child(std::string_view kind, const std::string& name) const {
+    for (const auto& c : observed.children) {
+      if (c["kind"] == kind && c["metadata"]["name"] == name) return &c;
+    }
+    return nullptr;
+  }
+  json router_config() const {
+    const json* cm = child("ConfigMap", "flights-router");
+    return cm ? json::parse((*cm)["data"]["config.json"].get<std::string>()) : json();
+  }
+  std::string condition(std::string_view type) const {
+    return support::condition_status(md["status"], type);
+  }
+  std::string stable_model_arg() const {
+    const json* d = child("Deployment", "flights-stable");
+    return d ? (*d)["spec"]["template"]["spec"]["containers"][0]["args"][4].get<std::string>() : "";
+  }
+};
+
+bool has_event(const support::Plan& p, std::string_view reason) {
+  for (const auto& e : p.events) {
+    if (e.reason == reason) return true;
+  }
+  return false;
+}
+
+TEST(ModelDeploymentPlan, StableOnlyCreatesVariantAndRouterAndBecomesReady) {
+  World w{base_md()};
+  w.ready = false;
+  w.plan(kT0);
+  EXPECT_EQ(w.last.apply.size(),
+            5u);  // stable Deployment + Service, router ConfigMap + Deployment + Service
+  EXPECT_EQ(w.condition("Ready"), "False");
+  EXPECT_EQ(w.md["status"]["url"], "http://flights.ml.svc:80");
+  EXPECT_EQ(w.md["status"]["observedGeneration"], 1);
+  w.ready = true;
+  w.plan(kT0);  // Deployments report ready pods from now on.
+  w.plan(kT0 + 1s);
+  EXPECT_EQ(w.condition("Ready"), "True");
+  EXPECT_EQ(w.md["status"]["traffic"], json({{"stable", 100}, {"canary", 0}, {"shadowMirror", 0}}));
+  EXPECT_EQ(w.condition("CanaryReady"), "False");
+  EXPECT_TRUE(has_event(w.last, "Available"));
+  const auto before = w.last.apply;
+  const json status_before = w.md["status"];
+  w.plan(kT0 + 2s);  // Idempotent: nothing new.
+  EXPECT_EQ(w.last.apply, before);
+  EXPECT_EQ(w.md["status"], status_before);
+  EXPECT_TRUE(w.last.remove.empty());
+  EXPECT_TRUE(w.last.events.empty());
+}
+
+TEST(ModelDeploymentPlan, CanaryGoesTenPercentThroughStepsToPromoted) {
+  World w{with_canary(base_md())};
+  w.ready = false;
+  w.plan(kT0);
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 0);  // The canary is not ready yet.
+  EXPECT_EQ(w.condition("Progressing"), "True");
+  ASSERT_NE(w.child("Deployment", "flights-canary"), nullptr);
+  w.ready = true;
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 10);
+  EXPECT_EQ(w.router_config()["canary"]["weight"], 10);
+  EXPECT_EQ(w.router_config()["canary"]["url"], "http://flights-canary.ml.svc:80");
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  EXPECT_EQ(w.condition("CanaryReady"), "True");
+
+  EXPECT_TRUE(analysis_due(w.md, kT0 + 31s));
+  w.plan(kT0 + 31s, healthy());
+  EXPECT_TRUE(w.last.analysis_recorded);
+  EXPECT_EQ(w.md["status"]["lastAnalysis"]["passed"], true);
+  EXPECT_EQ(w.md["status"]["lastAnalysis"]["requests"], 100);
+  EXPECT_FALSE(analysis_due(w.md, kT0 + 40s));
+
+  w.plan(kT0 + 2min + 1s);
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 1);
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 50);
+  EXPECT_TRUE(has_event(w.last, "RolloutStep"));
+
+  w.plan(kT0 + 4min + 2s);
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 2);
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 100);
+  w.plan(kT0 + 4min + 40s, healthy());  // The last step needs one passing measurement.
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+  EXPECT_TRUE(has_event(w.last, "Promoted"));
+  EXPECT_EQ(w.md["status"]["stable"]["uri"], "pvc://models/v2/model.json");
+  EXPECT_EQ(w.md["status"]["stable"]["version"], "v2");
+  EXPECT_EQ(w.md["status"]["traffic"]["stable"], 100);
+  EXPECT_EQ(w.child("Deployment", "flights-canary"), nullptr);
+  EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v2/model.json");
+  EXPECT_EQ(w.condition("Progressing"), "False");
+  EXPECT_FALSE(w.router_config().contains("canary"));
+
+  // The canary Deployment and Service observed from before are deleted, once.
+  json stale_canary = {{"apiVersion", "apps/v1"},
+                       {"kind", "Deployment"},
+                       {"metadata", {{"name", "flights-canary"}, {"namespace", "ml"}}}};
+  w.observed.children.push_back(stale_canary);
+  w.plan(kT0 + 5min);
+  ASSERT_EQ(w.last.remove.size(), 1u);
+  EXPECT_EQ(w.last.remove[0].name, "flights-canary");
+  w.plan(kT0 + 6min);  // Settled: promoted stays promoted, stable keeps the canary's model.
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+  EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v2/model.json");
+  EXPECT_TRUE(w.last.remove.empty());
+}
+
+TEST(ModelDeploymentPlan, FailingAnalysisBeyondTheLimitRollsBack) {
+  World w{with_canary(base_md())};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  ASSERT_EQ(w.md["status"]["traffic"]["canary"], 10);
+  w.plan(kT0 + 31s, failing());  // failureLimit 1 tolerates one failure.
+  EXPECT_EQ(w.md["status"]["rollout"]["failedAnalyses"], 1);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  EXPECT_EQ(w.md["status"]["lastAnalysis"]["passed"], false);
+  EXPECT_TRUE(has_event(w.last, "AnalysisFailed"));
+  w.plan(kT0 + 62s, failing());
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "RolledBack");
+  EXPECT_EQ(w.condition("RolledBack"), "True");
+  EXPECT_EQ(w.md["status"]["traffic"], json({{"stable", 100}, {"canary", 0}, {"shadowMirror", 0}}));
+  EXPECT_EQ(w.router_config()["canary"]["weight"], 0);
+  EXPECT_NE(w.child("Deployment", "flights-canary"), nullptr);  // Kept for inspection.
+  EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v1/model.json");
+  EXPECT_FALSE(analysis_due(w.md, kT0 + 10min));
+  w.plan(kT0 + 10min);  // Stays rolled back.
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "RolledBack");
+
+  // A new canary starts a new rollout.
+  w.md["spec"]["canary"]["model"] = {{"uri", "pvc://models/v3/model.json"}, {"version", "v3"}};
+  w.plan(kT0 + 11min);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  EXPECT_EQ(w.md["status"]["rollout"]["failedAnalyses"], 0);
+  EXPECT_EQ(w.condition("RolledBack"), "False");
+}
+
+TEST(ModelDeploymentPlan, TooFewRequestsNeitherPassNorFail) {
+  World w{with_canary(base_md())};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  AnalysisSample quiet = failing();
+  quiet.canary_requests = 10;
+  w.plan(kT0 + 31s, quiet);
+  EXPECT_EQ(w.md["status"]["rollout"]["failedAnalyses"], 0);
+  EXPECT_TRUE(w.last.analysis_recorded);
+}
+
+TEST(ModelDeploymentPlan, PauseWithoutDurationWaitsForThePromoteAnnotation) {
+  json md = with_canary(base_md());
+  md["spec"]["rollout"]["steps"] =
+      json::parse(R"([{"setWeight": 20, "pause": {}}, {"setWeight": 60}])");
+  md["spec"]["rollout"].erase("analysis");
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  w.plan(kT0 + 1h);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Paused");
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 20);
+  w.md["metadata"]["annotations"] = {{"kiln.dev/promote", "true"}};
+  w.plan(kT0 + 1h + 1s);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+}
+
+TEST(ModelDeploymentPlan, ModelFromTrainingJobWaitsUntilTheJobReportsIt) {
+  json md = base_md();
+  md["spec"]["model"] = {{"fromTrainingJob", "train-7"}};
+  World w{md};
+  w.plan(kT0);
+  EXPECT_EQ(w.condition("Ready"), "False");
+  EXPECT_EQ(support::find_condition(w.md["status"], "Ready")->value("reason", ""), "ModelNotReady");
+  EXPECT_TRUE(w.last.apply.empty());
+  w.observed.training_models["train-7"] = {{"uri", "pvc://models/t7/model.json"},
+                                           {"format", "xgboost"},
+                                           {"digest", "sha256:abcdef0123456789"},
+                                           {"profileUri", "pvc://models/t7/profile.json"}};
+  w.plan(kT0 + 1s);
+  w.plan(kT0 + 2s);
+  EXPECT_EQ(w.condition("Ready"), "True");
+  EXPECT_EQ(w.md["status"]["stable"]["version"], "abcdef012345");
+  const json* d = w.child("Deployment", "flights-stable");
+  ASSERT_NE(d, nullptr);
+  const auto args = (*d)["spec"]["template"]["spec"]["containers"][0]["args"];
+  EXPECT_EQ(args.back(), "/mnt/kiln/models/t7/profile.json");
+}
+
+TEST(ModelDeploymentPlan, CanaryFromTheDriftMonitorAnnotationRollsOutAndSpecModelWinsAfter) {
+  json md = with_canary(base_md());
+  md["spec"].erase("canary");
+  md["metadata"]["annotations"] = {
+      {"kiln.dev/canary-model", R"({"uri": "pvc://models/r1/model.json", "version": "r1"})"}};
+  md["spec"]["rollout"]["steps"] =
+      json::parse(R"([{"setWeight": 10, "pause": {"duration": "1m"}}])");
+  md["spec"]["rollout"].erase("analysis");
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  EXPECT_EQ(w.md["status"]["canary"]["version"], "r1");
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 10);
+  w.plan(kT0 + 2min);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+  EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/r1/model.json");
+  // GitOps later changes spec.model: the spec wins over the promotion.
+  w.md["spec"]["model"] = {{"uri", "pvc://models/v5/model.json"}, {"version", "v5"}};
+  w.md["metadata"].erase("annotations");
+  w.plan(kT0 + 3min);
+  EXPECT_EQ(w.md["status"]["stable"]["version"], "v5");
+  EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v5/model.json");
+}
+
+TEST(ModelDeploymentPlan, ShadowAndAutoscalingAddChildrenAndRemovingThemDeletes) {
+  json md = base_md();
+  md["spec"]["shadow"] =
+      json::parse(R"({"model": {"uri": "pvc://models/s/model.json"}, "mirrorPercent": 25})");
+  md["spec"]["autoscaling"] = {{"minReplicas", 2}, {"maxReplicas", 5}};
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  EXPECT_NE(w.child("HorizontalPodAutoscaler", "flights-stable"), nullptr);
+  EXPECT_NE(w.child("Deployment", "flights-shadow"), nullptr);
+  EXPECT_EQ(w.router_config()["shadow"]["mirrorPercent"], 25);
+  EXPECT_EQ(w.condition("ShadowReady"), "True");
+  EXPECT_EQ(w.md["status"]["traffic"]["shadowMirror"], 25);
+  w.md["spec"].erase("shadow");
+  w.md["spec"].erase("autoscaling");
+  w.plan(kT0 + 2s);
+  EXPECT_EQ(w.last.remove.size(), 3u);  // shadow Deployment + Service, HPA
+  EXPECT_EQ(w.condition("ShadowReady"), "False");
+}
+
+}  // namespace
+}  // namespace kiln::controllers::modeldeployment
