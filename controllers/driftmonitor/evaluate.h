@@ -1,0 +1,83 @@
+#pragma once
+
+// One DriftMonitor evaluation: merge the live profiles of the target's serving pods, compare them
+// with the baseline under the spec's features / tests / thresholds / correction / driftShare, and
+// render status.lastEvaluation and the per-feature metric values.
+//
+// Inputs:
+//   baseline        a drift::Profile JSON (kiln-runtime train's profile.json, the TrainingJob's
+//                   status.model.profileUri, read by the reconciler);
+//   live profiles   the bodies of GET /v2/models/{m}/profile of every serving pod:
+//                   {"windowSeconds", "inputs": <drift::Profile JSON>, "outputs": ...}
+//                   (a bare drift::Profile JSON is accepted too). Inputs are merged with
+//                   drift::Profile::merge; they must share the baseline's schema, which the
+//                   serving pods get from --baseline-profile (modeldeployment/serving.h).
+//
+// Spec mapping (crds/kiln.dev_driftmonitors.yaml -> drift::DriftOptions, drift/detect.h):
+//   features[].name                 columns (empty list: every baseline feature)
+//   features[].test                 auto | ks | psi | jensenshannon | wasserstein | chisquare |
+//                                   ztest ("z" in kiln_drift)
+//   features[].threshold            per-feature threshold; absent: kiln_drift's default for the
+//                                   test, except PSI whose default here is 0.2 (the CRD's)
+//   features[].type                 informative: the baseline's schema decides the type
+//   correction, driftShare          as is
+//   window.minSamples               fewer merged rows than this: no verdict
+//
+// Pure functions; thread-safe.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "controllers/modeldeployment/support.h"
+#include "drift/detect.h"
+#include "drift/profile.h"
+
+namespace kiln::controllers::driftmonitor {
+
+using json = nlohmann::json;
+using support::TimePoint;
+
+// One feature's numbers, for status and for the manager's metrics
+// (kiln_driftmonitor_feature_statistic / _p_value / _drifted gauges, labelled by monitor and
+// feature).
+struct FeatureMetric {
+  std::string feature;
+  std::string type;  // numerical | categorical
+  std::string test;  // the test that ran (never "auto")
+  double statistic = 0;
+  std::optional<double> p_value;  // After correction when one applies.
+  double threshold = 0;
+  bool drifted = false;
+  std::string error;  // Non-empty: the feature could not be evaluated.
+};
+
+// What an evaluation found; the struct the manager's metrics read.
+struct Evaluation {
+  TimePoint time;
+  uint64_t samples = 0;  // Merged live rows.
+  bool verdict = false;  // false: fewer samples than minSamples.
+  bool dataset_drift = false;
+  double drift_share = 0;
+  std::vector<FeatureMetric> features;
+
+  // status.lastEvaluation: {time, samples, datasetDrift?, driftShare?, features[]?}.
+  json to_status() const;
+};
+
+// Merges the live profiles' inputs. invalid-input when there is none, one is malformed, or their
+// schemas differ.
+Result<drift::Profile> merge_live_profiles(const std::vector<json>& live);
+
+// The drift options of a DriftMonitor spec. invalid-input for an unknown test or correction.
+Result<drift::DriftOptions> drift_options(const json& spec);
+
+// Parses the baseline, merges the live profiles and evaluates. Errors: invalid-input for a
+// malformed baseline or live profile, or a schema mismatch (kiln_drift's message).
+Result<Evaluation> evaluate(const json& spec, const json& baseline, const std::vector<json>& live,
+                            TimePoint now);
+
+}  // namespace kiln::controllers::driftmonitor
