@@ -109,7 +109,7 @@ int run_serve(const ServeOptions& opts) {
                     std::move(profile));
 
   auto server = runtime::HttpServer::start(
-      {opts.host, static_cast<std::uint16_t>(opts.port), opts.max_body_bytes},
+      {opts.host, static_cast<std::uint16_t>(opts.port), opts.max_body_bytes, ""},
       [&service](const runtime::HttpRequest& r) { return service.handle(r); });
   if (!server.ok()) {
     log::error("cannot start the server", {{"reason", server.error().message()}});

@@ -63,6 +63,7 @@ struct HttpServer::Impl {
   std::unique_ptr<http::experimental::listener::http_listener> listener;
   HttpHandler handler;
   std::size_t max_body_bytes = 0;
+  std::string key_header;
   bool stopped = false;
 
   void on_request(http::http_request request) {
@@ -84,7 +85,12 @@ struct HttpServer::Impl {
       }
       const std::string method = request.method();
       const std::string path = request.request_uri().path();
-      reply(request, handler(HttpRequest{method, path, text}));
+      std::string key;
+      if (!key_header.empty()) {
+        auto it = request.headers().find(key_header);
+        if (it != request.headers().end()) key = it->second;
+      }
+      reply(request, handler(HttpRequest{method, path, text, key}));
     });
   }
 };
@@ -103,6 +109,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& o
   auto impl = std::make_unique<Impl>();
   impl->handler = std::move(handler);
   impl->max_body_bytes = options.max_body_bytes;
+  impl->key_header = options.key_header;
   const std::string uri = "http://" + options.host + ":" + std::to_string(reservation.port) + "/";
   try {
     impl->listener = std::make_unique<http::experimental::listener::http_listener>(uri);

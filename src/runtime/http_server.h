@@ -27,6 +27,7 @@ struct HttpServerOptions {
   std::string host = "0.0.0.0";  // Address to listen on.
   std::uint16_t port = 0;        // 0: any free port.
   std::size_t max_body_bytes = 4u << 20;
+  std::string key_header;  // Copied into HttpRequest::key when set (e.g. "x-request-key").
 };
 
 class HttpServer {

@@ -69,6 +69,9 @@ struct HttpRequest {
   std::string_view method;  // "GET", "POST", ...
   std::string_view path;    // Without the query string.
   std::string_view body;
+  // The value of the transport's key header (HttpServerOptions::key_header), "" when absent or
+  // not configured. The router's sticky key.
+  std::string_view key = {};
 };
 
 struct HttpResponse {

@@ -46,7 +46,7 @@ class InferenceServerTest : public ::testing::Test {
         [] { return std::chrono::steady_clock::time_point{}; });
     service_->add_model("cancer", "1", std::move(cancer), 0.25, profile);
     service_->add_model("broken", "1", load_xgboost("/nonexistent/broken.json"), 0.01);
-    auto server = HttpServer::start({"127.0.0.1", 0, options.max_body_bytes},
+    auto server = HttpServer::start({"127.0.0.1", 0, options.max_body_bytes, ""},
                                     [this](const HttpRequest& r) { return service_->handle(r); });
     ASSERT_TRUE(server.ok()) << server.error().to_string();
     server_ = std::move(server).value();

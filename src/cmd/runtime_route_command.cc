@@ -1,0 +1,100 @@
+// kiln-runtime route: the front door of a ModelDeployment. Splits requests between stable and
+// canary, mirrors a share to shadow, compares their outputs with stable's, exports per-variant
+// metrics at /metrics. SIGHUP re-reads --config (weights, upstreams) without closing connections;
+// SIGTERM/SIGINT stop it.
+//
+//   kiln-runtime route --config router.json --port 8080
+//   router.json: {"stable": {"url": "http://stable:8080"},
+//                 "canary": {"url": "http://canary:8080", "weight": 10},
+//                 "shadow": {"url": "http://shadow:8080", "mirrorPercent": 20},
+//                 "stickyHeader": "x-request-key"}
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "cmd/runtime_command.h"
+#include "common/log.h"
+#include "runtime/http_server.h"
+#include "runtime/router.h"
+
+namespace kiln::cmd {
+namespace {
+
+struct RouteFlags {
+  std::string config;
+  std::string host = "0.0.0.0";
+  int port = 8080;
+  std::size_t mirror_queue = 256;
+};
+
+Result<runtime::RouterConfig> read_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error::invalid_input("cannot read router configuration " + path);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) return Error::invalid_input(path + " is not valid JSON");
+  return runtime::RouterConfig::from_json(j);
+}
+
+int run_route(const RouteFlags& flags) {
+  auto log_options = log_options_from_env();
+  if (log_options.ok()) (void)init_logging(*log_options);
+  auto config = read_config(flags.config);
+  if (!config.ok()) {
+    log::error("bad router configuration", {{"reason", config.error().message()}});
+    return 2;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  metrics::Registry registry;
+  const std::string sticky = config->sticky_header;
+  runtime::Router router(std::move(config).value(), runtime::http_upstream_call(), registry,
+                         {flags.mirror_queue, 1});
+  auto server = runtime::HttpServer::start(
+      {flags.host, static_cast<std::uint16_t>(flags.port), 4u << 20, sticky},
+      [&](const runtime::HttpRequest& r) -> runtime::HttpResponse {
+        if (r.method == "GET" && r.path == "/metrics") {
+          return {200, registry.expose(), metrics::kExpositionContentType};
+        }
+        return router.handle(r);
+      });
+  if (!server.ok()) {
+    log::error("cannot start the router", {{"reason", server.error().message()}});
+    return 1;
+  }
+  log::info("routing", {{"port", (*server)->port()}});
+  while (true) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal != SIGHUP) break;
+    auto reloaded = read_config(flags.config);
+    if (reloaded.ok()) {
+      router.reload(std::move(reloaded).value());
+      log::info("configuration reloaded", {{"path", flags.config}});
+    } else {
+      log::error("keeping the old configuration", {{"reason", reloaded.error().message()}});
+    }
+  }
+  (*server)->stop();
+  return 0;
+}
+
+const bool kRegistered = register_runtime_command(
+    "route", "Split, mirror and compare traffic between model variants", [](CLI::App& sub) {
+      auto flags = std::make_shared<RouteFlags>();
+      sub.add_option("--config", flags->config, "Router configuration JSON")->required();
+      sub.add_option("--host", flags->host, "IPv4 address to listen on");
+      sub.add_option("--port", flags->port, "Port (0: any free port, logged)");
+      sub.add_option("--mirror-queue", flags->mirror_queue, "Pending mirrors before dropping");
+      return [flags] { return run_route(*flags); };
+    });
+
+}  // namespace
+}  // namespace kiln::cmd

@@ -1,0 +1,191 @@
+// The router against real upstreams: three OIP servers on port-0 sockets serving real XGBoost
+// models, reached through the real HTTP upstream client.
+
+#include "runtime/router.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "model_fixtures.h"
+#include "runtime/http_server.h"
+#include "runtime/xgboost_backend.h"
+
+namespace kiln::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+using testing::model_fixtures;
+
+struct Upstream {
+  metrics::Registry registry;
+  std::unique_ptr<InferenceService> service;
+  std::unique_ptr<HttpServer> server;
+  std::string url;
+};
+
+std::unique_ptr<Upstream> start_upstream(const std::string& model_file) {
+  auto u = std::make_unique<Upstream>();
+  u->service = std::make_unique<InferenceService>(ServiceOptions{}, u->registry);
+  u->service->add_model("cancer", "1", load_xgboost(model_fixtures().path(model_file)), 0);
+  auto server =
+      HttpServer::start({"127.0.0.1", 0, 1 << 20, ""},
+                        [s = u->service.get()](const HttpRequest& r) { return s->handle(r); });
+  if (!server.ok()) return nullptr;
+  u->server = std::move(server).value();
+  u->url = "http://127.0.0.1:" + std::to_string(u->server->port());
+  return u;
+}
+
+std::string infer_body(int row) {
+  const auto rows = model_fixtures().rows("binary");
+  json data = json::array();
+  for (float v : rows[static_cast<std::size_t>(row) % rows.size()]) {
+    data.push_back(std::isnan(v) ? json() : json(v));
+  }
+  return json{
+      {"inputs", {{{"name", "input"}, {"shape", {1, 20}}, {"datatype", "FP32"}, {"data", data}}}}}
+      .dump();
+}
+
+double metric(const metrics::Registry& registry, const std::string& series) {
+  const std::string text = registry.expose();
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stable_ = start_upstream("binary.json");
+    canary_ = start_upstream("binary.ubj");  // The same trees in the other format.
+    shadow_ = start_upstream("binary.json");
+    ASSERT_TRUE(stable_ && canary_ && shadow_);
+    // The real HTTP call, recording which upstream each request key reached.
+    auto real = http_upstream_call();
+    call_ = [this, real](const std::string& url, const HttpRequest& r) {
+      {
+        std::lock_guard lock(seen_mutex_);
+        if (!r.key.empty()) seen_[std::string(r.key)].insert(url);
+      }
+      return real(url, r);
+    };
+  }
+
+  RouterConfig config(double canary_weight, double mirror_percent) {
+    RouterConfig c;
+    c.stable_url = stable_->url;
+    c.canary_url = canary_->url;
+    c.canary_weight = canary_weight;
+    c.shadow_url = shadow_->url;
+    c.mirror_percent = mirror_percent;
+    return c;
+  }
+
+  HttpResponse infer(Router& router, int row, std::string_view key = "") {
+    const std::string body = infer_body(row);
+    return router.handle({"POST", "/v2/models/cancer/infer", body, key});
+  }
+
+  std::unique_ptr<Upstream> stable_, canary_, shadow_;
+  UpstreamCall call_;
+  std::mutex seen_mutex_;
+  std::map<std::string, std::set<std::string>> seen_;
+  metrics::Registry registry_;
+};
+
+TEST_F(RouterTest, WeightZeroSendsEverythingToStable) {
+  Router router(config(0, 0), call_, registry_, {});
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(infer(router, i).status, 200);
+  EXPECT_EQ(metric(registry_, R"(kiln_router_requests_total{variant="stable",code="200"})"), 10);
+  EXPECT_EQ(metric(registry_, R"(kiln_router_requests_total{variant="canary",code="200"})"), -1);
+}
+
+TEST_F(RouterTest, CanaryAnswersAreComparedWithStableInTheBackground) {
+  Router router(config(100, 0), call_, registry_, {});
+  for (int i = 0; i < 10; ++i) {
+    auto response = infer(router, i);
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(json::parse(response.body)["model_name"], "cancer");
+  }
+  router.flush();
+  EXPECT_EQ(metric(registry_, R"(kiln_router_requests_total{variant="canary",code="200"})"), 10);
+  EXPECT_EQ(metric(registry_, R"(kiln_router_comparisons_total{variant="canary",result="agree"})"),
+            10);
+  EXPECT_EQ(metric(registry_, R"(kiln_router_agreement_ratio{variant="canary"})"), 1);
+  EXPECT_EQ(metric(registry_, R"(kiln_router_mean_absolute_difference{variant="canary"})"), 0);
+}
+
+TEST_F(RouterTest, StickyKeyAlwaysReachesTheSameVariant) {
+  Router router(config(50, 0), call_, registry_, {});
+  for (int k = 0; k < 20; ++k) {
+    for (int i = 0; i < 3; ++i)
+      ASSERT_EQ(infer(router, i, "user-" + std::to_string(k)).status, 200);
+  }
+  std::set<std::string> first_hops;
+  for (const auto& [key, urls] : seen_) {
+    // Canary requests also reach stable in the background (the comparison); the caller's hop is
+    // canary for every request of that key, or stable for every one.
+    EXPECT_TRUE(urls.size() == 1 || urls.count(canary_->url) == 1) << key;
+    first_hops.insert(urls.count(canary_->url) ? "canary" : "stable");
+  }
+  EXPECT_EQ(first_hops.size(), 2u);  // 20 keys at 50%: both variants are used.
+}
+
+TEST_F(RouterTest, ShadowMirrorIsComparedAndNeverChangesTheAnswer) {
+  Router router(config(0, 100), call_, registry_, {});
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(infer(router, i).status, 200);
+  router.flush();
+  EXPECT_EQ(metric(registry_, R"(kiln_router_comparisons_total{variant="shadow",result="agree"})"),
+            8);
+  EXPECT_EQ(metric(registry_, R"(kiln_router_agreement_ratio{variant="shadow"})"), 1);
+}
+
+TEST_F(RouterTest, UnreachableShadowNeverFailsTheCaller) {
+  auto c = config(0, 100);
+  c.shadow_url = "http://127.0.0.1:1";
+  Router router(c, call_, registry_, {});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(infer(router, i).status, 200);
+  router.flush();
+  EXPECT_EQ(metric(registry_, R"(kiln_router_comparisons_total{variant="shadow",result="error"})"),
+            3);
+}
+
+TEST_F(RouterTest, FullMirrorQueueDropsMirrorsAndCountsThem) {
+  Router router(config(0, 100), call_, registry_, {.mirror_queue = 0, .seed = 1});
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(infer(router, i).status, 200);
+  EXPECT_EQ(metric(registry_, "kiln_router_mirror_dropped_total"), 5);
+}
+
+TEST_F(RouterTest, ReloadMovesTrafficWithoutANewRouter) {
+  Router router(config(0, 0), call_, registry_, {});
+  ASSERT_EQ(infer(router, 0).status, 200);
+  router.reload(config(100, 0));
+  ASSERT_EQ(infer(router, 1).status, 200);
+  router.flush();
+  EXPECT_EQ(metric(registry_, R"(kiln_router_requests_total{variant="stable",code="200"})"), 1);
+  EXPECT_EQ(metric(registry_, R"(kiln_router_requests_total{variant="canary",code="200"})"), 1);
+}
+
+TEST(RouterConfigTest, ParsesEveryFieldAndRefusesBadOnes) {
+  auto c = RouterConfig::from_json(json::parse(R"({"stable": {"url": "http://a"},
+      "canary": {"url": "http://b", "weight": 10}, "shadow": {"url": "http://c",
+      "mirrorPercent": 5}, "stickyHeader": "x-user"})"));
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->canary_weight, 10);
+  EXPECT_EQ(c->mirror_percent, 5);
+  EXPECT_EQ(c->sticky_header, "x-user");
+  EXPECT_THAT(RouterConfig::from_json(json::parse("{}")).error().message(),
+              HasSubstr("stable is required"));
+  EXPECT_THAT(RouterConfig::from_json(json::parse(R"({"stable": {"url": "http://a"},
+                                  "canary": {"url": "http://b", "weight": 150}})"))
+                  .error()
+                  .message(),
+              HasSubstr("canary.weight"));
+}
+
+}  // namespace
+}  // namespace kiln::runtime
