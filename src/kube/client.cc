@@ -101,7 +101,11 @@ Result<Response> Client::request(const std::string& method, const std::string& p
       metrics_->requests.with({method, "<error>"}).inc();
       auto error = detail::transport_error(config_, e.what());
       bool transient = error.category() == ErrorCategory::kRetryable;
-      if (method == "GET" && transient && attempt < max_retries) {
+      // A pooled connection the server closed (it restarted) fails before the request is sent;
+      // then any verb is safe to send again. Other failures are retried for GETs only.
+      std::string what = e.what();
+      bool unsent = what.find("Failed to write request") != std::string::npos;
+      if ((method == "GET" || unsent) && transient && attempt < max_retries) {
         metrics_->retries.inc();
         std::this_thread::sleep_for(transport_backoff);
         transport_backoff *= 2;

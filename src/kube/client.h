@@ -12,7 +12,8 @@
 // that does not verify (terminal). Nothing throws.
 //
 // Retries: a 429 or 5xx response carrying Retry-After is retried after that many seconds (as
-// client-go does), at most `max_retries` times; GETs also retry transport failures with backoff.
+// client-go does), at most `max_retries` times; GETs also retry transport failures with backoff,
+// and every verb retries a request that never left (a pooled connection the server had closed).
 // Conflicts (409) are returned to the caller, who must re-read before trying again.
 //
 // Rate limit: every request, watches included, first takes a token from a bucket of Config::qps

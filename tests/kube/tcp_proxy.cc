@@ -54,6 +54,10 @@ void TcpProxy::accept_loop() {
       close(client);
       break;
     }
+    if (refusing_) {
+      close(client);
+      continue;
+    }
     int upstream = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;

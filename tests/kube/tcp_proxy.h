@@ -23,6 +23,8 @@ class TcpProxy {
   // still accepted.
   void drop_connections();
   int accepted() const { return accepted_.load(); }
+  // While refusing, new connections are closed as soon as they are accepted.
+  void set_refusing(bool refusing) { refusing_ = refusing; }
 
  private:
   void accept_loop();
@@ -33,6 +35,7 @@ class TcpProxy {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> accepted_{0};
+  std::atomic<bool> refusing_{false};
   std::mutex mutex_;
   std::vector<int> open_fds_;         // Guarded by mutex_.
   std::vector<std::thread> threads_;  // Guarded by mutex_.

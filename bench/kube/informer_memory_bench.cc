@@ -1,0 +1,102 @@
+// Informer cache memory: RSS per cached object for 10,000 ConfigMaps and 10,000 pod-shaped
+// objects, with and without the managedFields transform. Objects are decoded from JSON text
+// shaped as the kube-apiserver returns them (managedFields of a client-side apply, a pod's spec
+// and status), transformed, and stored through an Informer's Store, as the watcher path does.
+// Anchor: controller-runtime caches 3.7-9 KB per pod; our target is <= 2,048 bytes per stripped
+// object.
+//
+// Run: build-*/bench/kiln-bench-informer-memory   (no cluster needed)
+
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "kube/informer.h"
+#include "kube/store.h"
+
+namespace {
+
+using nlohmann::json;
+
+long rss_bytes() {
+  malloc_trim(0);
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+std::string managed_fields(const std::string& fields) {
+  return R"([{"manager":"kubectl-client-side-apply","operation":"Update","apiVersion":"v1",)"
+         R"("time":"2026-11-21T15:20:15Z","fieldsType":"FieldsV1","fieldsV1":)" +
+         fields + "}]";
+}
+
+std::string config_map(int i) {
+  std::string n = std::to_string(i);
+  return R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"settings-)" + n +
+         R"(","namespace":"bench","uid":"8f1c6f2e-3b7a-4c1d-9e2f-)" +
+         std::to_string(100000000000 + i) + R"(","resourceVersion":")" +
+         std::to_string(100000 + i) +
+         R"(","creationTimestamp":"2026-11-21T15:20:15Z","labels":{"app":"web","tier":"frontend"},)"
+         R"("annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"v1\",\"data\":{\"LOG_LEVEL\":\"info\",\"MAX_CONNECTIONS\":\"100\",\"MODE\":\"serve\"},\"kind\":\"ConfigMap\",\"metadata\":{\"annotations\":{},\"labels\":{\"app\":\"web\",\"tier\":\"frontend\"},\"name\":\"settings\",\"namespace\":\"bench\"}}\n"},)"
+         R"("managedFields":)" +
+         managed_fields(
+             R"({"f:data":{".":{},"f:LOG_LEVEL":{},"f:MAX_CONNECTIONS":{},"f:MODE":{}},"f:metadata":{"f:annotations":{".":{},"f:kubectl.kubernetes.io/last-applied-configuration":{}},"f:labels":{".":{},"f:app":{},"f:tier":{}}}})") +
+         R"(},"data":{"LOG_LEVEL":"info","MAX_CONNECTIONS":"100","MODE":"serve"}})";
+}
+
+std::string pod(int i) {
+  std::string n = std::to_string(i);
+  return R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"web-7d4b9c8f6d-)" + n +
+         R"(","generateName":"web-7d4b9c8f6d-","namespace":"bench","uid":"5d0c1a9e-2f3b-4a6c-8d7e-)" +
+         std::to_string(100000000000 + i) + R"(","resourceVersion":")" +
+         std::to_string(200000 + i) +
+         R"(","creationTimestamp":"2026-11-21T15:20:15Z","labels":{"app":"web","pod-template-hash":"7d4b9c8f6d"},)"
+         R"("ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-7d4b9c8f6d","uid":"0b7e2c4d-1a3f-4e5b-9c8d-7f6e5d4c3b2a","controller":true,"blockOwnerDeletion":true}],)"
+         R"("managedFields":[{"manager":"kube-controller-manager","operation":"Update","apiVersion":"v1","time":"2026-11-21T15:20:15Z","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:generateName":{},"f:labels":{".":{},"f:app":{},"f:pod-template-hash":{}},"f:ownerReferences":{".":{},"k:{\"uid\":\"0b7e2c4d-1a3f-4e5b-9c8d-7f6e5d4c3b2a\"}":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"web\"}":{".":{},"f:image":{},"f:imagePullPolicy":{},"f:name":{},"f:ports":{".":{},"k:{\"containerPort\":8080,\"protocol\":\"TCP\"}":{".":{},"f:containerPort":{},"f:protocol":{}}},"f:resources":{".":{},"f:limits":{".":{},"f:memory":{}},"f:requests":{".":{},"f:cpu":{},"f:memory":{}}},"f:terminationMessagePath":{},"f:terminationMessagePolicy":{}}},"f:dnsPolicy":{},"f:enableServiceLinks":{},"f:restartPolicy":{},"f:schedulerName":{},"f:securityContext":{},"f:terminationGracePeriodSeconds":{}}}},)"
+         R"({"manager":"kubelet","operation":"Update","apiVersion":"v1","time":"2026-11-21T15:20:19Z","fieldsType":"FieldsV1","fieldsV1":{"f:status":{"f:conditions":{"k:{\"type\":\"ContainersReady\"}":{".":{},"f:lastProbeTime":{},"f:lastTransitionTime":{},"f:status":{},"f:type":{}},"k:{\"type\":\"Initialized\"}":{".":{},"f:lastProbeTime":{},"f:lastTransitionTime":{},"f:status":{},"f:type":{}},"k:{\"type\":\"Ready\"}":{".":{},"f:lastProbeTime":{},"f:lastTransitionTime":{},"f:status":{},"f:type":{}}},"f:containerStatuses":{},"f:hostIP":{},"f:phase":{},"f:podIP":{},"f:podIPs":{".":{},"k:{\"ip\":\"10.244.1.17\"}":{".":{},"f:ip":{}}},"f:startTime":{}}},"subresource":"status"}]},)"
+         R"("spec":{"volumes":[{"name":"kube-api-access-x7k2p","projected":{"sources":[{"serviceAccountToken":{"expirationSeconds":3607,"path":"token"}},{"configMap":{"name":"kube-root-ca.crt","items":[{"key":"ca.crt","path":"ca.crt"}]}},{"downwardAPI":{"items":[{"path":"namespace","fieldRef":{"apiVersion":"v1","fieldPath":"metadata.namespace"}}]}}],"defaultMode":420}}],)"
+         R"("containers":[{"name":"web","image":"registry.example.com/web:1.4.2","ports":[{"containerPort":8080,"protocol":"TCP"}],"resources":{"limits":{"memory":"256Mi"},"requests":{"cpu":"100m","memory":"128Mi"}},"volumeMounts":[{"name":"kube-api-access-x7k2p","readOnly":true,"mountPath":"/var/run/secrets/kubernetes.io/serviceaccount"}],"terminationMessagePath":"/dev/termination-log","terminationMessagePolicy":"File","imagePullPolicy":"IfNotPresent"}],)"
+         R"("restartPolicy":"Always","terminationGracePeriodSeconds":30,"dnsPolicy":"ClusterFirst","serviceAccountName":"default","serviceAccount":"default","nodeName":"node-3","securityContext":{},"schedulerName":"default-scheduler","tolerations":[{"key":"node.kubernetes.io/not-ready","operator":"Exists","effect":"NoExecute","tolerationSeconds":300},{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute","tolerationSeconds":300}],"priority":0,"enableServiceLinks":true,"preemptionPolicy":"PreemptLowerPriority"},)"
+         R"("status":{"phase":"Running","conditions":[{"type":"Initialized","status":"True","lastProbeTime":null,"lastTransitionTime":"2026-11-21T15:20:15Z"},{"type":"Ready","status":"True","lastProbeTime":null,"lastTransitionTime":"2026-11-21T15:20:19Z"},{"type":"ContainersReady","status":"True","lastProbeTime":null,"lastTransitionTime":"2026-11-21T15:20:19Z"},{"type":"PodScheduled","status":"True","lastProbeTime":null,"lastTransitionTime":"2026-11-21T15:20:15Z"}],)"
+         R"("hostIP":"10.0.0.13","podIP":"10.244.1.17","podIPs":[{"ip":"10.244.1.17"}],"startTime":"2026-11-21T15:20:15Z","containerStatuses":[{"name":"web","state":{"running":{"startedAt":"2026-11-21T15:20:18Z"}},"lastState":{},"ready":true,"restartCount":0,"image":"registry.example.com/web:1.4.2","imageID":"registry.example.com/web@sha256:4f5e6d7c8b9a0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0","containerID":"containerd://9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b","started":true}],"qosClass":"Burstable"}})";
+}
+
+// Fills a Store with `count` objects made by `make`, transformed or not; returns bytes/object.
+double bytes_per_object(std::string (*make)(int), bool strip, int count) {
+  kiln::kube::Store store;
+  long before = rss_bytes();
+  std::vector<kiln::kube::ObjectPtr> objects;
+  objects.reserve(count);
+  for (int i = 0; i < count; ++i) {
+    json object = json::parse(make(i));
+    if (strip) kiln::kube::strip_managed_fields(object);
+    objects.push_back(std::make_shared<const json>(std::move(object)));
+  }
+  store.replace(std::move(objects));
+  long after = rss_bytes();
+  return static_cast<double>(after - before) / count;
+}
+
+void BM_InformerMemory(benchmark::State& state) {
+  bool pods = state.range(0) == 1;
+  bool strip = state.range(1) == 1;
+  constexpr int kObjects = 10000;
+  double per_object = 0;
+  for (auto _ : state) per_object = bytes_per_object(pods ? pod : config_map, strip, kObjects);
+  state.counters["bytes_per_object"] = per_object;
+  std::printf("%s, %s: %.0f bytes per cached object\n",
+              pods ? "10000 pod-shaped objects" : "10000 ConfigMaps",
+              strip ? "managedFields stripped" : "as served", per_object);
+}
+BENCHMARK(BM_InformerMemory)
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->ArgNames({"pods", "strip"})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace

@@ -1,0 +1,73 @@
+#include "kube/events.h"
+
+#include <cstdio>
+
+#include "kube/api_error.h"
+#include "kube/conditions.h"
+
+namespace kiln::kube {
+
+EventRecorder::EventRecorder(Client& client, std::string component)
+    : client_(client), component_(std::move(component)) {}
+
+Result<nlohmann::json> EventRecorder::record(const nlohmann::json& regarding,
+                                             const std::string& type, const std::string& reason,
+                                             const std::string& message) {
+  const auto& meta = regarding.at("metadata");
+  std::string ns = meta.value("namespace", "default");
+  std::string uid = meta.value("uid", "");
+  std::string key = uid + "\x1f" + type + "\x1f" + reason + "\x1f" + message;
+  std::string now = rfc3339(std::chrono::system_clock::now());
+
+  Seen seen;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = seen_.find(key);
+    if (it != seen_.end()) {
+      seen = it->second;
+      ++it->second.count;
+    }
+  }
+  if (seen.count > 0) {  // A repeat: bump the existing Event.
+    auto patched = client_.merge_patch(resources::kEvents, seen.ns, seen.name,
+                                       {{"count", seen.count + 1}, {"lastTimestamp", now}});
+    if (patched.ok() || !is_not_found(patched.error())) return patched;
+    // The Event expired (events have a TTL): write a new one.
+  }
+
+  char suffix[17];
+  {
+    std::lock_guard lock(mutex_);
+    auto nanos = std::chrono::system_clock::now().time_since_epoch().count();
+    std::snprintf(suffix, sizeof suffix, "%016llx",
+                  static_cast<unsigned long long>(nanos) + (++sequence_));
+  }
+  std::string name = meta.value("name", "object") + "." + suffix;
+  nlohmann::json event = {{"apiVersion", "v1"},
+                          {"kind", "Event"},
+                          {"metadata", {{"name", name}, {"namespace", ns}}},
+                          {"involvedObject",
+                           {{"apiVersion", regarding.value("apiVersion", "")},
+                            {"kind", regarding.value("kind", "")},
+                            {"name", meta.value("name", "")},
+                            {"namespace", meta.value("namespace", "")},
+                            {"uid", uid},
+                            {"resourceVersion", meta.value("resourceVersion", "")}}},
+                          {"type", type},
+                          {"reason", reason},
+                          {"message", message},
+                          {"source", {{"component", component_}}},
+                          {"reportingComponent", component_},
+                          {"reportingInstance", component_},
+                          {"firstTimestamp", now},
+                          {"lastTimestamp", now},
+                          {"count", 1}};
+  auto created = client_.create(resources::kEvents, ns, event);
+  if (!created.ok()) return created;
+  std::lock_guard lock(mutex_);
+  if (seen_.size() >= kMaxRemembered) seen_.clear();
+  seen_[key] = Seen{ns, name, 1};
+  return created;
+}
+
+}  // namespace kiln::kube
