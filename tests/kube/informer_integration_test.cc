@@ -150,7 +150,7 @@ TEST_F(InformerTest, IndexesByNamespaceLabelAndOwnerAndTransformsBeforeStoring) 
 
 TEST_F(InformerTest, WatchResumesAfterADroppedConnectionWithoutRelisting) {
   for (int i = 0; i < 5; ++i) create("o" + std::to_string(i));
-  testing::TcpProxy proxy(36443);
+  testing::TcpProxy proxy(27443);
   auto informer = make_informer(&proxy);
   informer->start();
   ASSERT_TRUE(informer->wait_for_sync(milliseconds(30000)));
@@ -188,7 +188,7 @@ TEST_F(InformerTest, WatchSurvivesAnApiServerRestart) {
 
 TEST_F(InformerTest, ForcedGoneAfterCompactionRelistsAndReportsWhatChanged) {
   for (int i = 0; i < 5; ++i) create("o" + std::to_string(i));
-  testing::TcpProxy proxy(36443);
+  testing::TcpProxy proxy(27443);
   auto informer = make_informer(&proxy);
   informer->start();
   ASSERT_TRUE(informer->wait_for_sync(milliseconds(30000)));

@@ -11,8 +11,8 @@ namespace kiln::kube::testing {
 namespace {
 
 const std::string kClusterEnv = std::string("KILN_CLUSTER_DIR=") + KILN_KUBE_CLUSTER_DIR +
-                                " KILN_ETCD_PORT=43790 KILN_ETCD_PEER_PORT=43800"
-                                " KILN_APISERVER_PORT=36443";
+                                " KILN_ETCD_PORT=24790 KILN_ETCD_PEER_PORT=24800"
+                                " KILN_APISERVER_PORT=27443";
 
 }  // namespace
 
@@ -76,7 +76,7 @@ void restart_apiserver() {
 }
 
 void compact_etcd() {
-  std::string endpoint = "--endpoints http://127.0.0.1:43790";
+  std::string endpoint = "--endpoints http://127.0.0.1:24790";
   std::string rev =
       run("ETCDCTL_API=3 etcdctl " + endpoint +
           " endpoint status -w json | sed -n 's/.*\"revision\":\\([0-9]*\\).*/\\1/p'");
