@@ -1,0 +1,44 @@
+#pragma once
+
+// The desired children of a TrainingJob: an Indexed Job (completions = parallelism = replicas)
+// running the workers, and a headless Service giving them hostnames `<job>-<index>.<service>`.
+// Pure builders returning complete objects for server-side apply. Thread-safe.
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.h"
+
+namespace kiln::controllers::trainingjob {
+
+struct BuildOptions {
+  std::string runtime_image = "kiln/runtime:dev";  // kiln-manager's --runtime-image.
+  std::string image_pull_policy = "IfNotPresent";
+};
+
+// The Indexed Job of gang attempt `restarts` for `tj` (a whole TrainingJob object, defaults
+// applied by the API server). The pod template is spec.template's, or for spec.builtin.xgboost a
+// `kiln-runtime train` container (see builtin_trainer_container). Every container gets the
+// framework environment (env.h); the pods get subdomain = the headless Service and
+// restartPolicy Never (retries are the Job's or the gang's).
+// runPolicy mapping: backoffLimit -> the Job's backoffLimit (0 with gangRestart: the controller
+// recreates the whole gang instead), activeDeadlineSeconds and ttlSecondsAfterFinished -> the
+// Job's, restartPolicy ExitCode -> podFailurePolicy {Ignore on DisruptionTarget; FailJob on exit
+// codes 1-127; other codes (signals, > 128) count against the backoff limit}.
+// Errors (invalid-input): a data or model URI that is neither pvc:// nor file://.
+Result<nlohmann::json> desired_job(const nlohmann::json& tj, long long restarts,
+                                   const BuildOptions& options);
+
+// The built-in XGBoost trainer container: `kiln-runtime train` with the flags of
+// src/cmd/runtime_train_command.cc (--data, --label, --objective, --rounds, --test-fraction,
+// --param k=v, --output), wrapped in `sh -c` so its one-line JSON summary (stdout) is also written
+// to /dev/termination-log; terminationMessagePolicy FallbackToLogsOnError shows the log tail when
+// it fails. Also returns the pod volumes it needs in "volumes" (data claim read-only, output claim
+// read-write; one volume when they share a claim): {"container": ..., "volumes": [...]}.
+Result<nlohmann::json> builtin_trainer(const nlohmann::json& tj, const BuildOptions& options);
+
+// The headless Service (clusterIP None, publishNotReadyAddresses so rendezvous works before
+// readiness) selecting the pods of Job `job`.
+nlohmann::json desired_service(const nlohmann::json& tj, const std::string& job);
+
+}  // namespace kiln::controllers::trainingjob

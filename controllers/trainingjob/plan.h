@@ -1,0 +1,38 @@
+#pragma once
+
+// The TrainingJob controller's plan: a pure function of the TrainingJob, its observed children and
+// the time. Level-based and idempotent: planning again on the result changes nothing.
+//
+// Phases: Created (Job applied, no worker active yet) -> Running -> Succeeded | Failed, with
+// Restarting while a gang restart replaces the Job. Conditions Created, Running, Restarting,
+// Succeeded, Failed (metav1.Condition), observedGeneration, an Event on every phase change.
+//
+// Gang restart (runPolicy.gangRestart, default true): the Job runs with backoffLimit 0, so one
+// failed worker fails the Job; while status.restarts < runPolicy.backoffLimit and the failure is
+// retryable (not DeadlineExceeded, not an exit code the ExitCode policy fails on), the plan
+// deletes that Job and applies the next one (`<tj>-r<N>`), counting status.restarts.
+// When finished: cleanPodPolicy (None | Running | All) deletes the matching pods; the headless
+// Service is deleted ttlSecondsAfterFinished after completion (the Job's own TTL removes the Job).
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "controllers/common/plan.h"
+#include "controllers/common/time.h"
+#include "controllers/trainingjob/job.h"
+
+namespace kiln::controllers::trainingjob {
+
+// Children in the informer cache labelled kiln.dev/trainingjob=<name> (whole objects).
+struct Observed {
+  std::vector<nlohmann::json> jobs;
+  std::vector<nlohmann::json> pods;
+  std::vector<nlohmann::json> services;
+};
+
+// `tj`: the whole TrainingJob (metadata.generation, spec with defaults, status). Never writes
+// spec; returns the full new status. Pure; thread-safe.
+Plan plan_trainingjob(const nlohmann::json& tj, const Observed& observed, TimePoint now,
+                      const BuildOptions& options);
+
+}  // namespace kiln::controllers::trainingjob

@@ -1,0 +1,212 @@
+// TrainingJob builders: the Indexed Job, the headless Service, the framework environment and the
+// built-in trainer container.
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "controllers/trainingjob/env.h"
+#include "controllers/trainingjob/job.h"
+#include "controllers/trainingjob/model.h"
+#include "controllers/trainingjob/names.h"
+
+namespace kiln::controllers::trainingjob {
+namespace {
+
+using nlohmann::json;
+
+json template_job(const std::string& framework, int replicas) {
+  return {
+      {"apiVersion", "kiln.dev/v1alpha1"},
+      {"kind", "TrainingJob"},
+      {"metadata", {{"name", "mnist"}, {"namespace", "ml"}, {"uid", "uid-1"}}},
+      {"spec",
+       {{"framework", framework},
+        {"replicas", replicas},
+        {"template",
+         {{"spec",
+           {{"containers",
+             json::array({{{"name", "main"},
+                           {"image", "trainer:1"},
+                           {"env", json::array({{{"name", "LR"}, {"value", "0.1"}},
+                                                {{"name", "RANK"}, {"value", "bogus"}}})}}})}}}}},
+        {"runPolicy", {{"backoffLimit", 2}, {"gangRestart", true}}},
+        {"output", {{"modelUri", "pvc://models/mnist/v1"}}}}}};
+}
+
+json builtin_job() {
+  return {{"apiVersion", "kiln.dev/v1alpha1"},
+          {"kind", "TrainingJob"},
+          {"metadata", {{"name", "flights-delay"}, {"namespace", "ml"}, {"uid", "uid-2"}}},
+          {"spec",
+           {{"framework", "xgboost"},
+            {"replicas", 1},
+            {"builtin",
+             {{"xgboost",
+               {{"data", "pvc://flights-data/features/train.csv"},
+                {"label", "arr_delayed"},
+                {"objective", "binary:logistic"},
+                {"numRounds", 100},
+                {"params", {{"max_depth", "6"}, {"eta", "0.1"}}},
+                {"validationFraction", 0.2}}}}},
+            {"runPolicy",
+             {{"backoffLimit", 2},
+              {"gangRestart", false},
+              {"restartPolicy", "ExitCode"},
+              {"activeDeadlineSeconds", 3600},
+              {"ttlSecondsAfterFinished", 600}}},
+            {"output", {{"modelUri", "pvc://flights-models/flights-delay/v1"}}}}}};
+}
+
+// name -> the EnvVar object of the first container.
+std::map<std::string, json> env_of(const json& job) {
+  std::map<std::string, json> out;
+  for (const json& e : job["spec"]["template"]["spec"]["containers"][0]["env"]) out[e["name"]] = e;
+  return out;
+}
+
+std::string index_field(const json& env) { return env["valueFrom"]["fieldRef"]["fieldPath"]; }
+
+TEST(TrainingJobBuilders, IndexedJobRunsOneCompletionPerReplica) {
+  auto job = desired_job(template_job("pytorch", 4), 0, BuildOptions{});
+  ASSERT_TRUE(job.ok()) << job.error().to_string();
+  EXPECT_EQ((*job)["apiVersion"], "batch/v1");
+  EXPECT_EQ((*job)["metadata"]["name"], "mnist");
+  EXPECT_EQ((*job)["metadata"]["namespace"], "ml");
+  EXPECT_EQ((*job)["metadata"]["labels"]["kiln.dev/trainingjob"], "mnist");
+  EXPECT_EQ((*job)["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+  const json& spec = (*job)["spec"];
+  EXPECT_EQ(spec["completionMode"], "Indexed");
+  EXPECT_EQ(spec["completions"], 4);
+  EXPECT_EQ(spec["parallelism"], 4);
+  EXPECT_EQ(spec["backoffLimit"], 0);  // The gang restarts, not the Job.
+  EXPECT_EQ(spec["template"]["spec"]["subdomain"], "mnist-workers");
+  EXPECT_EQ(spec["template"]["spec"]["restartPolicy"], "Never");
+  EXPECT_EQ(spec["template"]["metadata"]["labels"]["kiln.dev/trainingjob"], "mnist");
+}
+
+TEST(TrainingJobBuilders, PytorchWorkersGetMasterWorldSizeAndRank) {
+  auto job = desired_job(template_job("pytorch", 4), 0, BuildOptions{});
+  ASSERT_TRUE(job.ok());
+  auto env = env_of(*job);
+  EXPECT_EQ(env["MASTER_ADDR"]["value"], "mnist-0.mnist-workers");
+  EXPECT_EQ(env["MASTER_PORT"]["value"], "23456");
+  EXPECT_EQ(env["WORLD_SIZE"]["value"], "4");
+  EXPECT_EQ(index_field(env["RANK"]),
+            "metadata.annotations['batch.kubernetes.io/job-completion-index']");
+  EXPECT_EQ(env["LR"]["value"], "0.1");  // The user's variables stay.
+  // Ours come first so the user's may reference them; a user RANK is replaced.
+  const json& list = (*job)["spec"]["template"]["spec"]["containers"][0]["env"];
+  EXPECT_EQ(list[0]["name"], "JOB_COMPLETION_INDEX");
+  EXPECT_EQ(list.size(), 6u);
+}
+
+TEST(TrainingJobBuilders, XgboostWorkersGetTheDmlcTracker) {
+  auto job = desired_job(template_job("xgboost", 3), 0, BuildOptions{});
+  ASSERT_TRUE(job.ok());
+  auto env = env_of(*job);
+  EXPECT_EQ(env["DMLC_TRACKER_URI"]["value"], "mnist-0.mnist-workers");
+  EXPECT_EQ(env["DMLC_TRACKER_PORT"]["value"], "9091");
+  EXPECT_EQ(env["DMLC_NUM_WORKER"]["value"], "3");
+  EXPECT_TRUE(index_field(env["DMLC_TASK_ID"]).find("job-completion-index") != std::string::npos);
+}
+
+TEST(TrainingJobBuilders, TensorflowConfigIsValidJsonOnceTheKubeletExpandsTheIndex) {
+  auto job = desired_job(template_job("tensorflow", 2), 1, BuildOptions{});
+  ASSERT_TRUE(job.ok());
+  auto env = env_of(*job);
+  std::string text = env["TF_CONFIG"]["value"];
+  const std::string ref = "$(JOB_COMPLETION_INDEX)";
+  const auto at = text.find(ref);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, ref.size(), "1");
+  const json config = json::parse(text);
+  EXPECT_EQ(config["cluster"]["worker"],
+            json({"mnist-r1-0.mnist-workers:2222", "mnist-r1-1.mnist-workers:2222"}));
+  EXPECT_EQ(config["task"], json({{"type", "worker"}, {"index", 1}}));
+}
+
+TEST(TrainingJobBuilders, HeadlessServiceSelectsTheCurrentJobsPods) {
+  const json svc = desired_service(template_job("pytorch", 2), "mnist-r2");
+  EXPECT_EQ(svc["kind"], "Service");
+  EXPECT_EQ(svc["metadata"]["name"], "mnist-workers");
+  EXPECT_EQ(svc["spec"]["clusterIP"], "None");
+  EXPECT_EQ(svc["spec"]["publishNotReadyAddresses"], true);
+  EXPECT_EQ(svc["spec"]["selector"], json({{"kiln.dev/trainingjob", "mnist"},
+                                           {"batch.kubernetes.io/job-name", "mnist-r2"}}));
+}
+
+TEST(TrainingJobBuilders, BuiltinXgboostRunsKilnRuntimeTrainWithItsFlags) {
+  BuildOptions options;
+  options.runtime_image = "kiln/runtime:test";
+  auto job = desired_job(builtin_job(), 0, options);
+  ASSERT_TRUE(job.ok()) << job.error().to_string();
+  const json& pod = (*job)["spec"]["template"]["spec"];
+  const json& c = pod["containers"][0];
+  EXPECT_EQ(c["image"], "kiln/runtime:test");
+  EXPECT_EQ(c["command"][0], "sh");
+  EXPECT_NE(
+      c["command"][2].get<std::string>().find("kiln-runtime train \"$@\" > /dev/termination-log"),
+      std::string::npos);
+  EXPECT_EQ(c["terminationMessagePolicy"], "FallbackToLogsOnError");
+  EXPECT_EQ(c["args"],
+            json({"--data", "/mnt/kiln/flights-data/features/train.csv", "--label", "arr_delayed",
+                  "--objective", "binary:logistic", "--rounds", "100", "--test-fraction", "0.2",
+                  "--param", "eta=0.1", "--param", "max_depth=6", "--output",
+                  "/mnt/kiln/flights-models/flights-delay/v1"}));
+  EXPECT_EQ(
+      pod["volumes"],
+      json::parse(
+          R"([{"name":"flights-models","persistentVolumeClaim":{"claimName":"flights-models","readOnly":false}},
+                            {"name":"flights-data","persistentVolumeClaim":{"claimName":"flights-data","readOnly":true}}])"));
+  EXPECT_EQ(c["volumeMounts"][1]["mountPath"], "/mnt/kiln/flights-data");
+  EXPECT_EQ(c["volumeMounts"][1]["readOnly"], true);
+}
+
+TEST(TrainingJobBuilders, RunPolicyMapsOntoTheJob) {
+  auto job = desired_job(builtin_job(), 0, BuildOptions{});
+  ASSERT_TRUE(job.ok());
+  const json& spec = (*job)["spec"];
+  EXPECT_EQ(spec["backoffLimit"], 2);  // No gang restart: the Job retries.
+  EXPECT_EQ(spec["activeDeadlineSeconds"], 3600);
+  EXPECT_EQ(spec["ttlSecondsAfterFinished"], 600);
+  const json& rules = spec["podFailurePolicy"]["rules"];
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0]["action"], "Ignore");
+  EXPECT_EQ(rules[1]["action"], "FailJob");
+  const json& codes = rules[1]["onExitCodes"]["values"];
+  EXPECT_EQ(codes.size(), 127u);
+  EXPECT_EQ(codes.front(), 1);
+  EXPECT_EQ(codes.back(), 127);
+}
+
+TEST(TrainingJobBuilders, RejectsAnUnknownUriScheme) {
+  json tj = builtin_job();
+  tj["spec"]["builtin"]["xgboost"]["data"] = "s3://bucket/train.csv";
+  EXPECT_FALSE(desired_job(tj, 0, BuildOptions{}).ok());
+}
+
+TEST(TrainingJobNames, StayDnsLabelsWithRoomForWorkerIndices) {
+  const std::string long_name(70, 'x');
+  const std::string job = job_name(long_name, 12);
+  EXPECT_LE(job.size() + 5, 63u);
+  EXPECT_TRUE(job.ends_with("-r12"));
+  EXPECT_LE(service_name(long_name).size(), 63u);
+}
+
+TEST(TrainingJobModel, ParsesTheTrainerSummary) {
+  const std::string message =
+      R"({"model":{"uri":"/mnt/kiln/flights-models/flights-delay/v1/model.json","format":"xgboost",)"
+      R"("digest":"sha256:ab"},"metrics":{"auc":0.91,"logloss":0.3,"note":"x"}})";
+  auto model = model_from_summary(message, "pvc://flights-models/flights-delay/v1/");
+  ASSERT_TRUE(model.has_value());
+  EXPECT_EQ((*model)["uri"], "pvc://flights-models/flights-delay/v1/model.json");
+  EXPECT_EQ((*model)["digest"], "sha256:ab");
+  EXPECT_EQ((*model)["format"], "xgboost");
+  EXPECT_EQ((*model)["metrics"], json({{"auc", 0.91}, {"logloss", 0.3}}));
+  EXPECT_EQ((*model)["profileUri"], "pvc://flights-models/flights-delay/v1/profile.json");
+  EXPECT_FALSE(model_from_summary("Error: out of memory", "pvc://m/x").has_value());
+}
+
+}  // namespace
+}  // namespace kiln::controllers::trainingjob

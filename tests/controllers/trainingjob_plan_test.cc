@@ -1,0 +1,178 @@
+// The TrainingJob plan: phases, gang restarts, status.model, clean-up, idempotence.
+
+#include <gtest/gtest.h>
+
+#include "controllers/common/conditions.h"
+#include "controllers/trainingjob/plan.h"
+
+namespace kiln::controllers::trainingjob {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const TimePoint kNow = std::chrono::system_clock::from_time_t(1'700'000'000);
+
+json trainingjob(json status = json::object()) {
+  json tj = {
+      {"apiVersion", "kiln.dev/v1alpha1"},
+      {"kind", "TrainingJob"},
+      {"metadata", {{"name", "mnist"}, {"namespace", "ml"}, {"uid", "u"}, {"generation", 3}}},
+      {"spec",
+       {{"framework", "pytorch"},
+        {"replicas", 4},
+        {"template",
+         {{"spec", {{"containers", json::array({{{"name", "main"}, {"image", "t:1"}}})}}}}},
+        {"runPolicy",
+         {{"backoffLimit", 2},
+          {"gangRestart", true},
+          {"cleanPodPolicy", "Running"},
+          {"ttlSecondsAfterFinished", 600}}},
+        {"output", {{"modelUri", "pvc://models/mnist"}}}}}};
+  if (!status.empty()) tj["status"] = status;
+  return tj;
+}
+
+json job(const std::string& name, json status) {
+  return {{"apiVersion", "batch/v1"},
+          {"kind", "Job"},
+          {"metadata", {{"name", name}, {"namespace", "ml"}}},
+          {"status", status}};
+}
+
+json job_condition(const std::string& type, const std::string& reason = "") {
+  return {{"conditions", json::array({{{"type", type}, {"status", "True"}, {"reason", reason}}})}};
+}
+
+json pod(const std::string& job_name, int index, const std::string& phase,
+         const std::string& message = "") {
+  json p = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", job_name + "-" + std::to_string(index) + "-abcde"},
+        {"namespace", "ml"},
+        {"labels", {{"batch.kubernetes.io/job-name", job_name}}},
+        {"annotations", {{"batch.kubernetes.io/job-completion-index", std::to_string(index)}}}}},
+      {"status", {{"phase", phase}}}};
+  if (!message.empty()) {
+    p["status"]["containerStatuses"] = json::array(
+        {{{"name", "main"}, {"state", {{"terminated", {{"exitCode", 0}, {"message", message}}}}}}});
+  }
+  return p;
+}
+
+std::vector<std::string> applied_names(const Plan& plan) {
+  std::vector<std::string> out;
+  for (const json& o : plan.apply)
+    out.push_back(o["kind"].get<std::string>() + "/" + o["metadata"]["name"].get<std::string>());
+  return out;
+}
+
+TEST(TrainingJobPlan, NewTrainingJobAppliesServiceAndJobAndIsCreated) {
+  const Plan plan = plan_trainingjob(trainingjob(), {}, kNow, BuildOptions{});
+  EXPECT_EQ(applied_names(plan), (std::vector<std::string>{"Service/mnist-workers", "Job/mnist"}));
+  EXPECT_EQ(plan.status["phase"], "Created");
+  EXPECT_EQ(plan.status["observedGeneration"], 3);
+  EXPECT_EQ(plan.status["jobName"], "mnist");
+  EXPECT_TRUE(condition_true(plan.status, "Created"));
+  EXPECT_FALSE(condition_true(plan.status, "Running"));
+  ASSERT_EQ(plan.events.size(), 1u);
+  EXPECT_EQ(plan.events[0].reason, "Created");
+}
+
+TEST(TrainingJobPlan, ActiveWorkersMakeItRunning) {
+  Observed observed;
+  observed.jobs.push_back(job("mnist", {{"active", 4}}));
+  const Plan plan = plan_trainingjob(trainingjob({{"phase", "Created"}}), observed, kNow, {});
+  EXPECT_EQ(plan.status["phase"], "Running");
+  EXPECT_EQ(plan.status["startTime"], "2023-11-14T22:13:20Z");
+  EXPECT_EQ(plan.status["replicaStatuses"]["active"], 4);
+  EXPECT_TRUE(condition_true(plan.status, "Running"));
+}
+
+TEST(TrainingJobPlan, CompletedJobRecordsWorkerZerosModelAndCleansRunningPods) {
+  Observed observed;
+  observed.jobs.push_back(job("mnist", job_condition("Complete")));
+  observed.pods.push_back(pod("mnist", 1, "Succeeded", "not json"));
+  observed.pods.push_back(pod(
+      "mnist", 0, "Succeeded",
+      R"({"model":{"uri":"/mnt/kiln/models/mnist/model.json","format":"xgboost","digest":"sha256:1"},"metrics":{"auc":0.9}})"));
+  observed.pods.push_back(pod("mnist", 2, "Running"));
+  const Plan plan = plan_trainingjob(trainingjob({{"phase", "Running"}}), observed, kNow, {});
+  EXPECT_EQ(plan.status["phase"], "Succeeded");
+  EXPECT_EQ(plan.status["model"]["uri"], "pvc://models/mnist/model.json");
+  EXPECT_EQ(plan.status["model"]["metrics"]["auc"], 0.9);
+  EXPECT_TRUE(condition_true(plan.status, "Succeeded"));
+  ASSERT_EQ(plan.remove.size(), 1u);  // cleanPodPolicy Running: only the running pod.
+  EXPECT_EQ(plan.remove[0].name, "mnist-2-abcde");
+  EXPECT_TRUE(plan.apply.empty());
+  EXPECT_EQ(plan.requeue_after, 600s);  // The Service goes at the TTL.
+}
+
+TEST(TrainingJobPlan, FailedWorkerRestartsTheWholeGang) {
+  Observed observed;
+  observed.jobs.push_back(job("mnist", job_condition("Failed", "BackoffLimitExceeded")));
+  const Plan plan = plan_trainingjob(trainingjob({{"phase", "Running"}}), observed, kNow, {});
+  EXPECT_EQ(plan.status["phase"], "Restarting");
+  EXPECT_EQ(plan.status["restarts"], 1);
+  EXPECT_EQ(plan.status["jobName"], "mnist-r1");
+  EXPECT_TRUE(condition_true(plan.status, "Restarting"));
+  EXPECT_EQ(applied_names(plan),
+            (std::vector<std::string>{"Service/mnist-workers", "Job/mnist-r1"}));
+  ASSERT_EQ(plan.remove.size(), 1u);
+  EXPECT_EQ(plan.remove[0].name, "mnist");
+  ASSERT_EQ(plan.events.size(), 1u);
+  EXPECT_EQ(plan.events[0].type, "Warning");
+  EXPECT_EQ(plan.apply[0]["spec"]["selector"]["batch.kubernetes.io/job-name"], "mnist-r1");
+}
+
+TEST(TrainingJobPlan, FailuresThatRestartingCannotFixFailTheJob) {
+  struct Case {
+    const char* name;
+    long long restarts;
+    const char* reason;
+  };
+  const Case cases[] = {{"out of restarts", 2, "BackoffLimitExceeded"},
+                        {"deadline", 0, "DeadlineExceeded"},
+                        {"exit code policy", 0, "PodFailurePolicy"}};
+  for (const Case& c : cases) {
+    const std::string current = c.restarts == 0 ? "mnist" : "mnist-r" + std::to_string(c.restarts);
+    Observed observed;
+    observed.jobs.push_back(job(current, job_condition("Failed", c.reason)));
+    const json status = {{"phase", "Running"}, {"restarts", c.restarts}};
+    const Plan plan = plan_trainingjob(trainingjob(status), observed, kNow, {});
+    EXPECT_EQ(plan.status["phase"], "Failed") << c.name;
+    EXPECT_EQ(plan.status["restarts"], c.restarts) << c.name;
+    EXPECT_EQ(find_condition(plan.status, "Failed")->at("reason"), c.reason) << c.name;
+  }
+}
+
+TEST(TrainingJobPlan, PlanningAgainOnItsOwnResultChangesNothing) {
+  Observed observed;
+  observed.jobs.push_back(job("mnist", job_condition("Failed", "BackoffLimitExceeded")));
+  const Plan first = plan_trainingjob(trainingjob({{"phase", "Running"}}), observed, kNow, {});
+  // The cache may still hold the old Job; the new one is not seen yet.
+  const Plan second = plan_trainingjob(trainingjob(first.status), observed, kNow + 5s, {});
+  EXPECT_EQ(second.status, first.status);
+  EXPECT_TRUE(second.events.empty());
+  EXPECT_EQ(applied_names(second), applied_names(first));
+}
+
+TEST(TrainingJobPlan, FinishedJobDeletesItsServiceAfterTheTtl) {
+  Observed observed;
+  observed.services.push_back({{"apiVersion", "v1"},
+                               {"kind", "Service"},
+                               {"metadata", {{"name", "mnist-workers"}, {"namespace", "ml"}}}});
+  const json status = {{"phase", "Succeeded"}, {"completionTime", "2023-11-14T22:10:00Z"}};
+  const Plan early = plan_trainingjob(trainingjob(status), observed, kNow, {});
+  EXPECT_TRUE(early.remove.empty());
+  EXPECT_EQ(early.requeue_after, 400s);  // Finished 200 s ago.
+  const Plan late = plan_trainingjob(trainingjob(status), observed, kNow + 10min, {});
+  ASSERT_EQ(late.remove.size(), 1u);
+  EXPECT_EQ(late.remove[0].kind, "Service");
+  EXPECT_TRUE(late.apply.empty());
+}
+
+}  // namespace
+}  // namespace kiln::controllers::trainingjob
