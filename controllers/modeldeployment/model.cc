@@ -1,5 +1,6 @@
 #include "controllers/modeldeployment/model.h"
 
+#include "controllers/common/uri.h"
 #include "controllers/modeldeployment/support.h"
 
 namespace kiln::controllers::modeldeployment {
@@ -76,21 +77,17 @@ std::string canary_annotation_value(const ModelSource& model) {
 }
 
 Result<FileInPod> file_in_pod(std::string_view uri) {
-  if (uri.starts_with("file://") && uri.size() > 7) {
-    return FileInPod{std::string(uri.substr(7)), std::nullopt};
+  auto parsed = parse_storage_uri(uri);
+  if (!parsed.ok()) return parsed.error();
+  if (parsed->on_claim() && parsed->path.empty()) {
+    return Error::invalid_input("uri " + std::string(uri) + ": a file on the claim is needed");
   }
-  if (!uri.starts_with("pvc://"))
-    return Error::invalid_input("unknown uri scheme: " + std::string(uri));
-  const std::string_view rest = uri.substr(6);
-  const auto slash = rest.find('/');
-  if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest.size()) {
-    return Error::invalid_input("pvc uri needs a claim and a path: " + std::string(uri));
+  FileInPod out{parsed->local_path, std::nullopt};
+  if (parsed->on_claim()) {
+    out.mount = PvcMount{parsed->claim, support::child_name(parsed->claim, ""),
+                         std::string(kMountRoot) + "/" + parsed->claim};
   }
-  PvcMount mount;
-  mount.claim = std::string(rest.substr(0, slash));
-  mount.volume_name = support::child_name(mount.claim, "");
-  mount.mount_path = "/mnt/kiln/" + mount.claim;
-  return FileInPod{mount.mount_path + "/" + std::string(rest.substr(slash + 1)), mount};
+  return out;
 }
 
 }  // namespace kiln::controllers::modeldeployment

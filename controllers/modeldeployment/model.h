@@ -73,7 +73,8 @@ struct FileInPod {
   std::string path;
   std::optional<PvcMount> mount;
 };
-// invalid-input when the uri is neither pvc://<claim>/<path> nor file://<path>.
+// invalid-input when the uri is neither pvc://<claim>/<path> (with a path: a file) nor
+// file://<path>.
 Result<FileInPod> file_in_pod(std::string_view uri);
 
 }  // namespace kiln::controllers::modeldeployment

@@ -28,6 +28,8 @@ struct Context {
   std::string name;
   int64_t generation = 0;
   ModelDeploymentPlan plan;
+  // Children kept as they are because their desired state could not be built (never deleted).
+  std::set<std::pair<std::string, std::string>> keep;
   json& status() { return plan.status; }
 };
 
@@ -202,7 +204,11 @@ namespace {
 void add_serving(Context& ctx, const VariantSpec& spec, const BuildOptions& options) {
   auto d = desired_variant_deployment(ctx.md, spec, options);
   if (!d.ok()) {
+    // An unmountable uri: report it and leave what runs alone rather than delete it.
     ctx.plan.events.push_back({"Warning", "InvalidModel", d.error().message()});
+    const std::string name = variant_name(ctx.name, spec.variant);
+    ctx.keep.insert({"Deployment", name});
+    ctx.keep.insert({"Service", name});
     return;
   }
   ctx.plan.apply.push_back(std::move(*d));
@@ -238,7 +244,9 @@ void remove_unwanted(Context& ctx) {
   for (const auto& o : ctx.plan.apply) wanted.insert({o.value("kind", ""), support::name_of(o)});
   for (const auto& c : ctx.observed.children) {
     const std::string kind = c.value("kind", "");
-    if (wanted.count({kind, support::name_of(c)})) continue;
+    if (wanted.count({kind, support::name_of(c)}) || ctx.keep.count({kind, support::name_of(c)})) {
+      continue;
+    }
     ctx.plan.remove.push_back(
         {c.value("apiVersion", ""), kind, support::namespace_of(c), support::name_of(c)});
   }
@@ -272,7 +280,7 @@ bool analysis_due(const json& md, TimePoint now) {
 
 ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observed, TimePoint now,
                                          const BuildOptions& options) {
-  Context ctx{md, observed, now, support::name_of(md), support::generation_of(md), {}};
+  Context ctx{md, observed, now, support::name_of(md), support::generation_of(md), {}, {}};
   json& status = ctx.status();
   status = md.value("status", json::object());
   status["observedGeneration"] = ctx.generation;

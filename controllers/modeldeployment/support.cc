@@ -1,8 +1,9 @@
 #include "controllers/modeldeployment/support.h"
 
-#include <cctype>
 #include <cstdio>
-#include <ctime>
+
+#include "controllers/common/names.h"
+#include "controllers/common/time.h"
 
 namespace kiln::controllers::support {
 
@@ -11,73 +12,18 @@ void Plan::requeue_within(std::chrono::milliseconds after) {
   if (!requeue_after || after < *requeue_after) requeue_after = after;
 }
 
-std::string format_time(TimePoint t) {
-  const std::time_t seconds =
-      std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
+std::string format_time(TimePoint t) { return controllers::format_time(t); }
 
 Result<TimePoint> parse_time(std::string_view text) {
-  const std::string s(text);
-  std::tm tm{};
-  int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
-      consumed != 19) {
-    return Error::invalid_input("not an RFC 3339 time: '" + s + "'");
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  std::size_t i = 19;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  }
-  long offset_seconds = 0;
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-    ++i;
-  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-    int hh = 0, mm = 0;
-    if (std::sscanf(s.c_str() + i + 1, "%2d:%2d", &hh, &mm) != 2) {
-      return Error::invalid_input("bad time zone offset in '" + s + "'");
-    }
-    offset_seconds = (s[i] == '-' ? -1 : 1) * (hh * 3600L + mm * 60L);
-    i += 6;
-  }
-  if (i != s.size()) return Error::invalid_input("not an RFC 3339 time: '" + s + "'");
-  const std::time_t utc = timegm(&tm) - offset_seconds;
-  return std::chrono::system_clock::from_time_t(utc);
+  auto t = controllers::parse_time(text);
+  if (!t) return Error::invalid_input("not an RFC 3339 time: '" + std::string(text) + "'");
+  return *t;
 }
 
 Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  if (text.empty()) return Error::invalid_input("empty duration");
-  double total_ms = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    std::size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
-      ++i;
-    if (i == start) return Error::invalid_input("bad duration '" + std::string(text) + "'");
-    const double number = std::strtod(std::string(text.substr(start, i - start)).c_str(), nullptr);
-    double unit_ms = 0;
-    if (text.substr(i, 2) == "ms") {
-      unit_ms = 1, i += 2;
-    } else if (i < text.size() && text[i] == 's') {
-      unit_ms = 1000, ++i;
-    } else if (i < text.size() && text[i] == 'm') {
-      unit_ms = 60'000, ++i;
-    } else if (i < text.size() && text[i] == 'h') {
-      unit_ms = 3'600'000, ++i;
-    } else {
-      return Error::invalid_input("bad duration unit in '" + std::string(text) + "'");
-    }
-    total_ms += number * unit_ms;
-  }
-  return std::chrono::milliseconds(static_cast<int64_t>(total_ms + 0.5));
+  auto d = controllers::parse_duration(text);
+  if (!d) return Error::invalid_input("bad duration '" + std::string(text) + "'");
+  return *d;
 }
 
 std::chrono::milliseconds duration_or(const json& j, std::string_view key,
@@ -138,18 +84,7 @@ std::string short_hash(std::string_view text) {
 }
 
 std::string child_name(std::string_view parent, std::string_view suffix) {
-  constexpr std::size_t kMax = 63;
-  std::string full(parent);
-  if (!suffix.empty()) full += "-" + std::string(suffix);
-  if (full.size() <= kMax) return full;
-  const std::string hash = short_hash(full).substr(0, 5);
-  const std::size_t tail = suffix.empty() ? 0 : suffix.size() + 1;
-  const std::size_t keep = kMax - tail - hash.size() - 1;
-  std::string head(parent.substr(0, std::min(keep, parent.size())));
-  while (!head.empty() && (head.back() == '-' || head.back() == '.')) head.pop_back();
-  std::string name = head + "-" + hash;
-  if (!suffix.empty()) name += "-" + std::string(suffix);
-  return name;
+  return controllers::child_name(parent, suffix);
 }
 
 json owner_references(const json& parent) {

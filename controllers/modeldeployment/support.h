@@ -1,9 +1,10 @@
 #pragma once
 
-// Small helpers shared by the ModelDeployment and DriftMonitor plans: the Plan shape, wall-clock
-// times in RFC 3339, Go-style durations, metav1.Condition handling, child names and
-// ownerReferences. (They live here until a controllers/common library exists; the namespace keeps
-// them apart from it.)
+// Small helpers shared by the ModelDeployment and DriftMonitor plans: the Plan shape (with
+// metadata patches of other objects), wall-clock times in RFC 3339, Go-style durations,
+// metav1.Condition handling (with "Unknown"), child names and ownerReferences. Names, times and
+// durations delegate to controllers/common; the rest adds what it lacks (Unknown conditions,
+// metadata patches, millisecond requeues).
 //
 // Every function is pure and thread-safe.
 

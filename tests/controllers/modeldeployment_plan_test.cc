@@ -303,5 +303,16 @@ TEST(ModelDeploymentPlan, ShadowAndAutoscalingAddChildrenAndRemovingThemDeletes)
   EXPECT_EQ(w.condition("ShadowReady"), "False");
 }
 
+TEST(ModelDeploymentPlan, AnUnmountableModelUriLeavesTheRunningVariantAlone) {
+  World w{base_md()};
+  w.plan(kT0);
+  ASSERT_NE(w.child("Deployment", "flights-stable"), nullptr);
+  w.md["spec"]["model"]["uri"] = "pvc://models";  // A claim without a path.
+  const auto plan = plan_modeldeployment(w.md, w.observed, kT0 + 1s, BuildOptions{});
+  EXPECT_TRUE(plan.remove.empty());
+  EXPECT_TRUE(has_event(plan, "InvalidModel"));
+  for (const auto& o : plan.apply) EXPECT_NE(o["metadata"]["name"], "flights-stable");
+}
+
 }  // namespace
 }  // namespace kiln::controllers::modeldeployment
