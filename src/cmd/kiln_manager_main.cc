@@ -1,20 +1,208 @@
-// kiln-manager: the operator binary that reconciles Kiln's four kinds.
-//
-// This first version answers --version and --help; the controllers arrive with the kube library.
+// kiln-manager: the operator binary. Reconciles DataPipeline, TrainingJob, ModelDeployment and
+// DriftMonitor (group kiln.dev), serves the validating admission webhook, and exposes /healthz,
+// /readyz and /metrics on one port. With --leader-elect only the holder of the Lease reconciles;
+// every replica keeps warm caches and serves the webhook.
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <string>
 
+#include "common/log.h"
 #include "common/version.h"
+#include "controllers/admission/bootstrap.h"
+#include "controllers/admission/server.h"
+#include "controllers/manager/reconcilers.h"
+#include "kube/client.h"
+#include "kube/config.h"
+#include "kube/manager.h"
+
+namespace {
+
+using namespace kiln;
+
+struct Flags {
+  std::string kubeconfig;
+  int metrics_port = 8080;
+  bool leader_elect = false;
+  std::string leader_election_namespace;
+  std::string leader_election_id = "kiln-manager";
+  std::string runtime_image = "kiln/runtime:dev";
+  std::string image_pull_policy = "IfNotPresent";
+  int webhook_port = 0;  // 0: no webhook server.
+  std::string webhook_service = "kiln-webhook";
+  std::string webhook_configuration;
+  std::string webhook_secret;
+  std::string webhook_cert_dir;
+  int workers = 2;
+};
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+Result<kube::Config> load_config(const Flags& flags) {
+  std::string path = flags.kubeconfig.empty() ? env_or("KUBECONFIG", "") : flags.kubeconfig;
+  if (!path.empty()) return kube::load_kubeconfig(path);
+  return kube::in_cluster_config();
+}
+
+std::string identity() {
+  std::random_device rd;
+  std::stringstream s;
+  s << env_or("POD_NAME", "kiln-manager") << "_" << std::hex << rd();
+  return s.str();
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error::invalid_input("cannot read " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The webhook's certificate: from cert-manager's mounted secret, or shared by the replicas
+// through a Secret of our own; its CA goes into the webhook configuration.
+Result<controllers::TlsBundle> webhook_tls(kube::Client& client, const Flags& flags,
+                                           const std::string& ns) {
+  if (!flags.webhook_cert_dir.empty()) {
+    KILN_TRY(std::string cert, read_file(flags.webhook_cert_dir + "/tls.crt"));
+    KILN_TRY(std::string key, read_file(flags.webhook_cert_dir + "/tls.key"));
+    return controllers::TlsBundle{"", cert, key};
+  }
+  KILN_TRY(auto bundle, controllers::ensure_webhook_tls(
+                            client, {ns, flags.webhook_secret, flags.webhook_service}));
+  if (!flags.webhook_configuration.empty()) {
+    auto injected =
+        controllers::inject_ca_bundle(client, flags.webhook_configuration, bundle.ca_cert_pem);
+    if (!injected.ok()) return injected.error();
+  }
+  return bundle;
+}
+
+const kube::ResourceRef kDataPipelines{"kiln.dev", "v1alpha1", "datapipelines", true};
+const kube::ResourceRef kTrainingJobs{"kiln.dev", "v1alpha1", "trainingjobs", true};
+const kube::ResourceRef kModelDeployments{"kiln.dev", "v1alpha1", "modeldeployments", true};
+const kube::ResourceRef kDriftMonitors{"kiln.dev", "v1alpha1", "driftmonitors", true};
+const kube::ResourceRef kJobs{"batch", "v1", "jobs", true};
+const kube::ResourceRef kServices{"", "v1", "services", true};
+
+int run(const Flags& flags) {
+  auto log_options = log_options_from_env();
+  if (!log_options.ok() || !init_logging(*log_options).ok()) {
+    std::fprintf(stderr, "kiln-manager: %s\n",
+                 log_options.ok() ? "cannot start logging" : log_options.error().message().c_str());
+    return 2;
+  }
+  auto config = load_config(flags);
+  if (!config.ok()) {
+    log::error("cannot load the cluster configuration", {{"error", config.error().message()}});
+    return 2;
+  }
+  auto client = kube::Client::create(*config);
+  if (!client.ok()) {
+    log::error("cannot create the API client", {{"error", client.error().message()}});
+    return 2;
+  }
+  const std::string ns = flags.leader_election_namespace.empty()
+                             ? env_or("POD_NAMESPACE", "kiln-system")
+                             : flags.leader_election_namespace;
+
+  std::unique_ptr<controllers::AdmissionServer> webhook;
+  if (flags.webhook_port > 0) {
+    auto tls = webhook_tls(**client, flags, ns);
+    if (!tls.ok()) {
+      log::error("cannot set up the webhook certificate", {{"error", tls.error().message()}});
+      return 1;
+    }
+    auto server = controllers::AdmissionServer::start(
+        {"0.0.0.0", static_cast<std::uint16_t>(flags.webhook_port), *tls});
+    if (!server.ok()) {
+      log::error("cannot serve the webhook", {{"error", server.error().message()}});
+      return 1;
+    }
+    webhook = std::move(*server);
+  }
+
+  kube::ManagerOptions options{.port = flags.metrics_port};
+  if (flags.leader_elect) {
+    options.leader_election = kube::LeaderElectionOptions{
+        .lease_namespace = ns, .lease_name = flags.leader_election_id, .identity = identity()};
+  }
+  kube::Manager manager(**client, options);
+  kube::InformerOptions strip{.transform = kube::strip_managed_fields};
+  controllers::manager::Caches caches;
+  caches.trainingjobs = &manager.informer(kTrainingJobs, {}, strip);
+  caches.jobs =
+      &manager.informer(kJobs, {.label_selector = "app.kubernetes.io/managed-by=kiln"}, strip);
+  caches.pods =
+      &manager.informer(kube::resources::kPods, {.label_selector = "kiln.dev/trainingjob"}, strip);
+  caches.services =
+      &manager.informer(kServices, {.label_selector = "app.kubernetes.io/managed-by=kiln"}, strip);
+
+  kube::EventRecorder events(**client, "kiln-manager");
+  controllers::manager::Executor executor(**client, events);
+  controllers::manager::TrainingJobReconciler trainingjobs(
+      caches, executor, {flags.runtime_image, flags.image_pull_policy});
+  auto& tj = manager.controller("trainingjob", trainingjobs, {.workers = flags.workers});
+  tj.watch_primary(*caches.trainingjobs);
+  tj.watch_owned(*caches.jobs, "TrainingJob");
+  tj.watch_owned(*caches.services, "TrainingJob");
+  tj.watch_mapped(*caches.pods, [](const nlohmann::json& pod) -> std::vector<std::string> {
+    const auto& meta = pod["metadata"];
+    auto labels = meta.value("labels", nlohmann::json::object());
+    if (!labels.contains("kiln.dev/trainingjob")) return {};
+    return {meta.value("namespace", "") + "/" + labels["kiln.dev/trainingjob"].get<std::string>()};
+  });
+
+  log::info("kiln-manager starting", {{"version", kVersion},
+                                      {"commit", kGitCommit},
+                                      {"leaderElection", flags.leader_elect},
+                                      {"metricsPort", flags.metrics_port},
+                                      {"webhookPort", flags.webhook_port}});
+  auto result = manager.run();
+  if (!result.ok()) {
+    log::error("kiln-manager stopped", {{"error", result.error().message()}});
+    return 1;
+  }
+  log::info("kiln-manager stopped");
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kiln-manager: reconciles DataPipeline, TrainingJob, ModelDeployment and "
-               "DriftMonitor resources (group kiln.dev)",
-               "kiln-manager"};
-  app.set_version_flag("--version", std::string("kiln-manager ") + kiln::kVersion + " (" +
-                                        kiln::kGitCommit + ")");
+  CLI::App app{
+      "kiln-manager: reconciles DataPipeline, TrainingJob, ModelDeployment and "
+      "DriftMonitor resources (group kiln.dev)",
+      "kiln-manager"};
+  app.set_version_flag(
+      "--version", std::string("kiln-manager ") + kiln::kVersion + " (" + kiln::kGitCommit + ")");
+  Flags f;
+  app.add_option("--kubeconfig", f.kubeconfig,
+                 "Kubeconfig (default: $KUBECONFIG, else in-cluster)");
+  app.add_option("--metrics-port", f.metrics_port, "Port of /healthz, /readyz and /metrics");
+  app.add_option("--leader-elect", f.leader_elect, "Reconcile only while holding the Lease");
+  app.add_option("--leader-election-namespace", f.leader_election_namespace,
+                 "Namespace of the Lease and the webhook Secret (default: $POD_NAMESPACE)");
+  app.add_option("--leader-election-id", f.leader_election_id, "Name of the Lease");
+  app.add_option("--runtime-image", f.runtime_image, "kiln-runtime image of the pods Kiln makes");
+  app.add_option("--image-pull-policy", f.image_pull_policy, "Pull policy of those pods");
+  app.add_option("--webhook-port", f.webhook_port, "HTTPS port of the admission webhook (0: off)");
+  app.add_option("--webhook-service", f.webhook_service, "Service name in the certificate");
+  app.add_option("--webhook-configuration", f.webhook_configuration,
+                 "ValidatingWebhookConfiguration whose caBundle is set");
+  app.add_option("--webhook-secret", f.webhook_secret, "Secret holding the shared certificate");
+  app.add_option("--webhook-cert-dir", f.webhook_cert_dir,
+                 "Directory with tls.crt and tls.key (cert-manager) instead of the Secret");
+  app.add_option("--workers", f.workers, "Reconcile workers per controller");
   CLI11_PARSE(app, argc, argv);
-  std::fputs(app.help().c_str(), stdout);
-  return 0;
+  return run(f);
 }

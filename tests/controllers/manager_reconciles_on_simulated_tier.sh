@@ -1,0 +1,57 @@
+# kiln-manager against the simulated tier (real API server, controller-manager, scheduler, KWOK
+# nodes): a distributed TrainingJob gets its Indexed Job and headless Service with the PyTorch
+# environment, reaches Succeeded with conditions and Events, and the manager serves its probes and
+# metrics. Usage: manager_reconciles_on_simulated_tier.sh ROOT BUILD_DIR
+source "$(dirname "$0")/../cluster/cluster_env.sh"
+BUILD_DIR="$2"
+up simulated
+kc apply -f "$ROOT/crds/" >/dev/null
+kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
+
+port=38080
+"$BUILD_DIR/src/cmd/kiln-manager" --metrics-port $port > "$KILN_CLUSTER_DIR/manager.log" 2>&1 &
+manager=$!
+stop_manager() { kill "$manager" 2>/dev/null; wait "$manager" 2>/dev/null || true; }
+trap 'stop_manager; teardown' EXIT
+for _ in $(seq 1 100); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.1; done
+curl -sf "localhost:$port/readyz" >/dev/null || { cat "$KILN_CLUSTER_DIR/manager.log"; fail "manager not ready"; }
+
+kc apply -f - <<'YAML'
+apiVersion: kiln.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: ddp}
+spec:
+  framework: pytorch
+  replicas: 4
+  template:
+    spec:
+      containers: [{name: train, image: busybox, command: [echo, train]}]
+  output: {modelUri: pvc://models/ddp}
+YAML
+kc wait --for=jsonpath='{.status.phase}'=Succeeded trainingjob/ddp --timeout=120s ||
+  { kc get trainingjob ddp -o yaml; tail -30 "$KILN_CLUSTER_DIR/manager.log"; fail "TrainingJob did not succeed"; }
+
+[ "$(kc get job ddp -o jsonpath='{.spec.completionMode}/{.spec.completions}/{.spec.parallelism}')" = Indexed/4/4 ] ||
+  fail "worker Job is not Indexed with 4 completions"
+[ "$(kc get job ddp -o jsonpath='{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].controller}')" = TrainingJob/true ] ||
+  fail "worker Job is not owned by the TrainingJob"
+[ "$(kc get service ddp-workers -o jsonpath='{.spec.clusterIP}')" = None ] || fail "no headless Service"
+env=$(kc get job ddp -o jsonpath='{range .spec.template.spec.containers[0].env[*]}{.name}={.value}{"\n"}{end}')
+for want in MASTER_ADDR=ddp-0.ddp-workers MASTER_PORT=23456 WORLD_SIZE=4 RANK=; do
+  printf '%s\n' "$env" | grep -q "^$want" || fail "worker env lacks $want: $env"
+done
+[ "$(kc get trainingjob ddp -o jsonpath='{.status.conditions[?(@.type=="Succeeded")].status}')" = True ] ||
+  fail "condition Succeeded is not True"
+[ "$(kc get trainingjob ddp -o jsonpath='{.status.observedGeneration}')" = 1 ] || fail "observedGeneration"
+kc get events --field-selector involvedObject.name=ddp,reason=Succeeded -o name | grep -q . ||
+  fail "no Succeeded Event"
+metrics=$(curl -sf "localhost:$port/metrics")
+printf '%s\n' "$metrics" | grep -q '^kiln_reconcile_total{controller="trainingjob",result="success"}' ||
+  fail "no reconcile metrics"
+printf '%s\n' "$metrics" | promtool check metrics || fail "promtool rejects the manager's metrics"
+
+# Deleting the parent cascades to its children (ownerReferences, garbage collector).
+kc delete trainingjob ddp --wait=true
+for _ in $(seq 1 100); do kc get job ddp >/dev/null 2>&1 || break; sleep 0.2; done
+kc get job ddp >/dev/null 2>&1 && fail "worker Job survived its TrainingJob"
+echo "PASS: kiln-manager reconciles a TrainingJob on the simulated tier"
