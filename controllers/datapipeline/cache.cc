@@ -1,0 +1,37 @@
+#include "controllers/datapipeline/cache.h"
+
+#include "controllers/common/names.h"
+
+namespace kiln::controllers::datapipeline {
+
+using nlohmann::json;
+
+std::string cache_key(const json& step, const json& parameters) {
+  json material = json::object();
+  for (const char* field : {"image", "command", "args", "template", "inputs", "env"}) {
+    if (step.contains(field)) material[field] = step[field];
+  }
+  material["parameters"] = parameters;
+  return sha256_hex(material.dump());
+}
+
+std::optional<CacheHit> find_cache_hit(const json& runs, const std::string& key,
+                                       const std::string& max_age, TimePoint now) {
+  const auto age = max_age.empty() ? std::nullopt : parse_duration(max_age);
+  std::optional<CacheHit> best;
+  std::optional<TimePoint> best_time;
+  for (const json& run : runs) {
+    for (const json& step : run.value("steps", json::array())) {
+      if (step.value("phase", "") != "Succeeded" || step.value("cacheKey", "") != key) continue;
+      const auto finished = parse_time(step.value("finishTime", ""));
+      if (!finished) continue;
+      if (age && *finished + *age < now) continue;
+      if (best_time && *finished <= *best_time) continue;
+      best = CacheHit{run.value("name", ""), step.value("outputs", json::object())};
+      best_time = finished;
+    }
+  }
+  return best;
+}
+
+}  // namespace kiln::controllers::datapipeline

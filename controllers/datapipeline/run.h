@@ -1,0 +1,54 @@
+#pragma once
+
+// One run of a DataPipeline: the per-step state machine, advanced one level at a time.
+//
+// Step phases: Pending -> Running -> Succeeded | Failed | Error, or Pending -> Skipped (its `when`
+// is false) | Cached (a cache hit). A Pending step starts when every dependency is Succeeded,
+// Skipped or Cached, no retry backoff is pending, and fewer than spec.parallelism steps of the run
+// are Running. A failed attempt goes back to Pending with nextAttemptTime when retryStrategy
+// allows, else to Failed (the container failed) or Error (the pod could not run). Steps
+// downstream of a Failed/Error step stay Pending ("upstream ... did not succeed").
+// When no step can move, the run's main phase is Succeeded (every step Succeeded, Skipped or
+// Cached) or Failed; then spec.onExit (if any) runs with {{run.phase}}, and the run finishes.
+// spec.activeDeadlineSeconds fails a run's running steps (their Jobs are deleted) once passed.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "controllers/common/plan.h"
+#include "controllers/common/time.h"
+#include "controllers/datapipeline/job.h"
+
+namespace kiln::controllers::datapipeline {
+
+// What one run's advance reads. References must outlive the call.
+struct RunInputs {
+  const nlohmann::json& pipeline;           // The whole DataPipeline.
+  const std::vector<nlohmann::json>& jobs;  // Jobs labelled with this run.
+  const std::vector<nlohmann::json>& pods;  // Pods labelled with this run.
+  const nlohmann::json& history;            // status.runs (cache lookups).
+  TimePoint now;
+  const BuildOptions& options;
+};
+
+// A new run: {name, phase Running, startTime now, steps [{name, phase Pending, attempts 0}] in
+// spec order}.
+nlohmann::json new_run(const nlohmann::json& pipeline, const std::string& name, TimePoint now);
+
+// A run that keeps `source`'s results for every step not downstream of `from_step` (and not
+// `from_step` itself): Succeeded/Cached steps become Cached with their outputs, the rest Pending.
+nlohmann::json rerun_of(const nlohmann::json& pipeline, const nlohmann::json& source,
+                        const std::string& from_step, const std::string& name, TimePoint now);
+
+// Advances `run` (an element of status.runs) by one level: Jobs to apply or delete, Events and
+// requeue times go into `plan`; `run` is updated in place. Finished runs are left alone.
+void advance_run(nlohmann::json& run, const RunInputs& in, Plan& plan);
+
+// True for Pending and Running runs.
+bool run_active(const nlohmann::json& run);
+
+// "done/total" over the DAG steps (Succeeded, Skipped or Cached count as done).
+std::string run_progress(const nlohmann::json& pipeline, const nlohmann::json& run);
+
+}  // namespace kiln::controllers::datapipeline

@@ -1,0 +1,268 @@
+// The DataPipeline plan, driven through whole runs: DAG order, retries with backoff, `when`
+// skips, cache hits, parallelism, reruns, onExit, idempotence.
+
+#include <gtest/gtest.h>
+
+#include "controllers/common/conditions.h"
+#include "datapipeline_world.h"
+
+namespace kiln::controllers::datapipeline {
+namespace {
+
+using nlohmann::json;
+using testing::make_pipeline;
+using testing::make_step;
+using testing::World;
+using namespace std::chrono_literals;
+
+using Names = std::vector<std::string>;
+
+bool has_event(const Plan& plan, const std::string& reason) {
+  for (const Event& e : plan.events) {
+    if (e.reason == reason) return true;
+  }
+  return false;
+}
+
+TEST(DataPipelinePlan, DiamondDagRunsEachStepAfterItsDependencies) {
+  World w{make_pipeline(json::array(
+      {make_step("a"), make_step("b", {"a"}), make_step("c", {"a"}), make_step("d", {"b", "c"})}))};
+  w.step();
+  ASSERT_EQ(w.pipeline["status"]["runs"].size(), 1u);
+  EXPECT_EQ(w.running_jobs(), Names{w.job("a")});
+  EXPECT_EQ(w.pipeline["status"]["phase"], "Running");
+  EXPECT_TRUE(condition_true(w.pipeline["status"], "Running"));
+
+  w.complete(w.job("a"));
+  w.step();
+  EXPECT_EQ(w.running_jobs(), (Names{w.job("b"), w.job("c")}));
+  EXPECT_EQ(w.phase("d"), "Pending");
+
+  w.complete(w.job("b"));
+  w.step();
+  EXPECT_EQ(w.running_jobs(), Names{w.job("c")});  // d waits for c.
+  EXPECT_EQ(w.pipeline["status"]["progress"], "2/4");
+
+  w.complete(w.job("c"));
+  w.step();
+  EXPECT_EQ(w.running_jobs(), Names{w.job("d")});
+
+  w.complete(w.job("d"));
+  const Plan& done = w.step();
+  EXPECT_EQ(w.run()["phase"], "Succeeded");
+  EXPECT_EQ(w.pipeline["status"]["phase"], "Succeeded");
+  EXPECT_EQ(w.pipeline["status"]["progress"], "4/4");
+  EXPECT_TRUE(condition_true(w.pipeline["status"], "Succeeded"));
+  EXPECT_FALSE(condition_true(w.pipeline["status"], "Running"));
+  EXPECT_TRUE(has_event(done, "RunSucceeded"));
+}
+
+TEST(DataPipelinePlan, StepJobsCarryLabelsAndNoJobLevelRetries) {
+  json step = make_step("ingest");
+  step["timeoutSeconds"] = 600;
+  World w{make_pipeline(
+      json::array({step}),
+      {{"workspace",
+        {{"volumeClaimTemplate", {{"spec", {{"accessModes", {"ReadWriteOnce"}}}}}}}}})};
+  const Plan& plan = w.step();
+  ASSERT_EQ(plan.apply.size(), 2u);
+  const json& claim = plan.apply[0];
+  const json& job = plan.apply[1];
+  const std::string run = w.run()["name"];
+  EXPECT_TRUE(run.starts_with("flights-"));
+  EXPECT_EQ(run.size(), std::string("flights-").size() + 8);
+  EXPECT_EQ(claim["kind"], "PersistentVolumeClaim");
+  EXPECT_EQ(claim["metadata"]["name"], run + "-workspace");
+  EXPECT_EQ(claim["metadata"]["ownerReferences"][0]["kind"], "DataPipeline");
+  EXPECT_EQ(job["metadata"]["name"], run + "-ingest-1");
+  EXPECT_EQ(job["metadata"]["labels"]["kiln.dev/pipeline"], "flights");
+  EXPECT_EQ(job["metadata"]["labels"]["kiln.dev/run"], run);
+  EXPECT_EQ(job["metadata"]["labels"]["kiln.dev/step"], "ingest");
+  EXPECT_EQ(job["spec"]["backoffLimit"], 0);
+  EXPECT_EQ(job["spec"]["activeDeadlineSeconds"], 600);
+  const json& pod = job["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["restartPolicy"], "Never");
+  EXPECT_EQ(job["spec"]["template"]["metadata"]["labels"]["kiln.dev/step"], "ingest");
+  EXPECT_EQ(pod["volumes"][0]["persistentVolumeClaim"]["claimName"], run + "-workspace");
+  EXPECT_EQ(pod["containers"][0]["volumeMounts"][0]["mountPath"], "/workspace");
+}
+
+TEST(DataPipelinePlan, FailingStepIsRetriedWithBackoffThenFails) {
+  json ingest = make_step("ingest");
+  ingest["retryStrategy"] = {
+      {"limit", 2},
+      {"retryPolicy", "OnFailure"},
+      {"backoff", {{"duration", "5s"}, {"factor", 2}, {"maxDuration", "1m"}}}};
+  World w{make_pipeline(json::array({ingest, make_step("report", {"ingest"})}))};
+  w.step();
+  const std::string first = w.job("ingest");
+  w.fail(first, 1);
+  const Plan& retry = w.step();
+  EXPECT_EQ(w.phase("ingest"), "Pending");
+  EXPECT_EQ(w.step_status("ingest")["attempts"], 1);
+  EXPECT_EQ(w.step_status("ingest")["nextAttemptTime"], format_time(w.now + 5s));
+  EXPECT_EQ(retry.requeue_after, 5s);
+  EXPECT_TRUE(has_event(retry, "StepRetrying"));
+
+  w.now += 4s;  // Not yet.
+  w.step();
+  EXPECT_TRUE(w.running_jobs().empty());
+  w.now += 1s;
+  w.step();
+  EXPECT_EQ(w.job("ingest"), w.run()["name"].get<std::string>() + "-ingest-2");
+  EXPECT_EQ(w.running_jobs(), Names{w.job("ingest")});
+
+  w.fail(w.job("ingest"), 2);
+  const Plan& second_retry = w.step();
+  EXPECT_EQ(second_retry.requeue_after, 10s);  // 5s * 2^(2-1).
+  w.now += 10s;
+  w.step();
+  EXPECT_EQ(w.step_status("ingest")["attempts"], 3);
+  w.fail(w.job("ingest"), 3);
+  const Plan& failed = w.step();
+  EXPECT_EQ(w.phase("ingest"), "Failed");
+  EXPECT_EQ(w.step_status("ingest")["message"], "exit code 3 (Error)");
+  EXPECT_EQ(w.phase("report"), "Pending");
+  EXPECT_EQ(w.step_status("report")["message"], "upstream step ingest did not succeed");
+  EXPECT_EQ(w.run()["phase"], "Failed");
+  EXPECT_TRUE(condition_true(w.pipeline["status"], "Failed"));
+  EXPECT_TRUE(has_event(failed, "StepFailed"));
+  EXPECT_TRUE(has_event(failed, "RunFailed"));
+}
+
+TEST(DataPipelinePlan, RetryPolicyDecidesWhichFailuresAreRetried) {
+  // An image that cannot be pulled is an error (the pod never ran): OnError retries it,
+  // OnFailure gives up at once with phase Error.
+  for (const std::string policy : {"OnError", "OnFailure"}) {
+    json step = make_step("pull");
+    step["retryStrategy"] = {{"limit", 1}, {"retryPolicy", policy}};
+    World w{make_pipeline(json::array({step}))};
+    w.step();
+    const std::string job = w.job("pull");
+    w.image_pull_error(job);
+    const Plan& plan = w.step();
+    ASSERT_EQ(plan.remove.size(), 1u) << policy;  // The stuck Job is stopped.
+    EXPECT_EQ(plan.remove[0].name, job);
+    EXPECT_EQ(w.phase("pull"), policy == "OnError" ? "Pending" : "Error") << policy;
+  }
+}
+
+TEST(DataPipelinePlan, FalseWhenSkipsTheStepAndItsDependentsStillRun) {
+  json validate = make_step("validate");
+  json features = make_step("features", {"validate"});
+  features["when"] = "{{steps.validate.outputs.rows}} > 0";
+  World w{make_pipeline(json::array({validate, features, make_step("publish", {"features"})}))};
+  w.step();
+  w.complete(w.job("validate"), {{"rows", "0"}});
+  w.step();
+  EXPECT_EQ(w.step_status("validate")["outputs"], json({{"rows", "0"}}));
+  EXPECT_EQ(w.phase("features"), "Skipped");
+  EXPECT_EQ(w.phase("publish"), "Running");
+  w.complete(w.job("publish"));
+  w.step();
+  EXPECT_EQ(w.run()["phase"], "Succeeded");
+  EXPECT_EQ(w.pipeline["status"]["progress"], "3/3");
+}
+
+TEST(DataPipelinePlan, CacheHitMarksTheStepCachedWithEarlierOutputs) {
+  json features = make_step("features");
+  features["args"] = {"month={{parameters.month}}"};
+  features["cache"] = {{"enabled", true}, {"maxAge", "24h"}};
+  World w{make_pipeline(json::array({features, make_step("train", {"features"})}),
+                        {{"parameters", json::array({{{"name", "month"}, {"value", "1"}}})}})};
+  w.step();
+  const std::string key = w.step_status("features")["cacheKey"];
+  EXPECT_EQ(key.size(), 64u);
+  w.complete(w.job("features"), {{"rows", 42}});
+  w.step();
+  w.complete(w.job("train"));
+  w.step();
+  ASSERT_EQ(w.run()["phase"], "Succeeded");
+
+  w.now += 1h;
+  w.pipeline["metadata"]["annotations"]["kiln.dev/run"] = "again";
+  const Plan& plan = w.step();
+  ASSERT_EQ(w.pipeline["status"]["runs"].size(), 2u);
+  EXPECT_EQ(w.phase("features"), "Cached");
+  EXPECT_EQ(w.step_status("features")["outputs"], json({{"rows", "42"}}));
+  EXPECT_EQ(w.phase("train"), "Running");  // Downstream runs on the cached result.
+  for (const json& o : plan.apply) EXPECT_NE(o["metadata"]["labels"]["kiln.dev/step"], "features");
+
+  // Another parameter value is another key: no hit.
+  w.pipeline["spec"]["parameters"][0]["value"] = "2";
+  w.pipeline["metadata"]["annotations"]["kiln.dev/run"] = "month-2";
+  w.step();
+  EXPECT_EQ(w.phase("features"), "Running");
+  EXPECT_NE(w.step_status("features")["cacheKey"], key);
+}
+
+TEST(DataPipelinePlan, ParallelismBoundsRunningSteps) {
+  World w{make_pipeline(
+      json::array({make_step("s1"), make_step("s2"), make_step("s3"), make_step("s4")}),
+      {{"parallelism", 2}})};
+  w.step();
+  EXPECT_EQ(w.running_jobs().size(), 2u);
+  w.step();  // Planning again starts nothing more.
+  EXPECT_EQ(w.running_jobs().size(), 2u);
+  w.complete(w.job("s1"));
+  w.step();
+  EXPECT_EQ(w.running_jobs(), (Names{w.job("s2"), w.job("s3")}));
+  EXPECT_EQ(w.phase("s4"), "Pending");
+}
+
+TEST(DataPipelinePlan, RerunFromAFailedStepKeepsEarlierResults) {
+  World w{
+      make_pipeline(json::array({make_step("a"), make_step("b", {"a"}), make_step("c", {"b"})}))};
+  w.step();
+  w.complete(w.job("a"), {{"n", "1"}});
+  w.step();
+  w.fail(w.job("b"), 1);
+  w.step();
+  ASSERT_EQ(w.run()["phase"], "Failed");
+  const std::string failed_run = w.run()["name"];
+
+  w.now += 1min;
+  w.pipeline["metadata"]["annotations"]["kiln.dev/rerun-from"] = "b";
+  const Plan& plan = w.step();
+  ASSERT_EQ(w.pipeline["status"]["runs"].size(), 2u);
+  EXPECT_NE(w.run()["name"], failed_run);
+  EXPECT_EQ(w.phase("a"), "Cached");
+  EXPECT_EQ(w.step_status("a")["outputs"], json({{"n", "1"}}));
+  EXPECT_EQ(w.phase("b"), "Running");
+  EXPECT_EQ(w.step_status("b")["attempts"], 1);
+  EXPECT_EQ(w.phase("c"), "Pending");
+  EXPECT_TRUE(has_event(plan, "RunStarted"));
+  EXPECT_EQ(w.run()["message"], "rerun of " + failed_run + " from step b");
+
+  w.step();  // The annotation is answered: no second rerun.
+  EXPECT_EQ(w.pipeline["status"]["runs"].size(), 2u);
+}
+
+TEST(DataPipelinePlan, OnExitRunsAfterTheDagWithTheRunPhase) {
+  json notify = make_step("notify");
+  notify["args"] = {"{{run.phase}}"};
+  World w{make_pipeline(json::array({make_step("a")}), {{"onExit", notify}})};
+  w.step();
+  w.fail(w.job("a"), 1);
+  const Plan& plan = w.step();
+  EXPECT_EQ(w.run()["phase"], "Running");  // Until onExit is done.
+  ASSERT_EQ(plan.apply.size(), 1u);
+  EXPECT_EQ(plan.apply[0]["spec"]["template"]["spec"]["containers"][0]["args"], json({"Failed"}));
+  w.complete(w.job("notify"));
+  w.step();
+  EXPECT_EQ(w.run()["phase"], "Failed");
+  EXPECT_EQ(w.pipeline["status"]["progress"], "0/1");
+}
+
+TEST(DataPipelinePlan, PlanningAgainWithoutChangesIsANoOp) {
+  World w{make_pipeline(json::array({make_step("a"), make_step("b", {"a"})}))};
+  w.step();
+  const json status = w.pipeline["status"];
+  const Plan& again = w.step();
+  EXPECT_EQ(again.status, status);
+  EXPECT_TRUE(again.events.empty());
+  EXPECT_EQ(w.pipeline["status"]["runs"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace kiln::controllers::datapipeline

@@ -1,0 +1,160 @@
+// DataPipeline step helpers: `when` expressions, substitution, retry decisions, backoff delays.
+
+#include <gtest/gtest.h>
+
+#include "controllers/datapipeline/attempt.h"
+#include "controllers/datapipeline/cache.h"
+#include "controllers/datapipeline/expr.h"
+
+namespace kiln::controllers::datapipeline {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using Kind = AttemptOutcome::Kind;
+
+TEST(When, ComparesNumbersNumericallyAndTextAsText) {
+  const Variables vars = {{"steps.validate.outputs.rows", "1000"}, {"parameters.mode", "full"}};
+  struct Case {
+    const char* expr;
+    bool want;
+  };
+  const Case cases[] = {
+      {"{{steps.validate.outputs.rows}} > 999", true},
+      {"{{steps.validate.outputs.rows}} > 1e4", false},
+      {"{{steps.validate.outputs.rows}} >= 1000.0", true},
+      {"{{steps.validate.outputs.rows}} < 20", false},  // Text comparison would say true.
+      {"{{steps.validate.outputs.rows}} <= 1000", true},
+      {"{{steps.validate.outputs.rows}} == 1000", true},
+      {"{{parameters.mode}} == full", true},
+      {"{{ parameters.mode }} != 'full'", false},
+      {"{{parameters.mode}} == \"fast\"", false},
+      {"true", true},
+      {"false", false},
+  };
+  for (const Case& c : cases) {
+    auto got = evaluate_when(c.expr, vars);
+    ASSERT_TRUE(got.ok()) << c.expr << ": " << got.error().to_string();
+    EXPECT_EQ(*got, c.want) << c.expr;
+  }
+}
+
+TEST(When, RejectsUnknownVariablesAndMissingOperators) {
+  EXPECT_EQ(evaluate_when("{{steps.x.outputs.y}} > 1", {}).error().message(),
+            "unknown variable {{steps.x.outputs.y}}");
+  EXPECT_FALSE(evaluate_when("maybe", {}).ok());
+  EXPECT_FALSE(evaluate_when(" > 3", {}).ok());
+}
+
+TEST(Substitute, ReplacesEveryReference) {
+  auto text = substitute("m={{parameters.month}} r={{steps.a.outputs.rows}}{{parameters.month}}",
+                         {{"parameters.month", "7"}, {"steps.a.outputs.rows", "9"}});
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "m=7 r=97");
+}
+
+TEST(Retry, PolicyAndLimitDecide) {
+  struct Case {
+    Kind kind;
+    const char* policy;
+    int attempts;
+    int limit;
+    bool want;
+  };
+  const Case cases[] = {
+      {Kind::kFailed, "OnFailure", 1, 1, true},  {Kind::kFailed, "OnFailure", 2, 1, false},
+      {Kind::kError, "OnFailure", 1, 3, false},  {Kind::kError, "OnError", 1, 3, true},
+      {Kind::kFailed, "OnError", 1, 3, false},   {Kind::kFailed, "Always", 1, 3, true},
+      {Kind::kError, "Always", 3, 3, true},      {Kind::kError, "Always", 4, 3, false},
+      {Kind::kFailed, "OnFailure", 1, 0, false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(should_retry(c.kind, c.policy, c.attempts, c.limit), c.want)
+        << c.policy << " attempts=" << c.attempts << " limit=" << c.limit;
+  }
+}
+
+TEST(Retry, BackoffGrowsByTheFactorUpToTheCap) {
+  const json strategy = {{"backoff", {{"duration", "5s"}, {"factor", 3}, {"maxDuration", "1m"}}}};
+  EXPECT_EQ(backoff_delay(strategy, 1), 5s);
+  EXPECT_EQ(backoff_delay(strategy, 2), 15s);
+  EXPECT_EQ(backoff_delay(strategy, 3), 45s);
+  EXPECT_EQ(backoff_delay(strategy, 4), 60s);
+  EXPECT_EQ(backoff_delay(json::object(), 2), 20s);  // CRD defaults: 10s * 2.
+}
+
+TEST(Attempt, ReadsOutputsFromTheTerminationMessage) {
+  const json job = {
+      {"status", {{"conditions", json::array({{{"type", "Complete"}, {"status", "True"}}})}}}};
+  const json pod = {
+      {"status",
+       {{"containerStatuses",
+         json::array({{{"state",
+                        {{"terminated",
+                          {{"exitCode", 0}, {"message", R"({"rows": "12", "ok": true})"}}}}}}})}}}};
+  const AttemptOutcome out = read_attempt(&job, {pod});
+  EXPECT_EQ(out.kind, Kind::kSucceeded);
+  EXPECT_EQ(out.outputs, (std::map<std::string, std::string>{{"ok", "true"}, {"rows", "12"}}));
+  EXPECT_EQ(read_attempt(nullptr, {}).kind, Kind::kRunning);
+}
+
+TEST(Attempt, DeadlineIsAnErrorAndExitCodeAFailure) {
+  const json deadline = {{"status",
+                          {{"conditions", json::array({{{"type", "Failed"},
+                                                        {"status", "True"},
+                                                        {"reason", "DeadlineExceeded"}}})}}}};
+  EXPECT_EQ(read_attempt(&deadline, {}).kind, Kind::kError);
+  const json failed = {{"status",
+                        {{"conditions", json::array({{{"type", "Failed"},
+                                                      {"status", "True"},
+                                                      {"reason", "BackoffLimitExceeded"}}})}}}};
+  const json pod = {
+      {"status",
+       {{"containerStatuses",
+         json::array(
+             {{{"state", {{"terminated", {{"exitCode", 137}, {"reason", "OOMKilled"}}}}}}})}}}};
+  const AttemptOutcome out = read_attempt(&failed, {pod});
+  EXPECT_EQ(out.kind, Kind::kFailed);
+  EXPECT_EQ(out.message, "exit code 137 (OOMKilled)");
+}
+
+TEST(Cache, KeyDependsOnWhatDeterminesTheResult) {
+  const json step = {{"name", "f"}, {"image", "i:1"}, {"args", {"a"}}};
+  const json params = {{"month", "1"}};
+  const std::string key = cache_key(step, params);
+  json renamed = step;
+  renamed["name"] = "g";  // The name does not change the work.
+  EXPECT_EQ(cache_key(renamed, params), key);
+  json other_image = step;
+  other_image["image"] = "i:2";
+  EXPECT_NE(cache_key(other_image, params), key);
+  EXPECT_NE(cache_key(step, {{"month", "2"}}), key);
+}
+
+TEST(Cache, HitsOnlyRecentSucceededStepsWithTheSameKey) {
+  const TimePoint now = std::chrono::system_clock::from_time_t(1'700'000'000);
+  const json runs = json::array({{{"name", "r3"},
+                                  {"steps", json::array({{{"phase", "Failed"},
+                                                          {"cacheKey", "k"},
+                                                          {"finishTime", format_time(now)}}})}},
+                                 {{"name", "r2"},
+                                  {"steps", json::array({{{"phase", "Succeeded"},
+                                                          {"cacheKey", "k"},
+                                                          {"finishTime", format_time(now - 2h)},
+                                                          {"outputs", {{"x", "2"}}}}})}},
+                                 {{"name", "r1"},
+                                  {"steps", json::array({{{"phase", "Succeeded"},
+                                                          {"cacheKey", "k"},
+                                                          {"finishTime", format_time(now - 30h)},
+                                                          {"outputs", {{"x", "1"}}}}})}}});
+  auto hit = find_cache_hit(runs, "k", "24h", now);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->run, "r2");
+  EXPECT_EQ(hit->outputs, json({{"x", "2"}}));
+  EXPECT_FALSE(find_cache_hit(runs, "k", "1h", now).has_value());
+  EXPECT_FALSE(find_cache_hit(runs, "other", "", now).has_value());
+  EXPECT_EQ(find_cache_hit(runs, "k", "", now)->run, "r2");  // Forever: the newest wins.
+}
+
+}  // namespace
+}  // namespace kiln::controllers::datapipeline
