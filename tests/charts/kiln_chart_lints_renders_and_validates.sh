@@ -13,7 +13,7 @@ render --set webhook.certManager.enabled=true | grep -q "kind: Certificate" || f
 render --set metrics.serviceMonitor.enabled=true | grep -q "kind: ServiceMonitor" || fail "no ServiceMonitor"
 render --set webhook.enabled=false | grep -q "ValidatingWebhookConfiguration" && fail "webhook disabled but rendered"
 render --set podDisruptionBudget.enabled=false | grep -q "PodDisruptionBudget" && fail "PDB disabled but rendered"
-render --set leaderElection.enabled=false | grep -q "kind: Role$" && fail "leader election off but Lease Role rendered"
+render --set leaderElection.enabled=false | grep -q "name: kiln-leader-election" && fail "leader election off but Lease Role rendered"
 
 # No wildcard in any rule; the pods are restricted.
 default=$(render)
