@@ -70,9 +70,13 @@ wait_endpoints() { [ "$(kc get endpointslices -l kubernetes.io/service-name=web 
 for _ in $(seq 1 100); do wait_endpoints && break; sleep 0.2; done
 wait_endpoints || fail "service web does not have 2 endpoints"
 
+# kube-proxy syncs its rules after the EndpointSlice changes (min-sync-period), so the host keeps
+# asking for up to 30 s until both replicas have answered.
 seen_host=""
-for _ in $(seq 1 40); do
+for _ in $(seq 1 150); do
   seen_host+="$(curl -sf --max-time 2 "http://$ip/" || true)"$'\n'
+  [ "$(printf '%s' "$seen_host" | grep web- | sort -u | wc -l)" -ge 2 ] && break
+  sleep 0.2
 done
 [ "$(printf '%s' "$seen_host" | grep -c web-)" -ge 1 ] || fail "host could not reach ClusterIP $ip"
 [ "$(printf '%s' "$seen_host" | grep web- | sort -u | wc -l)" -eq 2 ] ||
