@@ -5,9 +5,15 @@
 // They hold no state of their own between reconciles (level-based), so any replica that becomes
 // leader continues where the last one stopped.
 
+#include <map>
 #include <memory>
+#include <mutex>
 
+#include "common/metrics.h"
+#include "controllers/datapipeline/job.h"
 #include "controllers/manager/executor.h"
+#include "controllers/modeldeployment/analysis.h"
+#include "controllers/modeldeployment/serving.h"
 #include "controllers/trainingjob/job.h"
 #include "kube/controller.h"
 #include "kube/informer.h"
@@ -44,5 +50,65 @@ class TrainingJobReconciler : public kube::Reconciler {
   Executor& executor_;
   trainingjob::BuildOptions options_;
 };
+
+// DataPipeline: its Jobs, their Pods and the run workspaces (label kiln.dev/pipeline).
+class DataPipelineReconciler : public kube::Reconciler {
+ public:
+  DataPipelineReconciler(const Caches& caches, Executor& executor,
+                         datapipeline::BuildOptions options)
+      : caches_(caches), executor_(executor), options_(std::move(options)) {}
+  Result<kube::Requeue> reconcile(const kube::ObjectKey& key) override;
+
+ private:
+  Caches caches_;
+  Executor& executor_;
+  datapipeline::BuildOptions options_;
+};
+
+// ModelDeployment: its Deployments, Services, router ConfigMap and HPA (label
+// kiln.dev/modeldeployment), the TrainingJobs its models come from, and, when an analysis is
+// due, the metrics of its router pods (GET :8080/metrics on each Ready router pod). The router
+// snapshot of the last counted analysis is the only state kept between reconciles; it is lost on
+// restart or failover, and the next window then starts at the router's birth (analysis.h).
+class ModelDeploymentReconciler : public kube::Reconciler {
+ public:
+  ModelDeploymentReconciler(const Caches& caches, Executor& executor,
+                            modeldeployment::BuildOptions options)
+      : caches_(caches), executor_(executor), options_(std::move(options)) {}
+  Result<kube::Requeue> reconcile(const kube::ObjectKey& key) override;
+
+ private:
+  std::optional<modeldeployment::RouterSnapshot> scrape_routers(const kube::ObjectKey& key);
+
+  Caches caches_;
+  Executor& executor_;
+  modeldeployment::BuildOptions options_;
+  std::mutex mutex_;  // Guards snapshots_ (one key is never in two workers, keys are).
+  std::map<std::string, modeldeployment::RouterSnapshot> snapshots_;
+};
+
+// DriftMonitor: its target ModelDeployment, its retraining TrainingJobs (label
+// kiln.dev/driftmonitor) and, when an evaluation is due, the profiles of the target's Ready
+// stable pods: GET /v2/models/<md>/profile (live traffic) and /v2/models/<md>/profile/baseline
+// (the baseline the pods were started with: the stable model's profileUri). Publishes
+// kiln_driftmonitor_feature_{statistic,p_value,drifted}{namespace,monitor,feature}.
+class DriftMonitorReconciler : public kube::Reconciler {
+ public:
+  DriftMonitorReconciler(const Caches& caches, Executor& executor, metrics::Registry& registry);
+  Result<kube::Requeue> reconcile(const kube::ObjectKey& key) override;
+
+ private:
+  Caches caches_;
+  Executor& executor_;
+  metrics::Family<metrics::Gauge>& statistic_;
+  metrics::Family<metrics::Gauge>& p_value_;
+  metrics::Family<metrics::Gauge>& drifted_;
+};
+
+// Cached objects of `informer` in namespace `ns` whose `path` (a JSON pointer such as
+// /spec/target/modelDeploymentRef/name) equals `value`, as keys "<ns>/<name>".
+std::vector<std::string> keys_referring(const kube::Informer& informer, const std::string& ns,
+                                        const nlohmann::json::json_pointer& path,
+                                        const std::string& value);
 
 }  // namespace kiln::controllers::manager

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -93,6 +94,20 @@ const kube::ResourceRef kModelDeployments{"kiln.dev", "v1alpha1", "modeldeployme
 const kube::ResourceRef kDriftMonitors{"kiln.dev", "v1alpha1", "driftmonitors", true};
 const kube::ResourceRef kJobs{"batch", "v1", "jobs", true};
 const kube::ResourceRef kServices{"", "v1", "services", true};
+const kube::ResourceRef kDeployments{"apps", "v1", "deployments", true};
+const kube::ResourceRef kConfigMaps{"", "v1", "configmaps", true};
+const kube::ResourceRef kClaims{"", "v1", "persistentvolumeclaims", true};
+const kube::ResourceRef kHpas{"autoscaling", "v2", "horizontalpodautoscalers", true};
+
+// Maps a child pod to the key of the parent named by its label `label`.
+std::function<std::vector<std::string>(const nlohmann::json&)> by_label(std::string label) {
+  return [label](const nlohmann::json& pod) -> std::vector<std::string> {
+    const auto& meta = pod["metadata"];
+    auto labels = meta.value("labels", nlohmann::json::object());
+    if (!labels.contains(label)) return {};
+    return {meta.value("namespace", "") + "/" + labels[label].get<std::string>()};
+  };
+}
 
 int run(const Flags& flags) {
   auto log_options = log_options_from_env();
@@ -138,28 +153,73 @@ int run(const Flags& flags) {
   }
   kube::Manager manager(**client, options);
   kube::InformerOptions strip{.transform = kube::strip_managed_fields};
+  const kube::WatcherOptions ours{.label_selector = "app.kubernetes.io/managed-by=kiln"};
   controllers::manager::Caches caches;
   caches.trainingjobs = &manager.informer(kTrainingJobs, {}, strip);
-  caches.jobs =
-      &manager.informer(kJobs, {.label_selector = "app.kubernetes.io/managed-by=kiln"}, strip);
-  caches.pods =
-      &manager.informer(kube::resources::kPods, {.label_selector = "kiln.dev/trainingjob"}, strip);
-  caches.services =
-      &manager.informer(kServices, {.label_selector = "app.kubernetes.io/managed-by=kiln"}, strip);
+  caches.datapipelines = &manager.informer(kDataPipelines, {}, strip);
+  caches.modeldeployments = &manager.informer(kModelDeployments, {}, strip);
+  caches.driftmonitors = &manager.informer(kDriftMonitors, {}, strip);
+  caches.jobs = &manager.informer(kJobs, ours, strip);
+  caches.pods = &manager.informer(kube::resources::kPods, ours, strip);
+  caches.services = &manager.informer(kServices, ours, strip);
+  caches.deployments = &manager.informer(kDeployments, ours, strip);
+  caches.configmaps = &manager.informer(kConfigMaps, ours, strip);
+  caches.pvcs = &manager.informer(kClaims, ours, strip);
+  caches.hpas = &manager.informer(kHpas, ours, strip);
 
   kube::EventRecorder events(**client, "kiln-manager");
   controllers::manager::Executor executor(**client, events);
+  const kube::ControllerOptions workers{.workers = flags.workers};
+
   controllers::manager::TrainingJobReconciler trainingjobs(
       caches, executor, {flags.runtime_image, flags.image_pull_policy});
-  auto& tj = manager.controller("trainingjob", trainingjobs, {.workers = flags.workers});
+  auto& tj = manager.controller("trainingjob", trainingjobs, workers);
   tj.watch_primary(*caches.trainingjobs);
   tj.watch_owned(*caches.jobs, "TrainingJob");
   tj.watch_owned(*caches.services, "TrainingJob");
-  tj.watch_mapped(*caches.pods, [](const nlohmann::json& pod) -> std::vector<std::string> {
-    const auto& meta = pod["metadata"];
-    auto labels = meta.value("labels", nlohmann::json::object());
-    if (!labels.contains("kiln.dev/trainingjob")) return {};
-    return {meta.value("namespace", "") + "/" + labels["kiln.dev/trainingjob"].get<std::string>()};
+  tj.watch_mapped(*caches.pods, by_label("kiln.dev/trainingjob"));
+
+  controllers::manager::DataPipelineReconciler datapipelines(caches, executor,
+                                                             {flags.image_pull_policy});
+  auto& dp = manager.controller("datapipeline", datapipelines, workers);
+  dp.watch_primary(*caches.datapipelines);
+  dp.watch_owned(*caches.jobs, "DataPipeline");
+  dp.watch_owned(*caches.pvcs, "DataPipeline");
+  dp.watch_mapped(*caches.pods, by_label("kiln.dev/pipeline"));
+
+  controllers::manager::ModelDeploymentReconciler modeldeployments(
+      caches, executor, {flags.runtime_image, flags.image_pull_policy});
+  auto& md = manager.controller("modeldeployment", modeldeployments, workers);
+  md.watch_primary(*caches.modeldeployments);
+  for (auto* owned : {caches.deployments, caches.services, caches.configmaps, caches.hpas}) {
+    md.watch_owned(*owned, "ModelDeployment");
+  }
+  // A TrainingJob's new status.model reaches the ModelDeployments naming it.
+  md.watch_mapped(*caches.trainingjobs, [&caches](const nlohmann::json& tj) {
+    const auto& meta = tj["metadata"];
+    const std::string ns = meta.value("namespace", ""), name = meta.value("name", "");
+    std::vector<std::string> keys;
+    for (const char* p : {"/spec/model/fromTrainingJob", "/spec/canary/model/fromTrainingJob",
+                          "/spec/shadow/model/fromTrainingJob"}) {
+      for (auto& k : controllers::manager::keys_referring(*caches.modeldeployments, ns,
+                                                          nlohmann::json::json_pointer(p), name)) {
+        keys.push_back(std::move(k));
+      }
+    }
+    return keys;
+  });
+
+  controllers::manager::DriftMonitorReconciler driftmonitors(caches, executor, manager.registry());
+  auto& dm = manager.controller("driftmonitor", driftmonitors, workers);
+  dm.watch_primary(*caches.driftmonitors);
+  dm.watch_owned(*caches.trainingjobs, "DriftMonitor");
+  // The target's status (a promotion, a new canary) reaches the monitors watching it.
+  dm.watch_mapped(*caches.modeldeployments, [&caches](const nlohmann::json& target) {
+    const auto& meta = target["metadata"];
+    return controllers::manager::keys_referring(
+        *caches.driftmonitors, meta.value("namespace", ""),
+        nlohmann::json::json_pointer("/spec/target/modelDeploymentRef/name"),
+        meta.value("name", ""));
   });
 
   log::info("kiln-manager starting", {{"version", kVersion},

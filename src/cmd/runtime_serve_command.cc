@@ -49,21 +49,25 @@ std::shared_ptr<runtime::TrafficObserver> make_profile(const ServeOptions& opts,
                                                        const runtime::ModelBackend& backend) {
   const auto& metadata = backend.metadata();
   drift::Profile inputs = runtime::ServedProfile::default_inputs(metadata);
+  std::optional<nlohmann::json> baseline_json;
   if (!opts.baseline_profile.empty()) {
     std::ifstream in(opts.baseline_profile);
     auto text = nlohmann::json::parse(in, nullptr, false);
     auto baseline = drift::Profile::from_json(text);
     if (baseline.ok()) {
       inputs = std::move(baseline).value();
+      baseline_json = std::move(text);
     } else {
       log::warn("ignoring the baseline profile",
                 {{"path", opts.baseline_profile}, {"reason", baseline.error().message()}});
     }
   }
-  return std::make_shared<runtime::ServedProfile>(
+  auto profile = std::make_shared<runtime::ServedProfile>(
       inputs, runtime::ServedProfile::default_outputs(metadata),
       std::chrono::seconds(opts.profile_window_seconds), opts.profile_slots,
       [] { return std::chrono::steady_clock::now(); });
+  if (baseline_json) profile->set_baseline(std::move(*baseline_json));
+  return profile;
 }
 
 int run_serve(const ServeOptions& opts) {

@@ -165,6 +165,11 @@ HttpResponse InferenceService::model_route(std::string_view method, std::string_
     if (!profile.ok()) return error_response(503, profile.error().message());
     return json_response(200, *profile);
   }
+  if (rest == "profile/baseline") {
+    auto baseline = model.observer ? model.observer->baseline_json() : std::nullopt;
+    if (!baseline) return error_response(404, "model '" + name + "' was given no baseline profile");
+    return json_response(200, *baseline);
+  }
   return error_response(404, "no route for GET /v2/models/" + name + "/" + std::string(rest));
 }
 

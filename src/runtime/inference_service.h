@@ -14,6 +14,7 @@
 //   GET  /v2/models/{m}[/versions/{v}]/ready  200 {"name", "ready": true}; 503 when not ready
 //   POST /v2/models/{m}[/versions/{v}]/infer  inference
 //   GET  /v2/models/{m}/profile               the served-traffic profile (when an observer is set)
+//   GET  /v2/models/{m}/profile/baseline      the baseline profile the pod was given (404: none)
 //   GET  /metrics                             Prometheus text exposition
 //
 // Status codes: 400 malformed request (JSON, schema, datatype, shape/data mismatch); 404 unknown
@@ -36,6 +37,7 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -56,6 +58,10 @@ class TrafficObserver {
   virtual void observe(std::span<const Tensor> inputs, std::span<const Tensor> outputs) = 0;
   // The current profile as JSON; an error when none can be produced.
   virtual Result<nlohmann::json> profile_json() const = 0;
+  // The baseline profile the served traffic is compared with (drift::Profile JSON), served at
+  // GET /v2/models/{m}/profile/baseline so a DriftMonitor needs no access to the model's volume;
+  // nullopt when the pod was started without one.
+  virtual std::optional<nlohmann::json> baseline_json() const { return std::nullopt; }
 };
 
 struct ServiceOptions {

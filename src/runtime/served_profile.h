@@ -46,6 +46,9 @@ class ServedProfile final : public TrafficObserver {
   // counted in the "skippedBatches" member and otherwise ignored.
   void observe(std::span<const Tensor> inputs, std::span<const Tensor> outputs) override;
   Result<nlohmann::json> profile_json() const override;
+  std::optional<nlohmann::json> baseline_json() const override { return baseline_; }
+  // Keeps the baseline profile JSON for baseline_json(). Call before sharing the object.
+  void set_baseline(nlohmann::json baseline) { baseline_ = std::move(baseline); }
 
  private:
   struct Slot {
@@ -63,6 +66,7 @@ class ServedProfile final : public TrafficObserver {
   mutable std::mutex mutex_;
   std::vector<Slot> slots_;  // Ring; guarded by mutex_.
   std::uint64_t skipped_ = 0;
+  std::optional<nlohmann::json> baseline_;  // Immutable once shared.
 };
 
 }  // namespace kiln::runtime

@@ -44,6 +44,7 @@ class InferenceServerTest : public ::testing::Test {
         ServedProfile::default_inputs((*cancer)->metadata()),
         ServedProfile::default_outputs((*cancer)->metadata()), std::chrono::seconds(600), 10,
         [] { return std::chrono::steady_clock::time_point{}; });
+    profile->set_baseline(profile->profile_json()->at("inputs"));
     service_->add_model("cancer", "1", std::move(cancer), 0.25, profile);
     service_->add_model("broken", "1", load_xgboost("/nonexistent/broken.json"), 0.01);
     auto server = HttpServer::start({"127.0.0.1", 0, options.max_body_bytes, ""},
@@ -240,6 +241,18 @@ TEST_F(InferenceServerTest, ProfileCountsServedRowsPerFeatureAsADriftProfile) {
   ASSERT_TRUE(outputs.ok());
   EXPECT_EQ(outputs->feature(0).count(), 4u);
   EXPECT_EQ(http(port_, "GET", "/v2/models/broken/profile").status, 404);
+}
+
+TEST_F(InferenceServerTest, BaselineProfileIsServedWhenThePodWasGivenOne) {
+  auto response = http(port_, "GET", "/v2/models/cancer/profile/baseline");
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto baseline = drift::Profile::from_json(json::parse(response.body));
+  ASSERT_TRUE(baseline.ok()) << baseline.error().to_string();
+  EXPECT_EQ(baseline->size(), 20u);
+  EXPECT_EQ(baseline->rows(), 0u);
+  auto none = http(port_, "GET", "/v2/models/broken/profile/baseline");
+  EXPECT_EQ(none.status, 404);
+  EXPECT_NE(json::parse(none.body).value("error", "").find("no baseline"), std::string::npos);
 }
 
 TEST_F(InferenceServerTest, UnknownRouteIsNotFound) {

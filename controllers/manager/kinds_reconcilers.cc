@@ -1,0 +1,213 @@
+// The DataPipeline, ModelDeployment and DriftMonitor reconcilers: read the cache (and, when a
+// plan needs a measurement, the pods), plan, execute.
+
+#include "controllers/datapipeline/names.h"
+#include "controllers/datapipeline/plan.h"
+#include "controllers/driftmonitor/plan.h"
+#include "controllers/manager/plan_actions.h"
+#include "controllers/manager/pod_http.h"
+#include "controllers/manager/reconcilers.h"
+#include "controllers/modeldeployment/plan.h"
+#include "kube/informer.h"
+
+namespace kiln::controllers::manager {
+
+using nlohmann::json;
+
+namespace {
+
+const kube::ResourceRef kDataPipelines{"kiln.dev", "v1alpha1", "datapipelines", true};
+const kube::ResourceRef kModelDeployments{"kiln.dev", "v1alpha1", "modeldeployments", true};
+const kube::ResourceRef kDriftMonitors{"kiln.dev", "v1alpha1", "driftmonitors", true};
+constexpr const char* kModelDeploymentLabel = "kiln.dev/modeldeployment";
+constexpr const char* kVariantLabel = "kiln.dev/variant";
+constexpr const char* kDriftMonitorLabel = "kiln.dev/driftmonitor";
+constexpr std::chrono::milliseconds kPodTimeout{2000};
+
+Actions to_actions(const support::Plan& plan) {
+  Actions a;
+  a.apply = plan.apply;
+  for (const auto& d : plan.remove) {
+    a.remove.push_back({d.api_version, d.kind, d.ns, d.name, d.propagation});
+  }
+  for (const auto& p : plan.patches) {
+    a.patches.push_back({p.target.api_version, p.target.kind, p.target.ns, p.target.name, p.patch});
+  }
+  a.status = plan.status;
+  for (const auto& e : plan.events) a.events.push_back({e.type, e.reason, e.message});
+  a.requeue_after = plan.requeue_after;
+  return a;
+}
+
+void append(std::vector<json>& out, std::vector<json> more) {
+  for (auto& o : more) out.push_back(std::move(o));
+}
+
+// The pods of ModelDeployment `md` serving as `variant`.
+std::vector<json> variant_pods(const Caches& caches, const std::string& ns, const std::string& md,
+                               const std::string& variant) {
+  std::vector<json> out;
+  for (auto& pod : labelled(*caches.pods, ns, kModelDeploymentLabel, md)) {
+    const auto labels = pod["metadata"].value("labels", json::object());
+    if (labels.value(kVariantLabel, "") == variant) out.push_back(std::move(pod));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> keys_referring(const kube::Informer& informer, const std::string& ns,
+                                        const json::json_pointer& path, const std::string& value) {
+  std::vector<std::string> keys;
+  for (const auto& object : informer.store().by_index(kube::kIndexNamespace, ns)) {
+    if (object->contains(path) && object->at(path).is_string() &&
+        object->at(path).get<std::string>() == value) {
+      keys.push_back(ns + "/" + object->at("metadata").value("name", ""));
+    }
+  }
+  return keys;
+}
+
+// ---- DataPipeline ----------------------------------------------------------------------------
+
+Result<kube::Requeue> DataPipelineReconciler::reconcile(const kube::ObjectKey& key) {
+  auto pipeline = caches_.datapipelines->store().get(key.str());
+  if (!pipeline) return kube::Requeue{};  // Deleted: its runs go with it (ownerReferences).
+  datapipeline::Observed observed;
+  observed.jobs = labelled(*caches_.jobs, key.ns, datapipeline::kPipelineLabel, key.name);
+  observed.pods = labelled(*caches_.pods, key.ns, datapipeline::kPipelineLabel, key.name);
+  observed.claims = labelled(*caches_.pvcs, key.ns, datapipeline::kPipelineLabel, key.name);
+  auto plan = datapipeline::plan_datapipeline(*pipeline, observed, std::chrono::system_clock::now(),
+                                              options_);
+  return executor_.execute(*pipeline, kDataPipelines, manager::to_actions(plan));
+}
+
+// ---- ModelDeployment -------------------------------------------------------------------------
+
+std::optional<modeldeployment::RouterSnapshot> ModelDeploymentReconciler::scrape_routers(
+    const kube::ObjectKey& key) {
+  const auto ips = ready_pod_ips(variant_pods(caches_, key.ns, key.name, "router"));
+  auto answers = get_from_pods(ips, modeldeployment::kContainerPort, "/metrics", kPodTimeout);
+  for (const auto& failure : answers.failures) {
+    log::warn("router metrics not read", {{"modelDeployment", key.str()}, {"error", failure}});
+  }
+  std::optional<modeldeployment::RouterSnapshot> merged;
+  for (const auto& body : answers.bodies) {
+    auto snapshot = modeldeployment::parse_router_metrics(body);
+    if (!snapshot.ok()) {
+      log::warn("router metrics not parsed",
+                {{"modelDeployment", key.str()}, {"error", snapshot.error().message()}});
+      continue;
+    }
+    merged = merged ? modeldeployment::merge_snapshots(*merged, *snapshot) : *snapshot;
+  }
+  return merged;
+}
+
+Result<kube::Requeue> ModelDeploymentReconciler::reconcile(const kube::ObjectKey& key) {
+  auto md = caches_.modeldeployments->store().get(key.str());
+  if (!md) {
+    std::lock_guard lock(mutex_);
+    snapshots_.erase(key.str());
+    return kube::Requeue{};
+  }
+  modeldeployment::Observed observed;
+  for (auto* informer : {caches_.deployments, caches_.services, caches_.configmaps, caches_.hpas}) {
+    if (informer)
+      append(observed.children, labelled(*informer, key.ns, kModelDeploymentLabel, key.name));
+  }
+  const json spec = md->value("spec", json::object());
+  for (const char* pointer : {"/model/fromTrainingJob", "/canary/model/fromTrainingJob",
+                              "/shadow/model/fromTrainingJob"}) {
+    const json::json_pointer p(pointer);
+    if (!spec.contains(p) || !spec.at(p).is_string()) continue;
+    const auto job = spec.at(p).get<std::string>();
+    auto tj = caches_.trainingjobs->store().get(key.ns + "/" + job);
+    if (tj && tj->contains("status") && (*tj)["status"].contains("model")) {
+      observed.training_models[job] = (*tj)["status"]["model"];
+    }
+  }
+  const auto now = std::chrono::system_clock::now();
+  std::optional<modeldeployment::RouterSnapshot> current;
+  if (modeldeployment::analysis_due(*md, now)) {
+    current = scrape_routers(key);
+    if (current) {
+      std::lock_guard lock(mutex_);
+      auto previous = snapshots_.find(key.str());
+      observed.analysis = modeldeployment::sample_between(
+          previous == snapshots_.end() ? nullptr : &previous->second, *current);
+    }
+  }
+  auto plan = modeldeployment::plan_modeldeployment(*md, observed, now, options_);
+  auto result = executor_.execute(*md, kModelDeployments, to_actions(plan));
+  if (result.ok() && plan.analysis_recorded && current) {
+    std::lock_guard lock(mutex_);
+    snapshots_[key.str()] = *current;
+  }
+  return result;
+}
+
+// ---- DriftMonitor ----------------------------------------------------------------------------
+
+DriftMonitorReconciler::DriftMonitorReconciler(const Caches& caches, Executor& executor,
+                                               metrics::Registry& registry)
+    : caches_(caches),
+      executor_(executor),
+      statistic_(registry.gauge("kiln_driftmonitor_feature_statistic",
+                                "Drift statistic of a feature at the last evaluation (PSI, KS D, "
+                                "Jensen-Shannon distance, Wasserstein distance, ...)",
+                                {"namespace", "monitor", "feature", "test"})),
+      p_value_(registry.gauge("kiln_driftmonitor_feature_p_value",
+                              "p-value of a feature's test at the last evaluation (after "
+                              "correction; NaN for distance tests)",
+                              {"namespace", "monitor", "feature", "test"})),
+      drifted_(registry.gauge("kiln_driftmonitor_feature_drifted",
+                              "1 when the feature drifted at the last evaluation, else 0",
+                              {"namespace", "monitor", "feature"})) {}
+
+Result<kube::Requeue> DriftMonitorReconciler::reconcile(const kube::ObjectKey& key) {
+  auto dm = caches_.driftmonitors->store().get(key.str());
+  if (!dm) return kube::Requeue{};
+  const json spec = dm->value("spec", json::object());
+  const json::json_pointer target_ref("/target/modelDeploymentRef/name");
+  const std::string target =
+      spec.contains(target_ref) ? spec.at(target_ref).get<std::string>() : "";
+  driftmonitor::Observed observed;
+  if (auto md = caches_.modeldeployments->store().get(key.ns + "/" + target)) observed.target = *md;
+  observed.training_jobs = labelled(*caches_.trainingjobs, key.ns, kDriftMonitorLabel, key.name);
+  const auto now = std::chrono::system_clock::now();
+  if (observed.target && driftmonitor::evaluation_due(*dm, now)) {
+    const auto ips = ready_pod_ips(variant_pods(caches_, key.ns, target, "stable"));
+    const std::string model_path = "/v2/models/" + target + "/profile";
+    auto live = get_from_pods(ips, modeldeployment::kContainerPort, model_path, kPodTimeout);
+    for (const auto& body : live.bodies) {
+      auto parsed = json::parse(body, nullptr, false);
+      if (!parsed.is_discarded()) observed.live_profiles.push_back(std::move(parsed));
+    }
+    for (const auto& failure : live.failures) {
+      log::warn("live profile not read", {{"driftMonitor", key.str()}, {"error", failure}});
+    }
+    auto baseline =
+        get_from_pods(ips, modeldeployment::kContainerPort, model_path + "/baseline", kPodTimeout);
+    for (const auto& body : baseline.bodies) {
+      auto parsed = json::parse(body, nullptr, false);
+      if (!parsed.is_discarded()) {
+        observed.baseline = std::move(parsed);
+        break;
+      }
+    }
+  }
+  auto plan = driftmonitor::plan_driftmonitor(*dm, observed, now);
+  if (plan.evaluation) {
+    for (const auto& f : plan.evaluation->features) {
+      if (!f.error.empty()) continue;
+      statistic_.with({key.ns, key.name, f.feature, f.test}).set(f.statistic);
+      p_value_.with({key.ns, key.name, f.feature, f.test})
+          .set(f.p_value ? *f.p_value : std::numeric_limits<double>::quiet_NaN());
+      drifted_.with({key.ns, key.name, f.feature}).set(f.drifted ? 1 : 0);
+    }
+  }
+  return executor_.execute(*dm, kDriftMonitors, to_actions(plan));
+}
+
+}  // namespace kiln::controllers::manager
