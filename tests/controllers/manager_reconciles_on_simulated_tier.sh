@@ -8,7 +8,7 @@ up simulated
 kc apply -f "$ROOT/crds/" >/dev/null
 kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
-port=38080
+port=28080
 "$BUILD_DIR/src/cmd/kiln-manager" --metrics-port $port > "$KILN_CLUSTER_DIR/manager.log" 2>&1 &
 manager=$!
 stop_manager() { kill "$manager" 2>/dev/null; wait "$manager" 2>/dev/null || true; }

@@ -1,0 +1,113 @@
+# kiln-manager with DataPipeline, ModelDeployment and DriftMonitor on the simulated tier (real API
+# server, controller-manager, scheduler, garbage collector; KWOK nodes run Job pods to success and
+# make Deployment pods Ready). Checks: a diamond DAG runs its steps in order to Succeeded; a
+# restarted manager creates no duplicate Jobs; a ModelDeployment gets its stable and router
+# Deployments, Services and router ConfigMap and turns Ready; a DriftMonitor on it reports why it
+# cannot evaluate yet (KWOK pods serve no HTTP); deleting parents cascades.
+# Usage: manager_runs_every_kind_on_simulated_tier.sh ROOT BUILD_DIR
+source "$(dirname "$0")/../cluster/cluster_env.sh"
+BUILD_DIR="$2"
+up simulated
+kc apply -f "$ROOT/crds/" >/dev/null
+kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
+
+port=28081
+manager=""
+start_manager() {
+  "$BUILD_DIR/src/cmd/kiln-manager" --metrics-port $port >> "$KILN_CLUSTER_DIR/manager.log" 2>&1 &
+  manager=$!
+  for _ in $(seq 1 100); do curl -sf "localhost:$port/readyz" >/dev/null && return; sleep 0.1; done
+  cat "$KILN_CLUSTER_DIR/manager.log"; fail "manager not ready"
+}
+stop_manager() { [ -n "$manager" ] && { kill "$manager" 2>/dev/null; wait "$manager" 2>/dev/null || true; }; }
+trap 'stop_manager; teardown' EXIT
+show() { kc get "$@" -o yaml | tail -60; tail -30 "$KILN_CLUSTER_DIR/manager.log"; }
+start_manager
+
+# 1. A diamond: prepare -> (left, right) -> join.
+kc apply -f - <<'YAML'
+apiVersion: kiln.dev/v1alpha1
+kind: DataPipeline
+metadata: {name: diamond}
+spec:
+  parallelism: 2
+  steps:
+  - {name: prepare, image: kiln/toolbox:dev, command: [echo, prepare]}
+  - {name: left, dependsOn: [prepare], image: kiln/toolbox:dev, command: [echo, left]}
+  - {name: right, dependsOn: [prepare], image: kiln/toolbox:dev, command: [echo, right]}
+  - {name: join, dependsOn: [left, right], image: kiln/toolbox:dev, command: [echo, join]}
+YAML
+kc wait --for=jsonpath='{.status.phase}'=Succeeded datapipeline/diamond --timeout=120s ||
+  { show datapipeline diamond; fail "the diamond did not succeed"; }
+jobs() { kc get jobs -l kiln.dev/pipeline=diamond -o jsonpath='{range .items[*]}{.metadata.labels.kiln\.dev/step}{"\n"}{end}' | sort; }
+[ "$(jobs | tr '\n' ' ')" = "join left prepare right " ] || fail "step Jobs are: $(jobs | tr '\n' ' ')"
+# join started only after left and right completed.
+created() { kc get jobs -l kiln.dev/pipeline=diamond,kiln.dev/step="$1" -o jsonpath='{.items[0].metadata.creationTimestamp}'; }
+completed() { kc get jobs -l kiln.dev/pipeline=diamond,kiln.dev/step="$1" -o jsonpath='{.items[0].status.completionTime}'; }
+for dep in left right; do
+  [[ ! "$(created join)" < "$(completed $dep)" ]] || fail "join was created before $dep completed"
+done
+[ "$(kc get datapipeline diamond -o jsonpath='{.status.conditions[?(@.type=="Succeeded")].status}')" = True ] ||
+  fail "condition Succeeded is not True"
+
+# A restarted manager reconciles the finished run again and creates nothing new.
+stop_manager
+start_manager
+for _ in $(seq 1 100); do
+  curl -sf "localhost:$port/metrics" | grep -q '^kiln_reconcile_total{controller="datapipeline",result="success"}' && break
+  sleep 0.1
+done
+curl -sf "localhost:$port/metrics" | grep -q '^kiln_reconcile_total{controller="datapipeline",result="success"}' ||
+  fail "the restarted manager did not reconcile the pipeline"
+[ "$(jobs | wc -l)" -eq 4 ] || fail "after a restart the pipeline has $(jobs | wc -l) Jobs, expected 4"
+
+# 2. A ModelDeployment of a model file in the image.
+kc apply -f - <<'YAML'
+apiVersion: kiln.dev/v1alpha1
+kind: ModelDeployment
+metadata: {name: scorer}
+spec:
+  model: {uri: "file:///opt/models/model.json", format: xgboost, version: v1}
+  replicas: 2
+YAML
+kc wait --for=condition=Ready modeldeployment/scorer --timeout=120s ||
+  { show modeldeployment scorer; fail "ModelDeployment not Ready"; }
+for d in scorer-stable scorer; do kc get deployment "$d" >/dev/null || fail "no Deployment $d"; done
+for s in scorer-stable scorer; do kc get service "$s" >/dev/null || fail "no Service $s"; done
+kc get configmap scorer-router >/dev/null || fail "no router ConfigMap"
+[ "$(kc get deployment scorer-stable -o jsonpath='{.spec.replicas}')" = 2 ] || fail "stable replicas"
+args=$(kc get deployment scorer-stable -o jsonpath='{.spec.template.spec.containers[0].args}')
+[[ "$args" == *"/opt/models/model.json"* ]] || fail "serving args lack the model file: $args"
+[ "$(kc get modeldeployment scorer -o jsonpath='{.status.url}')" = "http://scorer.default.svc:80" ] ||
+  fail "status.url is $(kc get modeldeployment scorer -o jsonpath='{.status.url}')"
+
+# 3. A DriftMonitor on it: KWOK pods answer no HTTP, so no live profile.
+kc apply -f - <<'YAML'
+apiVersion: kiln.dev/v1alpha1
+kind: DriftMonitor
+metadata: {name: scorer}
+spec:
+  target: {modelDeploymentRef: {name: scorer}}
+  baseline: {fromTrainingJob: scorer}
+  interval: 1m
+YAML
+kc wait --for=jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'=NoLiveProfiles \
+  driftmonitor/scorer --timeout=60s || { show driftmonitor scorer; fail "DriftMonitor did not report NoLiveProfiles"; }
+
+metrics=$(curl -sf "localhost:$port/metrics")
+for c in datapipeline modeldeployment driftmonitor; do
+  printf '%s\n' "$metrics" | grep -q "^kiln_reconcile_total{controller=\"$c\",result=\"success\"}" ||
+    fail "no successful reconcile of $c"
+done
+printf '%s\n' "$metrics" | promtool check metrics || fail "promtool rejects the manager's metrics"
+
+# 4. Deleting the parents cascades to their children.
+kc delete modeldeployment scorer --wait=true
+kc delete datapipeline diamond --wait=true
+for _ in $(seq 1 150); do
+  kc get deployment scorer-stable >/dev/null 2>&1 || [ "$(jobs | wc -l)" -gt 0 ] || break
+  sleep 0.2
+done
+kc get deployment scorer-stable >/dev/null 2>&1 && fail "stable Deployment survived its ModelDeployment"
+[ "$(jobs | wc -l)" -eq 0 ] || fail "step Jobs survived their DataPipeline"
+echo "PASS: kiln-manager runs DataPipeline, ModelDeployment and DriftMonitor on the simulated tier"
