@@ -11,10 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-// sh -c script: stdout of the trainer goes to the termination message and to the log.
-constexpr const char* kTrainScript =
-    "kiln-runtime train \"$@\" > /dev/termination-log; rc=$?; cat /dev/termination-log; exit $rc";
-
 std::string format_number(double v) {
   std::string s = json(v).dump();
   return s;
@@ -36,6 +32,9 @@ json train_args(const json& x, const StorageUri& data, const StorageUri& output)
   }
   args.push_back("--output");
   args.push_back(output.local_path);
+  // The summary becomes the pod's termination message (status.model reads it).
+  args.push_back("--termination-log");
+  args.push_back("/dev/termination-log");
   return args;
 }
 
@@ -79,7 +78,7 @@ Result<json> builtin_trainer(const json& tj, const BuildOptions& options) {
   json container = {{"name", "trainer"},
                     {"image", x.value("image", options.runtime_image)},
                     {"imagePullPolicy", options.image_pull_policy},
-                    {"command", {"sh", "-c", kTrainScript, "kiln-runtime-train"}},
+                    {"command", {"kiln-runtime", "train"}},
                     {"args", train_args(x, data, output)},
                     {"volumeMounts", mounts},
                     {"terminationMessagePolicy", "FallbackToLogsOnError"}};

@@ -3,6 +3,10 @@
 //
 //   kiln-runtime train --data train.csv --label label --objective binary:logistic
 //       --param max_depth=4 --param eta=0.1 --rounds 100 --output /out
+//       [--termination-log /dev/termination-log]
+//
+// With --termination-log the summary (or {"error": "..."} on failure) is also written to that
+// file, so a pod reports it as its termination message without a shell in the image.
 
 #include <cstdio>
 #include <memory>
@@ -16,7 +20,18 @@ namespace {
 struct TrainFlags {
   runtime::TrainOptions options;
   std::vector<std::string> params;  // key=value
+  std::string termination_log;      // "" : none.
 };
+
+void write_termination_log(const std::string& path, const std::string& text) {
+  if (path.empty()) return;
+  if (FILE* f = std::fopen(path.c_str(), "w")) {
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  } else {
+    std::fprintf(stderr, "train: cannot write %s\n", path.c_str());
+  }
+}
 
 int run_train(TrainFlags flags) {
   for (const auto& p : flags.params) {
@@ -30,9 +45,12 @@ int run_train(TrainFlags flags) {
   auto result = runtime::train_xgboost(flags.options);
   if (!result.ok()) {
     std::fprintf(stderr, "train: %s\n", result.error().to_string().c_str());
+    write_termination_log(flags.termination_log,
+                          nlohmann::json{{"error", result.error().to_string()}}.dump());
     return 1;
   }
   std::printf("%s\n", result->summary().c_str());
+  write_termination_log(flags.termination_log, result->summary());
   return 0;
 }
 
@@ -49,6 +67,8 @@ const bool kRegistered = register_runtime_command(
       sub.add_option("--seed", o.seed, "Seed of the split and of XGBoost");
       sub.add_option("--param", flags->params, "XGBoost parameter key=value (repeatable)");
       sub.add_option("--output", o.output_dir, "Output directory")->required();
+      sub.add_option("--termination-log", flags->termination_log,
+                     "Also write the summary (or the error) to this file");
       return [flags] { return run_train(*flags); };
     });
 
