@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by scripts/local-cluster: the node tier. A real kubelet (built from the pinned Kubernetes
 # modules) on a private containerd and runc (Debian), CNI bridge networking (Debian's plugins),
-# kube-proxy in iptables mode, and the in-tree hostPath provisioner for PVCs.
+# kube-proxy in iptables mode, cluster DNS (CoreDNS, built from its Go module, serving
+# cluster.local on the node's address, port 53), and the in-tree hostPath provisioner for PVCs.
 #
 # Everything lives under $DIR: containerd's root and state, its socket, CNI configuration and IPAM,
 # the kubelet's root directory. `down` has the kubelet remove every pod (so CNI deletes its network
@@ -12,6 +13,8 @@ KUBELET_PORT="${KILN_KUBELET_PORT:-20250}"
 KUBELET_HEALTHZ_PORT="${KILN_KUBELET_HEALTHZ_PORT:-20248}"
 KUBE_PROXY_METRICS_PORT="${KILN_KUBE_PROXY_METRICS_PORT:-20249}"
 KUBE_PROXY_HEALTHZ_PORT="${KILN_KUBE_PROXY_HEALTHZ_PORT:-20256}"
+DNS_HEALTH_PORT="${KILN_DNS_HEALTH_PORT:-20280}"
+COREDNS_VERSION="${KILN_COREDNS_VERSION:-v1.11.3}"
 POD_CIDR="${KILN_POD_CIDR:-10.244.0.0/24}"
 BRIDGE="${KILN_BRIDGE:-kiln0}"
 PAUSE_IMAGE="registry.k8s.io/pause:3.10"
@@ -146,6 +149,7 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 failSwapOn: false
 clusterDomain: cluster.local
+clusterDNS: ["$adv"]
 resolvConf: /etc/resolv.conf
 podCIDR: "$POD_CIDR"
 serializeImagePulls: false
@@ -187,10 +191,39 @@ volumeBindingMode: Immediate
 EOF
 }
 
+# Cluster DNS as a host process on the node's address (what pods' resolv.conf names): the
+# kubernetes plugin answers <service>.<namespace>.svc.cluster.local from the API server; other
+# names go to the host's resolver.
+start_coredns() {
+  local adv coredns
+  adv=$(advertise_address)
+  coredns=$(KILN_COREDNS_VERSION="$COREDNS_VERSION" "$ROOT/scripts/go-tool" coredns)
+  cat > "$DIR/Corefile" <<EOF
+cluster.local:53 in-addr.arpa:53 {
+    bind $adv
+    errors
+    health 127.0.0.1:$DNS_HEALTH_PORT
+    kubernetes cluster.local in-addr.arpa {
+        kubeconfig $KUBECONFIG_PATH
+        pods insecure
+    }
+    cache 5
+}
+.:53 {
+    bind $adv
+    errors
+    forward . /etc/resolv.conf
+}
+EOF
+  start coredns "$coredns" -conf "$DIR/Corefile"
+  WAIT_PROCESS=coredns wait_for "CoreDNS /health" 60 curl -sf "http://127.0.0.1:$DNS_HEALTH_PORT/health"
+}
+
 start_node() {
   touch "$DIR/node.active"
   node_preflight
   start_containerd
+  start_coredns
   start_kubelet
   start_kube_proxy
   ensure_storage_class
@@ -221,6 +254,7 @@ stop_node() {
   # Shims outlive containerd; any left belong to our containerd (their -address names its socket).
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null || true
   stop kube-proxy
+  stop coredns
   if [ $had_node -eq 1 ]; then
     # --cleanup also tries the ipvs and nftables modes and reports their absence as an error.
     "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true

@@ -9,8 +9,10 @@ export KILN_KCM_PORT=30257 KILN_SCHEDULER_PORT=30259 KILN_KWOK_PORT=30247
 CLUSTER="$ROOT/scripts/local-cluster"
 KUBECTL="$("$ROOT/scripts/k8s-binaries" kubectl)/kubectl"
 
+# teardown [STATUS]: the test's exit status is kept (pass it when other cleanup ran first, e.g.
+# trap 'rc=$?; stop_manager; teardown $rc' EXIT).
 teardown() {
-  local rc=$?
+  local rc=${1:-$?}
   "$CLUSTER" down || rc=1
   rm -rf "$KILN_CLUSTER_DIR"
   exit $rc

@@ -12,7 +12,7 @@ port=28080
 "$BUILD_DIR/src/cmd/kiln-manager" --metrics-port $port > "$KILN_CLUSTER_DIR/manager.log" 2>&1 &
 manager=$!
 stop_manager() { kill "$manager" 2>/dev/null; wait "$manager" 2>/dev/null || true; }
-trap 'stop_manager; teardown' EXIT
+trap 'rc=$?; stop_manager; teardown $rc' EXIT
 for _ in $(seq 1 100); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.1; done
 curl -sf "localhost:$port/readyz" >/dev/null || { cat "$KILN_CLUSTER_DIR/manager.log"; fail "manager not ready"; }
 

@@ -20,7 +20,7 @@ start_manager() {
   cat "$KILN_CLUSTER_DIR/manager.log"; fail "manager not ready"
 }
 stop_manager() { [ -n "$manager" ] && { kill "$manager" 2>/dev/null; wait "$manager" 2>/dev/null || true; }; }
-trap 'stop_manager; teardown' EXIT
+trap 'rc=$?; stop_manager; teardown $rc' EXIT
 show() { kc get "$@" -o yaml | tail -60; tail -30 "$KILN_CLUSTER_DIR/manager.log"; }
 start_manager
 
