@@ -459,6 +459,8 @@ def modeldeployment():
     variant = obj("A served variant.", {
         "version": string("Model version."),
         "uri": string("Model uri."),
+        "format": string("Model format."),
+        "profileUri": string("Baseline profile the pods are given (drift monitoring)."),
         "readyReplicas": integer("Ready pods."),
     })
     status = obj("Observed state of the deployment.", {

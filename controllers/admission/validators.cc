@@ -175,12 +175,9 @@ std::vector<FieldError> validate_trainingjob(const json& spec) {
 
 std::vector<FieldError> validate_modeldeployment(const json& spec) {
   std::vector<FieldError> errors;
+  // spec.rollout without spec.canary is valid: the canary may come from the annotation
+  // kiln.dev/canary-model that a DriftMonitor writes after retraining.
   if (!spec.contains("rollout")) return errors;
-  if (!spec.contains("canary")) {
-    errors.push_back({"spec.rollout",
-                      "a rollout moves traffic to the canary: spec.canary is "
-                      "required"});
-  }
   int previous = 0;
   const auto steps = spec["rollout"].value("steps", json::array());
   for (std::size_t i = 0; i < steps.size(); ++i) {

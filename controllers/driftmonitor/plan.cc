@@ -130,10 +130,19 @@ json training_job(const Context& ctx, const json& tmpl, const std::string& job_n
                    {"labels", labels},
                    {"ownerReferences", support::owner_references(ctx.dm)}};
   if (meta.contains("annotations")) out_meta["annotations"] = meta["annotations"];
+  // Each retraining writes under its own directory (<output.modelUri>/<job>), so it never
+  // overwrites the files a serving model was loaded from and its model uri is new.
+  json spec = tmpl.value("spec", json::object());
+  const json::json_pointer output("/output/modelUri");
+  if (spec.contains(output) && spec.at(output).is_string()) {
+    std::string uri = spec.at(output).get<std::string>();
+    while (!uri.empty() && uri.back() == '/') uri.pop_back();
+    spec[output] = uri + "/" + job_name;
+  }
   return {{"apiVersion", support::kGroupVersion},
           {"kind", "TrainingJob"},
           {"metadata", out_meta},
-          {"spec", tmpl.value("spec", json::object())}};
+          {"spec", spec}};
 }
 
 void maybe_retrain(Context& ctx) {

@@ -18,7 +18,8 @@
 //   trainingJobTemplate  a TrainingJob <dm>-retrain-<n> (n = 1 + the highest n seen among the
 //                        monitor's TrainingJobs and status.lastRetrain), owned by the monitor
 //                        (controller: true), labels and annotations from the template's metadata
-//                        plus kiln.dev/driftmonitor, spec = the template's spec.
+//                        plus kiln.dev/driftmonitor, spec = the template's spec with
+//                        output.modelUri + "/<dm>-retrain-<n>" (a directory per retraining).
 //   dataPipelineRef      a metadata patch of that DataPipeline: kiln.dev/run: "<dm>-retrain-<n>"
 //                        (the DataPipeline controller starts a run per new token).
 // status.lastRetrain {time, trainingJob} records it. retrainsToday counts the monitor's

@@ -65,6 +65,14 @@ void condition(Context& ctx, std::string_view type, bool value, std::string_view
   }
 }
 
+// status.stable: what choose_stable() needs to render a promoted model again (its baseline
+// profile included, so the stable pods keep serving /profile/baseline after a promotion).
+json stable_status(const ModelSource& m) {
+  json out = {{"version", m.version}, {"uri", m.uri}, {"format", m.format}};
+  if (!m.profile_uri.empty()) out["profileUri"] = m.profile_uri;
+  return out;
+}
+
 // The stable model: status.stable after a promotion, unless spec.model changed since (plan.h).
 ModelSource choose_stable(const Context& ctx, const ModelSource& spec_stable,
                           const std::optional<ModelSource>& canary) {
@@ -77,9 +85,14 @@ ModelSource choose_stable(const Context& ctx, const ModelSource& spec_stable,
   const auto rendered_for = dep ? support::annotation(*dep, kSpecModelAnnotation) : std::nullopt;
   if (rendered_for && *rendered_for != spec_stable.uri) return spec_stable;  // spec.model changed.
   if (canary && canary->uri == uri) return *canary;
-  ModelSource promoted{uri, "xgboost", value_or<std::string>(st, "version", ""), ""};
-  if (dep && support::annotation(*dep, kModelUriAnnotation) == uri) {
-    promoted.format = support::annotation(*dep, kModelFormatAnnotation).value_or("xgboost");
+  ModelSource promoted{uri, value_or<std::string>(st, "format", ""),
+                       value_or<std::string>(st, "version", ""),
+                       value_or<std::string>(st, "profileUri", "")};
+  if (promoted.format.empty()) {
+    promoted.format = "xgboost";
+    if (dep && support::annotation(*dep, kModelUriAnnotation) == uri) {
+      promoted.format = support::annotation(*dep, kModelFormatAnnotation).value_or("xgboost");
+    }
   }
   return promoted;
 }
@@ -164,7 +177,7 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   status["canary"] = variant_status(c, dep);
   if (d.promote) {
     v.stable = c;
-    status["stable"] = {{"version", c.version}, {"uri", c.uri}};
+    status["stable"] = stable_status(c);
   }
   const bool promoted = d.state.phase == "Promoted";
   const bool progressing = d.state.phase == "Progressing" || d.state.phase == "Paused";
@@ -297,7 +310,7 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
   v.spec_stable_uri = std::get<ModelSource>(stable).uri;
   resolve_canary_and_shadow(ctx, v);
   v.stable = choose_stable(ctx, std::get<ModelSource>(stable), v.canary);
-  status["stable"] = {{"version", v.stable.version}, {"uri", v.stable.uri}};
+  status["stable"] = stable_status(v.stable);
 
   int canary_weight = 0;
   bool canary_deployed = false;

@@ -157,6 +157,8 @@ TEST(DriftMonitorPlan, ShiftedTrafficIsDriftAndStartsARetrainOwnedByTheMonitor) 
   EXPECT_EQ(job["metadata"]["ownerReferences"][0]["uid"], "dm-1");
   EXPECT_EQ(job["metadata"]["ownerReferences"][0]["controller"], true);
   EXPECT_EQ(job["spec"]["framework"], "xgboost");
+  // Each retraining writes to a directory of its own under the template's output.
+  EXPECT_EQ(job["spec"]["output"]["modelUri"], "pvc://models/retrained/flights-retrain-1");
   EXPECT_EQ(w.dm["status"]["lastRetrain"]["trainingJob"], "flights-retrain-1");
   EXPECT_EQ(w.dm["status"]["retrainsToday"], 1);
   bool drift_event = false, retrain_event = false;

@@ -1,3 +1,4 @@
+#include <algorithm>
 // Unit tests of the ModelDeployment plan and its rollout state machine: a small in-memory world
 // applies each plan (children replace the cache, status replaces the parent's status, Deployments
 // become available when told) and plans again at injected times.
@@ -179,6 +180,34 @@ TEST(ModelDeploymentPlan, CanaryGoesTenPercentThroughStepsToPromoted) {
   EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
   EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v2/model.json");
   EXPECT_TRUE(w.last.remove.empty());
+}
+
+// After a promotion the stable pods keep the promoted model's baseline profile, also once the
+// next canary (the next retraining) arrives and stable is rendered from status.stable.
+TEST(ModelDeploymentPlan, PromotedStableKeepsItsBaselineProfileWhenTheNextCanaryArrives) {
+  json md = base_md();
+  md["spec"]["rollout"] = json::parse(R"({"steps": [{"setWeight": 50}]})");
+  md["metadata"]["annotations"]["kiln.dev/canary-model"] =
+      R"({"uri": "pvc://models/v2/model.json", "version": "v2",
+          "profileUri": "pvc://models/v2/profile.json", "trafficPercent": 10})";
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  w.plan(kT0 + 2s);
+  ASSERT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+  EXPECT_EQ(w.md["status"]["stable"]["profileUri"], "pvc://models/v2/profile.json");
+  EXPECT_EQ(w.md["status"]["stable"]["format"], "xgboost");
+
+  w.md["metadata"]["annotations"]["kiln.dev/canary-model"] =
+      R"({"uri": "pvc://models/v3/model.json", "version": "v3", "trafficPercent": 10})";
+  w.plan(kT0 + 3s);  // The v3 canary starts; stable is rendered from status.stable.
+  EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v2/model.json");
+  const json* stable = w.child("Deployment", "flights-stable");
+  ASSERT_NE(stable, nullptr);
+  const json args = (*stable)["spec"]["template"]["spec"]["containers"][0]["args"];
+  auto flag = std::find(args.begin(), args.end(), "--baseline-profile");
+  ASSERT_NE(flag, args.end()) << args.dump();
+  EXPECT_EQ(*(flag + 1), "/mnt/kiln/models/v2/profile.json");
 }
 
 TEST(ModelDeploymentPlan, FailingAnalysisBeyondTheLimitRollsBack) {
