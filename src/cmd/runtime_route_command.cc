@@ -1,7 +1,9 @@
 // kiln-runtime route: the front door of a ModelDeployment. Splits requests between stable and
 // canary, mirrors a share to shadow, compares their outputs with stable's, exports per-variant
 // metrics at /metrics. SIGHUP re-reads --config (weights, upstreams) without closing connections;
-// SIGTERM/SIGINT stop it.
+// SIGTERM/SIGINT drain it: requests keep being routed for --drain-delay-seconds (while the
+// terminating pod leaves the Service's endpoints and kube-proxy's rules), then the listener
+// closes, so a rolling update of the router loses no request.
 //
 //   kiln-runtime route --config router.json --port 8080
 //   router.json: {"stable": {"url": "http://stable:8080"},
@@ -11,9 +13,11 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <thread>
 
 #include "cmd/runtime_command.h"
 #include "common/log.h"
@@ -28,6 +32,7 @@ struct RouteFlags {
   std::string host = "0.0.0.0";
   int port = 8080;
   std::size_t mirror_queue = 256;
+  double drain_delay_seconds = 5;
 };
 
 Result<runtime::RouterConfig> read_config(const std::string& path) {
@@ -82,6 +87,8 @@ int run_route(const RouteFlags& flags) {
       log::error("keeping the old configuration", {{"reason", reloaded.error().message()}});
     }
   }
+  log::info("draining", {{"delaySeconds", flags.drain_delay_seconds}});
+  std::this_thread::sleep_for(std::chrono::duration<double>(flags.drain_delay_seconds));
   (*server)->stop();
   return 0;
 }
@@ -93,6 +100,8 @@ const bool kRegistered = register_runtime_command(
       sub.add_option("--host", flags->host, "IPv4 address to listen on");
       sub.add_option("--port", flags->port, "Port (0: any free port, logged)");
       sub.add_option("--mirror-queue", flags->mirror_queue, "Pending mirrors before dropping");
+      sub.add_option("--drain-delay-seconds", flags->drain_delay_seconds,
+                     "After SIGTERM, keep routing this long before closing");
       return [flags] { return run_route(*flags); };
     });
 

@@ -51,7 +51,9 @@ printf '%s\n' "$metrics" | grep -q '^kiln_reconcile_total{controller="trainingjo
 printf '%s\n' "$metrics" | promtool check metrics || fail "promtool rejects the manager's metrics"
 
 # Deleting the parent cascades to its children (ownerReferences, garbage collector).
+# The garbage collector picks up a CRD installed after it started on its next discovery resync
+# (30 s), so the cascade may take that long.
 kc delete trainingjob ddp --wait=true
-for _ in $(seq 1 100); do kc get job ddp >/dev/null 2>&1 || break; sleep 0.2; done
+for _ in $(seq 1 450); do kc get job ddp >/dev/null 2>&1 || break; sleep 0.2; done
 kc get job ddp >/dev/null 2>&1 && fail "worker Job survived its TrainingJob"
 echo "PASS: kiln-manager reconciles a TrainingJob on the simulated tier"
