@@ -121,7 +121,10 @@ int run(const Flags& flags) {
     log::error("cannot load the cluster configuration", {{"error", config.error().message()}});
     return 2;
   }
-  auto client = kube::Client::create(*config);
+  // The client's metrics (requests, latency, rate-limiter waits) join the manager's /metrics.
+  metrics::Registry client_registry;
+  auto client =
+      kube::Client::create(*config, std::make_shared<kube::ClientMetrics>(client_registry));
   if (!client.ok()) {
     log::error("cannot create the API client", {{"error", client.error().message()}});
     return 2;
@@ -152,6 +155,7 @@ int run(const Flags& flags) {
         .lease_namespace = ns, .lease_name = flags.leader_election_id, .identity = identity()};
   }
   kube::Manager manager(**client, options);
+  manager.expose_registry(client_registry);
   kube::InformerOptions strip{.transform = kube::strip_managed_fields};
   const kube::WatcherOptions ours{.label_selector = "app.kubernetes.io/managed-by=kiln"};
   controllers::manager::Caches caches;

@@ -48,7 +48,11 @@ HttpReply Manager::handle(const std::string& path) {
     if (ready_) return {200, "text/plain; charset=utf-8", "ok\n"};
     return {503, "text/plain; charset=utf-8", "informers not synced\n"};
   }
-  if (path == "/metrics") return {200, metrics::kExpositionContentType, registry_.expose()};
+  if (path == "/metrics") {
+    std::string text = registry_.expose();
+    for (const auto* other : extra_registries_) text += other->expose();
+    return {200, metrics::kExpositionContentType, text};
+  }
   return {404, "text/plain; charset=utf-8", "not found\n"};
 }
 

@@ -53,6 +53,10 @@ class Manager {
   ~Manager();
 
   metrics::Registry& registry() { return registry_; }
+  // Also exposes `other` at /metrics, after this manager's own families (e.g. the registry of the
+  // client's metrics, made before the manager). Its family names must differ from the manager's.
+  // `other` must outlive the manager. Call before run().
+  void expose_registry(const metrics::Registry& other) { extra_registries_.push_back(&other); }
   Client& client() { return client_; }
   // One informer per (resource, namespace, selectors); the manager owns it.
   Informer& informer(const ResourceRef& resource, WatcherOptions watch = {},
@@ -78,6 +82,7 @@ class Manager {
   Client& client_;
   ManagerOptions options_;
   metrics::Registry registry_;
+  std::vector<const metrics::Registry*> extra_registries_;
   std::shared_ptr<ControllerMetrics> controller_metrics_;
   metrics::Gauge& leader_gauge_;
   std::vector<std::unique_ptr<Informer>> informers_;
