@@ -3,7 +3,8 @@
 # TrainingJob trains XGBoost with kiln-runtime train, a ModelDeployment serves it through the
 # router (answers Open Inference Protocol v2 requests from the host; a malformed one gets a 4xx
 # JSON error), a DriftMonitor sees drifted traffic in the serving pods' profiles, retrains, and
-# sends the new model to a canary that the analysed rollout promotes.
+# sends the new model to a canary that the analysed rollout promotes; a canary failing its analysis
+# is rolled back.
 # Usage: lifecycle_on_node_tier.sh ROOT BUILD_DIR
 source "$(dirname "$0")/../cluster/cluster_env.sh"
 BUILD_DIR="$2"
@@ -102,4 +103,24 @@ done
 [ "$(jp modeldeployment/lifecycle '{.status.stable.version}')" = "$retrain" ] ||
   fail "stable version is $(jp modeldeployment/lifecycle '{.status.stable.version}') after promotion"
 echo "rollout: $retrain promoted ($(jp modeldeployment/lifecycle '{.status.lastAnalysis.requests}') canary requests analysed)"
+
+# 6. A canary that fails its analysis is rolled back: the first model again as spec.canary, with a
+# latency gate no real request can meet.
+kc patch modeldeployment lifecycle --type merge -p '{"spec": {
+  "canary": {"model": {"uri": "pvc://lifecycle-data/models/v1/model.json", "format": "xgboost",
+                       "version": "v1-again"}, "trafficPercent": 50},
+  "rollout": {"analysis": {"metrics": [{"name": "latencyP99", "threshold": 1e-9}]}}}}' >/dev/null
+for _ in $(seq 1 600); do
+  phase=$(jp modeldeployment/lifecycle '{.status.rollout.phase}')
+  version=$(jp modeldeployment/lifecycle '{.status.canary.version}')
+  [ "$version" = v1-again ] && [ "$phase" = RolledBack ] && break
+  for _ in $(seq 1 10); do infer "$one" >/dev/null; done
+  sleep 0.5
+done
+[ "$phase" = RolledBack ] || { show modeldeployment lifecycle; fail "the failing canary ended as '$phase'"; }
+[ "$(jp modeldeployment/lifecycle '{.status.stable.version}')" = "$retrain" ] || fail "stable changed on rollback"
+[ "$(jp modeldeployment/lifecycle '{.status.traffic.canary}')" = 0 ] || fail "the canary kept traffic after rollback"
+[ "$(jp modeldeployment/lifecycle '{.status.conditions[?(@.type=="RolledBack")].status}')" = True ] ||
+  fail "condition RolledBack is not True"
+echo "rollback: v1-again rolled back after $(jp modeldeployment/lifecycle '{.status.rollout.failedAnalyses}') failed analyses; stable stays $retrain"
 echo "PASS: the lifecycle ran end to end on the node tier"
