@@ -10,6 +10,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 source "$ROOT/tests/cluster/cluster_env.sh" "$ROOT"
+# Room for every pod: N ModelDeployments run 4 pods each (2 stable, 2 router).
+export KILN_KWOK_NODES=4 KILN_KWOK_NODE_PODS=3000
 up simulated
 kc apply -f "$ROOT/crds/" >/dev/null
 kc wait --for=condition=Established crd --all --timeout=60s >/dev/null

@@ -111,8 +111,8 @@ metadata:
     type: kwok
 spec: {}
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "$KWOK_NODE_PODS"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "$KWOK_NODE_PODS"}
   nodeInfo: {architecture: amd64, operatingSystem: linux, kubeletVersion: fake, kubeProxyVersion: fake}
 EOF
   done
