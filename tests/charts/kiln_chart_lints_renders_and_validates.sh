@@ -9,11 +9,11 @@ chart="$ROOT/charts/kiln"
 render() { "$HELM" template kiln "$chart" --namespace kiln-system --kube-version "$KV" "$@"; }
 
 # Every option renders.
-render --set webhook.certManager.enabled=true | grep -q "kind: Certificate" || fail "certManager: no Certificate"
-render --set metrics.serviceMonitor.enabled=true | grep -q "kind: ServiceMonitor" || fail "no ServiceMonitor"
-render --set webhook.enabled=false | grep -q "ValidatingWebhookConfiguration" && fail "webhook disabled but rendered"
-render --set podDisruptionBudget.enabled=false | grep -q "PodDisruptionBudget" && fail "PDB disabled but rendered"
-render --set leaderElection.enabled=false | grep -q "name: kiln-leader-election" && fail "leader election off but Lease Role rendered"
+grep -q "kind: Certificate" <<< "$(render --set webhook.certManager.enabled=true)" || fail "certManager: no Certificate"
+grep -q "kind: ServiceMonitor" <<< "$(render --set metrics.serviceMonitor.enabled=true)" || fail "no ServiceMonitor"
+grep -q "ValidatingWebhookConfiguration" <<< "$(render --set webhook.enabled=false)" && fail "webhook disabled but rendered"
+grep -q "PodDisruptionBudget" <<< "$(render --set podDisruptionBudget.enabled=false)" && fail "PDB disabled but rendered"
+grep -q "name: kiln-leader-election" <<< "$(render --set leaderElection.enabled=false)" && fail "leader election off but Lease Role rendered"
 
 # No wildcard in any rule; the pods are restricted.
 default=$(render)

@@ -47,9 +47,9 @@ done
 kc get events --field-selector involvedObject.name=ddp,reason=Succeeded -o name | grep -q . ||
   fail "no Succeeded Event"
 metrics=$(curl -sf "localhost:$port/metrics")
-printf '%s\n' "$metrics" | grep -q '^kiln_reconcile_total{controller="trainingjob",result="success"}' ||
+grep -q '^kiln_reconcile_total{controller="trainingjob",result="success"}' <<< "$metrics" ||
   fail "no reconcile metrics"
-printf '%s\n' "$metrics" | grep -q '^kiln_kube_client_requests_total{' || fail "no API client metrics"
+grep -q '^kiln_kube_client_requests_total{' <<< "$metrics" || fail "no API client metrics"
 printf '%s\n' "$metrics" | promtool check metrics || fail "promtool rejects the manager's metrics"
 
 # Deleting the parent cascades to its children (ownerReferences, garbage collector).

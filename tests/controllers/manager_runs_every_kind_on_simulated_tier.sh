@@ -54,11 +54,15 @@ done
 stop_manager
 start_manager
 reconciled='^kiln_reconcile_total\{controller="datapipeline",result="(success|requeue)"\}'
-for _ in $(seq 1 100); do
-  curl -sf "localhost:$port/metrics" | grep -Eq "$reconciled" && break
+for _ in $(seq 1 300); do
+  # (The metrics are read first and given to grep without a pipe: grep -q stops reading at its
+  # match, and with pipefail the writer's broken pipe would fail the check.)
+  metrics=$(curl -sf "localhost:$port/metrics" || true)
+  grep -Eq "$reconciled" <<< "$metrics" && break
   sleep 0.1
 done
-curl -sf "localhost:$port/metrics" | grep -Eq "$reconciled" ||
+metrics=$(curl -sf "localhost:$port/metrics" || true)
+grep -Eq "$reconciled" <<< "$metrics" ||
   fail "the restarted manager did not reconcile the pipeline"
 [ "$(jobs | wc -l)" -eq 4 ] || fail "after a restart the pipeline has $(jobs | wc -l) Jobs, expected 4"
 
@@ -99,7 +103,7 @@ kc wait --for=jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'=Baselin
 metrics=$(curl -sf "localhost:$port/metrics")
 # A reconcile that asks to be run again later (the monitor's next evaluation) counts as "requeue".
 for c in datapipeline modeldeployment driftmonitor; do
-  printf '%s\n' "$metrics" | grep -Eq "^kiln_reconcile_total\{controller=\"$c\",result=\"(success|requeue)\"\}" ||
+  grep -Eq "^kiln_reconcile_total\{controller=\"$c\",result=\"(success|requeue)\"\}" <<< "$metrics" ||
     fail "no reconcile of $c that ended without an error"
 done
 printf '%s\n' "$metrics" | promtool check metrics || fail "promtool rejects the manager's metrics"

@@ -75,7 +75,8 @@ kc wait --for=condition=DriftDetected driftmonitor/lifecycle --timeout=120s ||
   { show driftmonitor lifecycle; fail "no drift detected"; }
 drifted=$(jp driftmonitor/lifecycle '{range .status.lastEvaluation.features[*]}{.name}={.drifted}{" "}{end}')
 [[ "$drifted" == *"x1=true"* && "$drifted" == *"x2=false"* && "$drifted" == *"x3=false"* ]] || fail "per-feature verdicts: $drifted"
-curl -sf "localhost:$port/metrics" | grep -q '^kiln_driftmonitor_feature_drifted{.*feature="x1"} 1' ||
+metrics=$(curl -sf "localhost:$port/metrics")
+grep -q '^kiln_driftmonitor_feature_drifted{.*feature="x1"} 1' <<< "$metrics" ||
   fail "no kiln_driftmonitor_feature_drifted metric for x1"
 echo "drift: detected ($drifted)"
 echo "drift statistics: $(jp driftmonitor/lifecycle '{range .status.lastEvaluation.features[*]}{.name}:{.test}={.statistic} {end}')"
