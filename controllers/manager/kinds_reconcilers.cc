@@ -24,21 +24,6 @@ constexpr const char* kVariantLabel = "kiln.dev/variant";
 constexpr const char* kDriftMonitorLabel = "kiln.dev/driftmonitor";
 constexpr std::chrono::milliseconds kPodTimeout{2000};
 
-Actions to_actions(const support::Plan& plan) {
-  Actions a;
-  a.apply = plan.apply;
-  for (const auto& d : plan.remove) {
-    a.remove.push_back({d.api_version, d.kind, d.ns, d.name, d.propagation});
-  }
-  for (const auto& p : plan.patches) {
-    a.patches.push_back({p.target.api_version, p.target.kind, p.target.ns, p.target.name, p.patch});
-  }
-  a.status = plan.status;
-  for (const auto& e : plan.events) a.events.push_back({e.type, e.reason, e.message});
-  a.requeue_after = plan.requeue_after;
-  return a;
-}
-
 void append(std::vector<json>& out, std::vector<json> more) {
   for (auto& o : more) out.push_back(std::move(o));
 }
@@ -79,7 +64,7 @@ Result<kube::Requeue> DataPipelineReconciler::reconcile(const kube::ObjectKey& k
   observed.claims = labelled(*caches_.pvcs, key.ns, datapipeline::kPipelineLabel, key.name);
   auto plan = datapipeline::plan_datapipeline(*pipeline, observed, std::chrono::system_clock::now(),
                                               options_);
-  return executor_.execute(*pipeline, kDataPipelines, manager::to_actions(plan));
+  return executor_.execute(*pipeline, kDataPipelines, to_actions(plan));
 }
 
 // ---- ModelDeployment -------------------------------------------------------------------------

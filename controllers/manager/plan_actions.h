@@ -4,6 +4,7 @@
 
 #include "controllers/common/plan.h"
 #include "controllers/manager/executor.h"
+#include "controllers/modeldeployment/support.h"
 
 namespace kiln::controllers::manager {
 
@@ -18,6 +19,23 @@ inline Actions to_actions(const controllers::Plan& plan) {
   if (plan.requeue_after) {
     a.requeue_after = std::chrono::duration_cast<std::chrono::milliseconds>(*plan.requeue_after);
   }
+  return a;
+}
+
+// The ModelDeployment and DriftMonitor plans (support::Plan): the same parts plus metadata
+// patches of other objects.
+inline Actions to_actions(const support::Plan& plan) {
+  Actions a;
+  a.apply = plan.apply;
+  for (const auto& d : plan.remove) {
+    a.remove.push_back({d.api_version, d.kind, d.ns, d.name, d.propagation});
+  }
+  for (const auto& p : plan.patches) {
+    a.patches.push_back({p.target.api_version, p.target.kind, p.target.ns, p.target.name, p.patch});
+  }
+  a.status = plan.status;
+  for (const auto& e : plan.events) a.events.push_back({e.type, e.reason, e.message});
+  a.requeue_after = plan.requeue_after;
   return a;
 }
 
