@@ -1,6 +1,12 @@
 #include "runtime/backend.h"
 
 #include "runtime/xgboost_backend.h"
+#ifdef KILN_WITH_ONNX
+#include "runtime/onnx/onnx_backend.h"
+#endif
+#ifdef KILN_WITH_TORCH
+#include "runtime/torch/torchscript_backend.h"
+#endif
 
 namespace kiln::runtime {
 
@@ -29,8 +35,17 @@ Result<std::unique_ptr<ModelBackend>> load_backend(ModelFormat format, const std
     case ModelFormat::kXgboost:
       return load_xgboost(path);
     case ModelFormat::kOnnx:
-    case ModelFormat::kTorchscript:
+#ifdef KILN_WITH_ONNX
+      return load_onnx(path);
+#else
       break;
+#endif
+    case ModelFormat::kTorchscript:
+#ifdef KILN_WITH_TORCH
+      return load_torchscript(path);
+#else
+      break;
+#endif
   }
   return Error::terminal("model format '" + std::string(to_string(format)) +
                          "' is not compiled into this build of kiln-runtime");
