@@ -9,10 +9,11 @@ export KILN_KCM_PORT=30257 KILN_SCHEDULER_PORT=30259 KILN_KWOK_PORT=30247
 CLUSTER="$ROOT/scripts/local-cluster"
 KUBECTL="$("$ROOT/scripts/k8s-binaries" kubectl)/kubectl"
 
-# teardown [STATUS]: the test's exit status is kept (pass it when other cleanup ran first, e.g.
-# trap 'rc=$?; stop_manager; teardown $rc' EXIT).
+# teardown [STATUS]: stops a manager the test started and the cluster; the test's exit status is
+# kept (pass it when a trap of the test's own ran other cleanup first).
 teardown() {
   local rc=${1:-$?}
+  stop_manager
   "$CLUSTER" down || rc=1
   rm -rf "$KILN_CLUSTER_DIR"
   exit $rc
@@ -30,4 +31,25 @@ up() {
   [[ "$last" == KUBECONFIG=* ]] || fail "last line of 'up' is not KUBECONFIG=<path>: '$last'"
   export KUBECONFIG="${last#KUBECONFIG=}"
   [ -f "$KUBECONFIG" ] || fail "kubeconfig $KUBECONFIG does not exist"
+}
+
+# start_manager BUILD_DIR PORT [FLAGS...]: kiln-manager on the host against the test cluster (its
+# KUBECONFIG), metrics and probes on PORT, log appended to $KILN_CLUSTER_DIR/manager.log; returns
+# once /readyz answers. stop_manager stops it (teardown does too).
+MANAGER_PID=""
+start_manager() {
+  local build_dir="$1" port="$2"
+  shift 2
+  "$build_dir/src/cmd/kiln-manager" --metrics-port "$port" "$@" \
+    >> "$KILN_CLUSTER_DIR/manager.log" 2>&1 &
+  MANAGER_PID=$!
+  for _ in $(seq 1 100); do curl -sf "localhost:$port/readyz" >/dev/null && return; sleep 0.1; done
+  tail -30 "$KILN_CLUSTER_DIR/manager.log"
+  fail "kiln-manager not ready on port $port"
+}
+stop_manager() {
+  [ -n "$MANAGER_PID" ] || return 0
+  kill "$MANAGER_PID" 2>/dev/null || true
+  wait "$MANAGER_PID" 2>/dev/null || true
+  MANAGER_PID=""
 }

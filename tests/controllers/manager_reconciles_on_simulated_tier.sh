@@ -10,12 +10,7 @@ kc apply -f "$ROOT/crds/" >/dev/null
 kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 port=28080
-"$BUILD_DIR/src/cmd/kiln-manager" --metrics-port $port > "$KILN_CLUSTER_DIR/manager.log" 2>&1 &
-manager=$!
-stop_manager() { kill "$manager" 2>/dev/null; wait "$manager" 2>/dev/null || true; }
-trap 'rc=$?; stop_manager; teardown $rc' EXIT
-for _ in $(seq 1 100); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.1; done
-curl -sf "localhost:$port/readyz" >/dev/null || { cat "$KILN_CLUSTER_DIR/manager.log"; fail "manager not ready"; }
+start_manager "$BUILD_DIR" $port
 
 kc apply -f - <<'YAML'
 apiVersion: kiln.dev/v1alpha1

@@ -12,17 +12,8 @@ kc apply -f "$ROOT/crds/" >/dev/null
 kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 port=28081
-manager=""
-start_manager() {
-  "$BUILD_DIR/src/cmd/kiln-manager" --metrics-port $port >> "$KILN_CLUSTER_DIR/manager.log" 2>&1 &
-  manager=$!
-  for _ in $(seq 1 100); do curl -sf "localhost:$port/readyz" >/dev/null && return; sleep 0.1; done
-  cat "$KILN_CLUSTER_DIR/manager.log"; fail "manager not ready"
-}
-stop_manager() { [ -n "$manager" ] && { kill "$manager" 2>/dev/null; wait "$manager" 2>/dev/null || true; }; }
-trap 'rc=$?; stop_manager; teardown $rc' EXIT
 show() { kc get "$@" -o yaml | tail -60; tail -30 "$KILN_CLUSTER_DIR/manager.log"; }
-start_manager
+start_manager "$BUILD_DIR" $port
 
 # 1. A diamond: prepare -> (left, right) -> join.
 kc apply -f - <<'YAML'
@@ -52,7 +43,7 @@ done
 
 # A restarted manager reconciles the finished run again and creates nothing new.
 stop_manager
-start_manager
+start_manager "$BUILD_DIR" $port
 reconciled='^kiln_reconcile_total\{controller="datapipeline",result="(success|requeue)"\}'
 for _ in $(seq 1 300); do
   # (The metrics are read first and given to grep without a pipe: grep -q stops reading at its

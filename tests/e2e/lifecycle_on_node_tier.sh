@@ -15,11 +15,7 @@ kc apply -f "$ROOT/crds/" >/dev/null
 kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 port=28082
-"$BUILD_DIR/src/cmd/kiln-manager" --metrics-port $port --image-pull-policy Never \
-  > "$KILN_CLUSTER_DIR/manager.log" 2>&1 &
-manager=$!
-trap 'rc=$?; kill $manager 2>/dev/null; wait $manager 2>/dev/null; teardown $rc' EXIT
-for _ in $(seq 1 100); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.1; done
+start_manager "$BUILD_DIR" $port --image-pull-policy Never
 show() {
   kc get "$@" -o yaml | tail -80
   kc get pods -o wide
