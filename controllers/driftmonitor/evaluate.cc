@@ -1,5 +1,6 @@
 #include "controllers/driftmonitor/evaluate.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace kiln::controllers::driftmonitor {
@@ -18,6 +19,7 @@ std::string type_name(drift::ColumnType type) {
 
 json Evaluation::to_status() const {
   json out = {{"time", support::format_time(time)}, {"samples", samples}};
+  if (window_seconds) out["windowSeconds"] = *window_seconds;
   if (!verdict) return out;
   out["datasetDrift"] = dataset_drift;
   out["driftShare"] = drift_share;
@@ -33,6 +35,16 @@ json Evaluation::to_status() const {
     out["features"].push_back(std::move(entry));
   }
   return out;
+}
+
+std::optional<double> covered_window_seconds(const std::vector<json>& live) {
+  std::optional<double> covered;
+  for (const auto& body : live) {
+    if (!body.contains("windowSeconds") || !body["windowSeconds"].is_number()) continue;
+    const double w = body["windowSeconds"].get<double>();
+    covered = covered ? std::min(*covered, w) : w;
+  }
+  return covered;
 }
 
 Result<drift::Profile> merge_live_profiles(const std::vector<json>& live) {
@@ -53,6 +65,19 @@ Result<drift::Profile> merge_live_profiles(const std::vector<json>& live) {
       return status.error().with_context("merging live profile " + std::to_string(i));
   }
   return std::move(*merged);
+}
+
+Result<std::string> live_profile_path(const json& spec, const std::string& model) {
+  std::string path = "/v2/models/" + model + "/profile";
+  const json::json_pointer pointer("/window/duration");
+  if (!spec.contains(pointer) || !spec.at(pointer).is_string()) return path;
+  const std::string text = spec.at(pointer).get<std::string>();
+  const auto duration = support::parse_duration(text);
+  if (!duration.ok() || duration->count() <= 0) {
+    return Error::invalid_input("spec.window.duration: '" + text + "' is not a positive duration");
+  }
+  const auto seconds = (duration->count() + 999) / 1000;
+  return path + "?windowSeconds=" + std::to_string(seconds);
 }
 
 Result<drift::DriftOptions> drift_options(const json& spec) {
@@ -91,6 +116,7 @@ Result<Evaluation> evaluate(const json& spec, const json& baseline_json,
   Evaluation e;
   e.time = now;
   e.samples = current->rows();
+  e.window_seconds = covered_window_seconds(live);
   const json window = spec.value("window", json::object());
   if (e.samples < value_or<uint64_t>(window, "minSamples", 500)) return e;
   auto options = drift_options(spec);

@@ -22,6 +22,11 @@
 //   features[].type                 informative: the baseline's schema decides the type
 //   correction, driftShare          as is
 //   window.minSamples               fewer merged rows than this: no verdict
+//   window.duration                 asked of each serving pod as ?windowSeconds=
+//   (live_profile_path);
+//                                   a pod keeps at most its --profile-window-seconds (600 s by
+//                                   default), and lastEvaluation.windowSeconds says what was
+//                                   covered
 //
 // Pure functions; thread-safe.
 
@@ -59,18 +64,30 @@ struct FeatureMetric {
 struct Evaluation {
   TimePoint time;
   uint64_t samples = 0;  // Merged live rows.
+  // The span of served traffic the live profiles cover, in seconds (the smallest over the pods);
+  // nullopt when they do not say (bare drift::Profile JSON).
+  std::optional<double> window_seconds;
   bool verdict = false;  // false: fewer samples than minSamples.
   bool dataset_drift = false;
   double drift_share = 0;
   std::vector<FeatureMetric> features;
 
-  // status.lastEvaluation: {time, samples, datasetDrift?, driftShare?, features[]?}.
+  // status.lastEvaluation: {time, samples, windowSeconds?, datasetDrift?, driftShare?,
+  // features[]?}.
   json to_status() const;
 };
+
+// The smallest "windowSeconds" among the live profiles' bodies; nullopt when none says.
+std::optional<double> covered_window_seconds(const std::vector<json>& live);
 
 // Merges the live profiles' inputs. invalid-input when there is none, one is malformed, or their
 // schemas differ.
 Result<drift::Profile> merge_live_profiles(const std::vector<json>& live);
+
+// The path of the live profile of model `model` for `spec`:
+// /v2/models/{model}/profile[?windowSeconds=N], N = spec.window.duration rounded up to seconds.
+// invalid-input when the duration is malformed.
+Result<std::string> live_profile_path(const json& spec, const std::string& model);
 
 // The drift options of a DriftMonitor spec. invalid-input for an unknown test or correction.
 Result<drift::DriftOptions> drift_options(const json& spec);

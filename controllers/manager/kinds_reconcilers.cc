@@ -164,7 +164,11 @@ Result<kube::Requeue> DriftMonitorReconciler::reconcile(const kube::ObjectKey& k
   if (observed.target && driftmonitor::evaluation_due(*dm, now)) {
     const auto ips = ready_pod_ips(variant_pods(caches_, key.ns, target, "stable"));
     const std::string model_path = "/v2/models/" + target + "/profile";
-    auto live = get_from_pods(ips, modeldeployment::kContainerPort, model_path, kPodTimeout);
+    // (The CRD's pattern admits only well-formed durations; a malformed one reads the pods'
+    // whole window.)
+    const auto live_path = driftmonitor::live_profile_path(spec, target);
+    auto live = get_from_pods(ips, modeldeployment::kContainerPort,
+                              live_path.ok() ? *live_path : model_path, kPodTimeout);
     for (const auto& body : live.bodies) {
       auto parsed = json::parse(body, nullptr, false);
       if (!parsed.is_discarded()) observed.live_profiles.push_back(std::move(parsed));

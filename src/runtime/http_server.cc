@@ -90,7 +90,8 @@ struct HttpServer::Impl {
         auto it = request.headers().find(key_header);
         if (it != request.headers().end()) key = it->second;
       }
-      reply(request, handler(HttpRequest{method, path, text, key}));
+      const std::string query = request.request_uri().query();
+      reply(request, handler(HttpRequest{method, path, text, key, query}));
     });
   }
 };

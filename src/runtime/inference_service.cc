@@ -1,5 +1,6 @@
 #include "runtime/inference_service.h"
 
+#include <charconv>
 #include <exception>
 #include <utility>
 
@@ -28,6 +29,30 @@ bool consume(std::string_view& path, std::string_view prefix) {
 }
 
 // The next path segment (up to '/'), removed from `path` with its trailing '/'.
+// The windowSeconds parameter of a profile query ("windowSeconds=300"): zero when absent;
+// invalid-input unless a positive whole number of seconds.
+Result<std::chrono::seconds> window_seconds(std::string_view query) {
+  constexpr std::string_view kKey = "windowSeconds=";
+  while (!query.empty()) {
+    const auto end = query.find('&');
+    const std::string_view pair = query.substr(0, end);
+    if (pair.starts_with(kKey)) {
+      const std::string_view text = pair.substr(kKey.size());
+      long long seconds = 0;
+      const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+      if (ec != std::errc() || ptr != text.data() + text.size() || seconds <= 0) {
+        return Error::invalid_input(
+            "windowSeconds must be a positive whole number of seconds, "
+            "not '" +
+            std::string(text) + "'");
+      }
+      return std::chrono::seconds(seconds);
+    }
+    query = end == std::string_view::npos ? std::string_view() : query.substr(end + 1);
+  }
+  return std::chrono::seconds(0);
+}
+
 std::string_view next_segment(std::string_view& path) {
   const auto slash = path.find('/');
   std::string_view segment = path.substr(0, slash);
@@ -129,13 +154,13 @@ HttpResponse InferenceService::route(const HttpRequest& request) {
                                {"version", kVersion},
                                {"extensions", json::array({"model_profile"})}});
   }
-  if (consume(path, "/v2/models/")) return model_route(request.method, path, request.body);
+  if (consume(path, "/v2/models/")) return model_route(request, path);
   return error_response(
       404, "no route for " + std::string(request.method) + " " + std::string(request.path));
 }
 
-HttpResponse InferenceService::model_route(std::string_view method, std::string_view rest,
-                                           std::string_view body) {
+HttpResponse InferenceService::model_route(const HttpRequest& request, std::string_view rest) {
+  const std::string_view method = request.method;
   const std::string name(next_segment(rest));
   auto it = models_.find(name);
   if (it == models_.end()) return error_response(404, "unknown model '" + name + "'");
@@ -146,7 +171,7 @@ HttpResponse InferenceService::model_route(std::string_view method, std::string_
       return error_response(404, "model '" + name + "' has no version '" + version + "'");
     }
   }
-  if (method == "POST" && rest == "infer") return infer(model, body);
+  if (method == "POST" && rest == "infer") return infer(model, request.body);
   if (method != "GET") return error_response(404, "no route for " + std::string(method));
   if (rest.empty()) {
     return json_response(200,
@@ -161,7 +186,9 @@ HttpResponse InferenceService::model_route(std::string_view method, std::string_
   }
   if (rest == "profile") {
     if (!model.observer) return error_response(404, "model '" + name + "' keeps no profile");
-    auto profile = model.observer->profile_json();
+    auto window = window_seconds(request.query);
+    if (!window.ok()) return error_response(400, window.error().message());
+    auto profile = model.observer->profile_json(*window);
     if (!profile.ok()) return error_response(503, profile.error().message());
     return json_response(200, *profile);
   }

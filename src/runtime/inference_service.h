@@ -56,8 +56,10 @@ class TrafficObserver {
  public:
   virtual ~TrafficObserver() = default;
   virtual void observe(std::span<const Tensor> inputs, std::span<const Tensor> outputs) = 0;
-  // The current profile as JSON; an error when none can be produced.
-  virtual Result<nlohmann::json> profile_json() const = 0;
+  // The profile of the traffic of the last `window` as JSON (zero: the observer's whole window;
+  // longer than the observer keeps: clipped to it, and the JSON says which window it covers); an
+  // error when none can be produced.
+  virtual Result<nlohmann::json> profile_json(std::chrono::seconds window) const = 0;
   // The baseline profile the served traffic is compared with (drift::Profile JSON), served at
   // GET /v2/models/{m}/profile/baseline so a DriftMonitor needs no access to the model's volume;
   // nullopt when the pod was started without one.
@@ -78,6 +80,8 @@ struct HttpRequest {
   // The value of the transport's key header (HttpServerOptions::key_header), "" when absent or
   // not configured. The router's sticky key.
   std::string_view key = {};
+  // The query string without '?', e.g. "windowSeconds=300"; "" when absent.
+  std::string_view query = {};
 };
 
 struct HttpResponse {
@@ -119,7 +123,7 @@ class InferenceService {
   struct Model;
   HttpResponse route(const HttpRequest& request);
   HttpResponse infer(Model& model, std::string_view body);
-  HttpResponse model_route(std::string_view method, std::string_view rest, std::string_view body);
+  HttpResponse model_route(const HttpRequest& request, std::string_view rest);
 
   ServiceOptions options_;
   metrics::Registry& registry_;

@@ -83,21 +83,25 @@ void ServedProfile::observe(std::span<const Tensor> inputs, std::span<const Tens
   }
 }
 
-Result<nlohmann::json> ServedProfile::profile_json() const {
+Result<nlohmann::json> ServedProfile::profile_json(std::chrono::seconds requested) const {
   const auto now = clock_();
+  const std::chrono::steady_clock::duration window =
+      requested.count() > 0 ? std::min<std::chrono::steady_clock::duration>(requested, window_)
+                            : window_;
   drift::Profile inputs = empty_inputs_.empty_like();
   drift::Profile outputs = empty_outputs_.empty_like();
   std::uint64_t skipped;
   {
     std::lock_guard lock(mutex_);
     for (const auto& slot : slots_) {
-      if (now - slot.start >= window_) continue;
+      if (now - slot.start >= window) continue;
       if (auto m = inputs.merge(slot.inputs); !m.ok()) return std::move(m).error();
       if (auto m = outputs.merge(slot.outputs); !m.ok()) return std::move(m).error();
     }
     skipped = skipped_;
   }
-  return nlohmann::json{{"windowSeconds", std::chrono::duration<double>(window_).count()},
+  return nlohmann::json{{"windowSeconds", std::chrono::duration<double>(window).count()},
+                        {"maxWindowSeconds", std::chrono::duration<double>(window_).count()},
                         {"skippedBatches", skipped},
                         {"inputs", inputs.to_json()},
                         {"outputs", outputs.to_json()}};

@@ -13,7 +13,9 @@
 // up with the baseline's; otherwise one numerical feature per model input column, named from the
 // model's feature names (or f0, f1, ...), with a single bin and the KLL sketch.
 //
-// JSON: {"windowSeconds", "inputs": <drift::Profile JSON>, "outputs": <drift::Profile JSON>}.
+// JSON: {"windowSeconds", "maxWindowSeconds", "skippedBatches", "inputs": <drift::Profile JSON>,
+// "outputs": <drift::Profile JSON>}. A reader may ask for a shorter window than the observer
+// keeps (a DriftMonitor's spec.window.duration); it is rounded to whole slots.
 //
 // Thread-safety: observe() and profile_json() may be called from any thread; they take one mutex
 // (a batch costs one sketch insert per feature under it).
@@ -45,7 +47,9 @@ class ServedProfile final : public TrafficObserver {
   // Records every row of a batch. Batches whose feature count differs from the schema are
   // counted in the "skippedBatches" member and otherwise ignored.
   void observe(std::span<const Tensor> inputs, std::span<const Tensor> outputs) override;
-  Result<nlohmann::json> profile_json() const override;
+  // {"windowSeconds" (the span covered: `window` clipped to the observer's, or the whole one
+  // when zero), "maxWindowSeconds", "skippedBatches", "inputs", "outputs"}.
+  Result<nlohmann::json> profile_json(std::chrono::seconds window) const override;
   std::optional<nlohmann::json> baseline_json() const override { return baseline_; }
   // Keeps the baseline profile JSON for baseline_json(). Call before sharing the object.
   void set_baseline(nlohmann::json baseline) { baseline_ = std::move(baseline); }

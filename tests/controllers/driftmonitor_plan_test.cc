@@ -278,5 +278,39 @@ TEST(DriftMonitorPlan, LiveProfileWithAnotherSchemaFailsTheEvaluation) {
             "EvaluationFailed");
 }
 
+TEST(DriftMonitorPlan, WindowDurationIsAskedOfThePodsInWholeSeconds) {
+  struct Case {
+    json window;
+    std::string path;
+  };
+  const std::vector<Case> cases = {
+      {json::object(), "/v2/models/flights/profile"},
+      {{{"duration", "1h"}}, "/v2/models/flights/profile?windowSeconds=3600"},
+      {{{"duration", "90s"}}, "/v2/models/flights/profile?windowSeconds=90"},
+      {{{"duration", "1500ms"}}, "/v2/models/flights/profile?windowSeconds=2"},
+  };
+  for (const auto& c : cases) {
+    json spec = monitor()["spec"];
+    spec["window"] = c.window;
+    auto path = live_profile_path(spec, "flights");
+    ASSERT_TRUE(path.ok()) << c.window.dump();
+    EXPECT_EQ(*path, c.path);
+  }
+  json spec = monitor()["spec"];
+  spec["window"]["duration"] = "an hour";
+  auto bad = live_profile_path(spec, "flights");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("spec.window.duration"), std::string::npos);
+}
+
+TEST(DriftMonitorPlan, EvaluationReportsTheWindowThePodsCovered) {
+  World w;
+  w.plan(kT0, 0);
+  EXPECT_EQ(w.dm["status"]["lastEvaluation"]["windowSeconds"], 3600);
+  std::vector<json> pods = live(0);
+  pods[1]["windowSeconds"] = 600;  // A pod that keeps a shorter window clips the evaluation's.
+  EXPECT_EQ(covered_window_seconds(pods), 600);
+}
+
 }  // namespace
 }  // namespace kiln::controllers::driftmonitor

@@ -44,7 +44,7 @@ class InferenceServerTest : public ::testing::Test {
         ServedProfile::default_inputs((*cancer)->metadata()),
         ServedProfile::default_outputs((*cancer)->metadata()), std::chrono::seconds(600), 10,
         [] { return std::chrono::steady_clock::time_point{}; });
-    profile->set_baseline(profile->profile_json()->at("inputs"));
+    profile->set_baseline(profile->profile_json(std::chrono::seconds(0))->at("inputs"));
     service_->add_model("cancer", "1", std::move(cancer), 0.25, profile);
     service_->add_model("broken", "1", load_xgboost("/nonexistent/broken.json"), 0.01);
     auto server = HttpServer::start({"127.0.0.1", 0, options.max_body_bytes, ""},
@@ -241,6 +241,19 @@ TEST_F(InferenceServerTest, ProfileCountsServedRowsPerFeatureAsADriftProfile) {
   ASSERT_TRUE(outputs.ok());
   EXPECT_EQ(outputs->feature(0).count(), 4u);
   EXPECT_EQ(http(port_, "GET", "/v2/models/broken/profile").status, 404);
+}
+
+TEST_F(InferenceServerTest, ProfileWindowIsChosenByQueryAndAMalformedOneIs400) {
+  auto response = http(port_, "GET", "/v2/models/cancer/profile?windowSeconds=5");
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(json::parse(response.body)["windowSeconds"], 5);
+  for (const char* bad :
+       {"windowSeconds=0", "windowSeconds=-3", "windowSeconds=1h", "windowSeconds="}) {
+    auto r = http(port_, "GET", std::string("/v2/models/cancer/profile?") + bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_NE(json::parse(r.body).value("error", "").find("windowSeconds"), std::string::npos)
+        << bad;
+  }
 }
 
 TEST_F(InferenceServerTest, BaselineProfileIsServedWhenThePodWasGivenOne) {

@@ -44,7 +44,7 @@ class ServedProfileTest : public ::testing::Test {
 TEST_F(ServedProfileTest, CountsEveryRowPerFeatureAndPerOutput) {
   observe({30, 1000, 40, 2000}, {0.1f, 0.9f});
   observe({50, NAN}, {0.5f});
-  auto json = profile_.profile_json();
+  auto json = profile_.profile_json(std::chrono::seconds(0));
   ASSERT_TRUE(json.ok()) << json.error().to_string();
   auto inputs = drift::Profile::from_json((*json)["inputs"]);
   ASSERT_TRUE(inputs.ok()) << inputs.error().to_string();
@@ -65,7 +65,7 @@ TEST_F(ServedProfileTest, ForgetsBatchesOlderThanTheWindow) {
   now_ += 30s;
   observe({40, 2000}, {0.2f});
   now_ += 35s;  // The first batch is now 65 s old, the second 35 s.
-  auto json = profile_.profile_json();
+  auto json = profile_.profile_json(std::chrono::seconds(0));
   ASSERT_TRUE(json.ok());
   auto inputs = drift::Profile::from_json((*json)["inputs"]);
   ASSERT_TRUE(inputs.ok());
@@ -81,18 +81,39 @@ TEST_F(ServedProfileTest, ProfilesOfTwoReplicasMergeIntoOne) {
   Tensor i = rows({60, 3000, 70, 4000});
   Tensor o = predictions({0.3f, 0.4f});
   other.observe(std::span(&i, 1), std::span(&o, 1));
-  auto a = drift::Profile::from_json((*profile_.profile_json())["inputs"]);
-  auto b = drift::Profile::from_json((*other.profile_json())["inputs"]);
+  auto a = drift::Profile::from_json((*profile_.profile_json(std::chrono::seconds(0)))["inputs"]);
+  auto b = drift::Profile::from_json((*other.profile_json(std::chrono::seconds(0)))["inputs"]);
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_TRUE(a->merge(*b).ok());
   EXPECT_EQ(a->feature(0).count(), 3u);
   EXPECT_EQ(a->feature(1).numerical()->max, 4000);
 }
 
+TEST_F(ServedProfileTest, ShorterWindowCoversOnlyRecentSlotsAndLongerOneIsClipped) {
+  observe({30, 1000}, {0.1f});
+  now_ += 30s;
+  observe({40, 2000}, {0.2f});
+  now_ += 5s;  // Batches 35 s and 5 s old; slots are 10 s.
+  struct Case {
+    std::chrono::seconds window;
+    std::uint64_t rows;
+    double covered;
+  };
+  for (const Case c : {Case{20s, 1, 20}, Case{0s, 2, 60}, Case{3600s, 2, 60}}) {
+    auto json = profile_.profile_json(c.window);
+    ASSERT_TRUE(json.ok());
+    auto inputs = drift::Profile::from_json((*json)["inputs"]);
+    ASSERT_TRUE(inputs.ok());
+    EXPECT_EQ(inputs->rows(), c.rows) << c.window.count() << " s";
+    EXPECT_EQ((*json)["windowSeconds"], c.covered) << c.window.count() << " s";
+    EXPECT_EQ((*json)["maxWindowSeconds"], 60);
+  }
+}
+
 TEST_F(ServedProfileTest, BatchWithAnotherFeatureCountIsSkippedAndCounted) {
   Tensor wrong{"input", DataType::kFp32, {1, 3}, std::vector<float>{1, 2, 3}};
   profile_.observe(std::span(&wrong, 1), {});
-  auto json = profile_.profile_json();
+  auto json = profile_.profile_json(std::chrono::seconds(0));
   ASSERT_TRUE(json.ok());
   EXPECT_EQ((*json)["skippedBatches"], 1);
 }
