@@ -10,6 +10,10 @@ namespace {
 
 using json = nlohmann::json;
 
+// The deepest nesting of arrays and objects a request body may have: the request's own structure
+// takes 4 levels and data may nest 32 more (see flatten), which leaves room for parameters.
+constexpr int kMaxJsonDepth = 64;
+
 // The [min, max] of an integer datatype.
 std::pair<std::int64_t, std::int64_t> integer_range(DataType t) {
   switch (t) {
@@ -112,14 +116,19 @@ Result<Tensor> decode_input(const json& in, std::size_t index) {
   if (shape == in.end() || !shape->is_array()) {
     return Error::invalid_input(where + ".shape must be an array of integers");
   }
-  double elements = 1;
+  // The element count as element_count() computes it (left to right), refused when a partial
+  // product overflows: [2^40, 2^40, 0] holds no elements but would overflow there.
+  std::int64_t elements = 1;
   for (const auto& d : *shape) {
     if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
       return Error::invalid_input(where + ".shape must hold non-negative integers, got " +
                                   shape->dump());
     }
     t.shape.push_back(d.get<std::int64_t>());
-    elements *= static_cast<double>(t.shape.back());
+    if (__builtin_mul_overflow(elements, t.shape.back(), &elements)) {
+      return Error::invalid_input(where + ": shape " + shape->dump() +
+                                  " has more elements than a 64-bit count holds");
+    }
   }
   auto data = in.find("data");
   if (data == in.end() || !data->is_array()) {
@@ -128,11 +137,10 @@ Result<Tensor> decode_input(const json& in, std::size_t index) {
   t.data = empty_data_for(t.datatype);
   auto err = flatten(*data, t.datatype, t.data, where + ".data", 0);
   if (!err.empty()) return Error::invalid_input(err);
-  if (static_cast<double>(t.size()) != elements) {
-    return Error::invalid_input(
-        where + ": shape " + shape->dump() + " holds " +
-        (elements < 1e18 ? std::to_string(static_cast<long long>(elements)) : "over 1e18") +
-        " elements but data has " + std::to_string(t.size()));
+  if (static_cast<std::uint64_t>(elements) != t.size()) {
+    return Error::invalid_input(where + ": shape " + shape->dump() + " holds " +
+                                std::to_string(elements) + " elements but data has " +
+                                std::to_string(t.size()));
   }
   return t;
 }
@@ -185,7 +193,19 @@ json spec_json(const TensorSpec& spec) {
 }  // namespace
 
 Result<InferenceRequest> decode_infer_request(std::string_view body) {
-  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // nlohmann's parser is iterative, but copying and dumping a value recurse once per level, so a
+  // body of a million '[' would overflow the stack in an error message or the echoed parameters.
+  // The depth is checked while parsing; deeper values are discarded at once.
+  bool too_deep = false;
+  const json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) too_deep = true;
+    return !too_deep;
+  };
+  json doc = json::parse(body, limit_depth, /*allow_exceptions=*/false);
+  if (too_deep) {
+    return Error::invalid_input("the request body nests deeper than " +
+                                std::to_string(kMaxJsonDepth) + " levels");
+  }
   if (doc.is_discarded()) return Error::invalid_input("the request body is not valid JSON");
   if (!doc.is_object()) return Error::invalid_input("the request body must be a JSON object");
   InferenceRequest request;

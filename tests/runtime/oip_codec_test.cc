@@ -76,6 +76,10 @@ INSTANTIATE_TEST_SUITE_P(
                    "non-negative integers"},
         BadRequest{R"({"inputs": [{"name":"x","shape":[3],"datatype":"FP32","data":[1, 2]}]})",
                    "holds 3 elements but data has 2"},
+        // Found by the fuzz target: no elements, but element_count() overflowed on the way.
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1099511627776,1099511627776,0],
+                                   "datatype":"INT64","data":[]}]})",
+                   "more elements than a 64-bit count holds"},
         BadRequest{R"({"inputs": [{"name":"x","shape":[2],"datatype":"FP32","data":[1,"a"]}]})",
                    "inputs[0].data[1]: expected a number for FP32"},
         BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"INT32","data":[1.5]}]})",
@@ -91,6 +95,38 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],
                       "outputs": [{"nom": "y"}]})",
                    "string name"}));
+
+// Found by feeding the fuzz target deep bodies: a million nested levels (2 MB, under the 4 MiB
+// body limit) overflowed the stack where the codec dumps or copies a value.
+TEST(DecodeInferRequestTest, RefusesDeeplyNestedBodiesWithoutOverflowingTheStack) {
+  const std::size_t n = 1'000'000;
+  const std::string arrays = std::string(n, '[') + std::string(n, ']');
+  std::string objects;
+  for (std::size_t i = 0; i < n; ++i) objects += R"({"a":)";
+  objects += "1" + std::string(n, '}');
+  const std::string input = R"({"name":"x","datatype":"FP32","shape":[1],"data":[1]})";
+  const std::vector<std::string> bodies = {
+      R"({"inputs":[{"name":"x","datatype":"FP32","shape":)" + arrays + R"(,"data":[]}]})",
+      R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[)" + objects + "]}]}",
+      R"({"parameters":{"a":)" + arrays + R"(},"inputs":[)" + input + "]}",
+      R"({"inputs":[)" + input + R"(],"outputs":[{"name":"x","parameters":)" + arrays + "}]}",
+  };
+  for (const auto& body : bodies) {
+    auto r = decode_infer_request(body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().category(), ErrorCategory::kInvalidInput);
+    EXPECT_THAT(r.error().message(), HasSubstr("nests deeper than 64 levels"));
+  }
+}
+
+TEST(DecodeInferRequestTest, AcceptsDataNestedAsDeepAsTheLimitAllows) {
+  // Rank 32: the deepest data flatten() accepts, within the body's depth limit.
+  const std::string data = std::string(32, '[') + "1" + std::string(32, ']');
+  auto r = decode_infer_request(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":)" +
+                                data + "}]}");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_THAT(std::get<std::vector<float>>(r->inputs[0].data), ElementsAre(1.0f));
+}
 
 TEST(EncodeInferResponseTest, WritesShortestFloatsAndEchoesIdAndParameters) {
   InferenceResponse response{"iris", "3", "req-1", json{{"batched", false}}, {}};
