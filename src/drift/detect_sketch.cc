@@ -13,6 +13,29 @@ namespace {
 
 using Items = std::vector<std::pair<double, uint64_t>>;
 
+// A sketch's normalized rank error bound: 0 while it holds every item, else DataSketches'
+// empirical two-sided bound for KLL, 2.3 / k^0.97 (docs/drift.md).
+double rank_error(const KllSketch& sketch) {
+  return sketch.exact() ? 0.0 : 2.3 / std::pow(static_cast<double>(sketch.k()), 0.97);
+}
+
+// KS on two sketches. D is the sup distance between the sketches' weighted items; it may differ
+// from the samples' D by up to the two rank errors, which at large n is of the order of the test's
+// critical value, so a p-value from D itself would flag undrifted features far more often than
+// alpha (measured: 14% at n = 20,000, 34% at n = 50,000, alpha = 0.05). The p-value is therefore
+// taken at D − sqrt(ε_a² + ε_b²) (the sketches' errors are independent), clipped at 0: a
+// conservative test (measured false-positive rates 0-1.3% at alpha = 0.05 from n = 800 to
+// 50,000), exact when both sketches are. The reported statistic stays D.
+KsResult ks_sketches(const KllSketch& a, const KllSketch& b) {
+  const KsResult raw = ks_2samp_weighted(a.sorted_items(), b.sorted_items());
+  const double ea = rank_error(a), eb = rank_error(b);
+  if (ea == 0 && eb == 0) return raw;
+  const double slack = std::sqrt(ea * ea + eb * eb);
+  KsResult out = ks_2samp_p_value(std::max(0.0, raw.statistic - slack), a.count(), b.count());
+  out.statistic = raw.statistic;
+  return out;
+}
+
 // W1 between two weighted empirical distributions: Σ |F_a − F_b| · gap over merged points.
 double wasserstein_weighted(const Items& a, const Items& b) {
   double na = 0, nb = 0;
@@ -46,7 +69,7 @@ void run_numerical(const FeatureProfile& ref, const FeatureProfile& cur, Feature
   }
   switch (f.test) {
     case TestKind::kKs: {
-      const KsResult r = ks_2samp_weighted(a.sketch.sorted_items(), b.sketch.sorted_items());
+      const KsResult r = ks_sketches(a.sketch, b.sketch);
       f.statistic = r.statistic;
       f.p_value = r.p_value;
       return;
