@@ -1,6 +1,8 @@
 // The DataPipeline, ModelDeployment and DriftMonitor reconcilers: read the cache (and, when a
 // plan needs a measurement, the pods), plan, execute.
 
+#include <algorithm>
+
 #include "controllers/datapipeline/names.h"
 #include "controllers/datapipeline/plan.h"
 #include "controllers/driftmonitor/plan.h"
@@ -150,9 +152,27 @@ DriftMonitorReconciler::DriftMonitorReconciler(const Caches& caches, Executor& e
                               "1 when the feature drifted at the last evaluation, else 0",
                               {"namespace", "monitor", "feature"})) {}
 
+void DriftMonitorReconciler::forget_series(const kube::ObjectKey& key,
+                                           const driftmonitor::Evaluation* kept) {
+  // Label values: namespace, monitor, feature[, test].
+  auto stale = [&](const std::vector<std::string>& v) {
+    if (v[0] != key.ns || v[1] != key.name) return false;
+    if (kept == nullptr) return true;
+    return std::none_of(kept->features.begin(), kept->features.end(), [&](const auto& f) {
+      return f.error.empty() && f.feature == v[2] && (v.size() < 4 || f.test == v[3]);
+    });
+  };
+  statistic_.remove_if(stale);
+  p_value_.remove_if(stale);
+  drifted_.remove_if(stale);
+}
+
 Result<kube::Requeue> DriftMonitorReconciler::reconcile(const kube::ObjectKey& key) {
   auto dm = caches_.driftmonitors->store().get(key.str());
-  if (!dm) return kube::Requeue{};
+  if (!dm) {
+    forget_series(key, nullptr);  // Deleted: its features' series go with it.
+    return kube::Requeue{};
+  }
   const json spec = dm->value("spec", json::object());
   const json::json_pointer target_ref("/target/modelDeploymentRef/name");
   const std::string target =
@@ -188,6 +208,7 @@ Result<kube::Requeue> DriftMonitorReconciler::reconcile(const kube::ObjectKey& k
   }
   auto plan = driftmonitor::plan_driftmonitor(*dm, observed, now);
   if (plan.evaluation) {
+    forget_series(key, &*plan.evaluation);  // Features no longer evaluated (or now failing).
     for (const auto& f : plan.evaluation->features) {
       if (!f.error.empty()) continue;
       statistic_.with({key.ns, key.name, f.feature, f.test}).set(f.statistic);

@@ -11,6 +11,7 @@
 
 #include "common/metrics.h"
 #include "controllers/datapipeline/job.h"
+#include "controllers/driftmonitor/evaluate.h"
 #include "controllers/manager/executor.h"
 #include "controllers/modeldeployment/analysis.h"
 #include "controllers/modeldeployment/serving.h"
@@ -98,6 +99,10 @@ class DriftMonitorReconciler : public kube::Reconciler {
   Result<kube::Requeue> reconcile(const kube::ObjectKey& key) override;
 
  private:
+  // Removes the monitor's per-feature series, except those of `kept`'s evaluated features (all of
+  // them when `kept` is null).
+  void forget_series(const kube::ObjectKey& key, const driftmonitor::Evaluation* kept);
+
   Caches caches_;
   Executor& executor_;
   metrics::Family<metrics::Gauge>& statistic_;

@@ -352,6 +352,13 @@ Child& Family<Child>::find_or_create(std::span<const std::string_view> values) {
 }
 
 template <class Child>
+std::size_t Family<Child>::remove_if(
+    const std::function<bool(const std::vector<std::string>&)>& match) {
+  std::lock_guard lock(mutex_);
+  return std::erase_if(children_, [&](const auto& entry) { return match(entry.first); });
+}
+
+template <class Child>
 void Family<Child>::render(std::string& out) const {
   std::vector<std::pair<const std::vector<std::string>*, const Entry*>> sorted;
   {

@@ -27,6 +27,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -193,6 +194,13 @@ class Family final : public detail::FamilyBase {
   // Thread-safe; takes the family's mutex (see the costs at the top of this file).
   // Throws std::invalid_argument if the number of values differs from the number of label names.
   Child& with(std::initializer_list<std::string_view> label_values);
+
+  // Removes the children whose label values (in registration order) satisfy `match`, so their
+  // series leave the exposition, as prometheus-cpp's Family::Remove: for series of objects that
+  // are gone (a deleted DriftMonitor's features). A reference from with() to a removed child
+  // dangles, so only callers that look children up on each use may remove. Returns how many were
+  // removed. Thread-safe; `match` runs under the family's mutex and must not touch the family.
+  std::size_t remove_if(const std::function<bool(const std::vector<std::string>&)>& match);
 
  private:
   friend class Registry;

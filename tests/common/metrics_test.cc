@@ -137,6 +137,23 @@ TEST(Metrics, WritesNumbersInShortestRoundTripForm) {
   }
 }
 
+TEST(Metrics, RemovedChildrenLeaveTheExposition) {
+  Registry registry;
+  auto& drifted = registry.gauge("kiln_test_drifted", "Drift.", {"monitor", "feature"});
+  drifted.with({"a", "temp"}).set(1);
+  drifted.with({"a", "dewp"}).set(0);
+  drifted.with({"b", "temp"}).set(1);
+  EXPECT_EQ(drifted.remove_if([](const auto& v) { return v[0] == "a"; }), 2u);
+  const std::string text = registry.expose();
+  EXPECT_EQ(text.find("monitor=\"a\""), std::string::npos) << text;
+  EXPECT_NE(text.find("kiln_test_drifted{monitor=\"b\",feature=\"temp\"} 1"), std::string::npos)
+      << text;
+  EXPECT_EQ(drifted.remove_if([](const auto&) { return false; }), 0u);
+  drifted.with({"a", "temp"}).set(2);  // A removed series comes back fresh when used again.
+  EXPECT_NE(registry.expose().find("kiln_test_drifted{monitor=\"a\",feature=\"temp\"} 2"),
+            std::string::npos);
+}
+
 TEST(Metrics, CounterAddsIncrements) {
   Registry registry;
   Counter& c = registry.counter("kiln_events_total", "Events.").with({});

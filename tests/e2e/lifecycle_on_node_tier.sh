@@ -120,4 +120,15 @@ done
 [ "$(jp modeldeployment/lifecycle '{.status.conditions[?(@.type=="RolledBack")].status}')" = True ] ||
   fail "condition RolledBack is not True"
 echo "rollback: v1-again rolled back after $(jp modeldeployment/lifecycle '{.status.rollout.failedAnalyses}') failed analyses; stable stays $retrain"
+
+# 7. A deleted DriftMonitor takes its per-feature series out of /metrics.
+kc delete driftmonitor lifecycle --wait=true >/dev/null
+for _ in $(seq 1 100); do
+  metrics=$(curl -sf "localhost:$port/metrics" || true)
+  grep -q '^kiln_driftmonitor_feature_drifted{.*monitor="lifecycle"' <<< "$metrics" || break
+  sleep 0.1
+done
+grep -q '^kiln_driftmonitor_feature_drifted{.*monitor="lifecycle"' <<< "$metrics" &&
+  fail "the deleted DriftMonitor's series are still exported"
+echo "metrics: the deleted DriftMonitor's series are gone"
 echo "PASS: the lifecycle ran end to end on the node tier"
