@@ -29,8 +29,14 @@ JobOutcome outcome_of(const json* job) {
       return {JobOutcome::Kind::kFailed, c.value("reason", "Failed"), c.value("message", "")};
     }
   }
-  const bool active = status.value("active", 0) > 0 || status.value("ready", 0) > 0;
-  return {active ? JobOutcome::Kind::kActive : JobOutcome::Kind::kWaiting, "", ""};
+  // Workers that already finished count as running until the Job's Complete condition lands: with
+  // finalizer-based tracking the Job shows active 0 and succeeded > 0 (or pods not yet counted)
+  // for a moment, and "Created" there would flap the phase back.
+  const json uncounted = status.value("uncountedTerminatedPods", json::object());
+  const bool started = status.value("active", 0) > 0 || status.value("ready", 0) > 0 ||
+                       status.value("succeeded", 0) > 0 ||
+                       !uncounted.value("succeeded", json::array()).empty();
+  return {started ? JobOutcome::Kind::kActive : JobOutcome::Kind::kWaiting, "", ""};
 }
 
 const json* find_named(const std::vector<json>& objects, const std::string& name) {

@@ -91,6 +91,20 @@ TEST(TrainingJobPlan, ActiveWorkersMakeItRunning) {
   EXPECT_TRUE(condition_true(plan.status, "Running"));
 }
 
+TEST(TrainingJobPlan, WorkersFinishingBeforeTheJobCompletesStayRunning) {
+  const std::vector<json> finishing = {
+      {{"active", 0}, {"succeeded", 2}},
+      {{"active", 0}, {"uncountedTerminatedPods", {{"succeeded", {"uid-1"}}}}},
+  };
+  for (const json& status : finishing) {
+    Observed observed;
+    observed.jobs.push_back(job("mnist", status));
+    const Plan plan = plan_trainingjob(trainingjob({{"phase", "Running"}}), observed, kNow, {});
+    EXPECT_EQ(plan.status["phase"], "Running") << status.dump();
+    EXPECT_TRUE(plan.events.empty()) << status.dump();
+  }
+}
+
 TEST(TrainingJobPlan, CompletedJobRecordsWorkerZerosModelAndCleansRunningPods) {
   Observed observed;
   observed.jobs.push_back(job("mnist", job_condition("Complete")));
