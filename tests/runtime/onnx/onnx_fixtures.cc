@@ -1,0 +1,60 @@
+#include "onnx_fixtures.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace kiln::runtime::testing {
+
+Tensor OnnxFixtures::rows(const std::string& model, const std::string& name) const {
+  const auto rows = reference.at(model).at("rows").get<std::vector<std::vector<float>>>();
+  std::vector<float> flat;
+  for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
+  return {name,
+          DataType::kFp32,
+          {static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(rows.at(0).size())},
+          std::move(flat)};
+}
+
+const OnnxFixtures& onnx_fixtures() {
+  // One directory in the build tree shared by every test process (ctest runs each test in its own
+  // process): an flock serializes the conversion; files are reused until the script changes.
+  static const OnnxFixtures fixtures = [] {
+    namespace fs = std::filesystem;
+    OnnxFixtures f;
+    const fs::path dir = KILN_ONNX_FIXTURE_DIR;
+    fs::create_directories(dir.parent_path());
+    const int lock = ::open((dir.string() + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
+    if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+      ADD_FAILURE() << "cannot lock " << dir << ".lock";
+      return f;
+    }
+    std::error_code ec;
+    const auto done = dir / "reference.json";
+    const bool fresh = fs::exists(done, ec) && fs::last_write_time(done, ec) >=
+                                                   fs::last_write_time(KILN_MAKE_ONNX_MODELS, ec);
+    if (!fresh) {
+      const std::string command = std::string("'") + KILN_PYTHON + "' '" + KILN_MAKE_ONNX_MODELS +
+                                  "' '" + dir.string() + "'";
+      if (std::system(command.c_str()) != 0) {
+        ADD_FAILURE() << "converting the ONNX fixture models failed: " << command
+                      << " (run scripts/setup.sh runtime)";
+        ::close(lock);
+        return f;
+      }
+    }
+    ::close(lock);
+    f.dir = dir.string();
+    std::ifstream in(done);
+    f.reference = nlohmann::json::parse(in);
+    return f;
+  }();
+  return fixtures;
+}
+
+}  // namespace kiln::runtime::testing
