@@ -5,11 +5,13 @@ skl2onnx and writes onnxruntime's outputs on test rows, for the ONNX backend's t
 
 Writes to OUT_DIR:
   <model>.onnx        one file per entry of MODELS below
+  <graph>.onnx        one file per entry of operator_graphs.GRAPHS (hand-built operator tests)
   unsupported.onnx    a one-node Conv graph (an operator the backend does not evaluate)
-  reference.json      {"<model>": {"file", "rows": [[...]], "outputs": {"<name>": {"type",
-                      "shape", "data"}}}} where data is flat row-major; a ZipMap output (a list of
-                      {class: probability} maps) is written as [rows, classes] in map order, with
-                      "type": "zipmap" and its "keys"
+  reference.json      {"<model>": {"file", "rows"?: [[...]], "inputs": {"<name>": T},
+                      "outputs": {"<name>": T}}} where T is {"type": "float" | "int64" | "string",
+                      "shape", "data"} with data flat row-major and NaN written as null; a ZipMap
+                      output (a list of {class: probability} maps) is written as [rows, classes]
+                      in map order, with "type": "zipmap" and its "keys"
 """
 import json
 import os
@@ -27,6 +29,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
+
+from operator_graphs import GRAPHS
 
 
 def ints_not_bools():
@@ -51,6 +55,11 @@ def cancer():
 def iris():
     X, y = datasets.load_iris(return_X_y=True)
     return X.astype(np.float32), y
+
+
+def iris_named():
+    X, y = iris()
+    return X, np.array(datasets.load_iris().target_names)[y]
 
 
 def diabetes():
@@ -78,6 +87,9 @@ MODELS = {
     "mlp_iris_nozipmap": (iris, lambda: make_pipeline(Normalizer(), MLPClassifier(
         hidden_layer_sizes=(10,), activation="tanh", max_iter=2000, random_state=7)),
         {"zipmap": False}),
+    "logreg_iris_labels": (iris_named, lambda: LogisticRegression(max_iter=1000), None),
+    "forest_iris_labels_nozipmap": (iris_named, lambda: RandomForestClassifier(
+        n_estimators=10, max_depth=4, random_state=7), {"zipmap": False}),
     "linear_diabetes": (diabetes, lambda: LinearRegression(), None),
     "forest_diabetes": (diabetes, lambda: RandomForestRegressor(
         n_estimators=20, max_depth=6, random_state=7), None),
@@ -86,23 +98,37 @@ MODELS = {
 }
 
 
-def reference_outputs(session, rows):
+def encode(value):
+    value = np.asarray(value)
+    kind = "string" if value.dtype.kind in "OU" else (
+        "int64" if value.dtype.kind in "iu" else "float")
+    data = value.reshape(-1).tolist()
+    if kind == "float":
+        data = [None if np.isnan(v) else v for v in data]
+    return {"type": kind, "shape": list(value.shape), "data": data}
+
+
+def reference_outputs(session, feeds):
     names = [o.name for o in session.get_outputs()]
-    values = session.run(None, {session.get_inputs()[0].name: rows})
     out = {}
-    for name, value in zip(names, values):
+    for name, value in zip(names, session.run(None, feeds)):
         if isinstance(value, list):  # ZipMap: a list of {label: probability}
             keys = list(value[0].keys())
             data = [float(m[k]) for m in value for k in keys]
             out[name] = {"type": "zipmap", "shape": [len(value), len(keys)], "data": data,
                          "keys": [k if isinstance(k, str) else int(k) for k in keys]}
-            continue
-        value = np.asarray(value)
-        kind = "string" if value.dtype.kind in "OU" else (
-            "int64" if value.dtype.kind in "iu" else "float")
-        data = value.reshape(-1).tolist()
-        out[name] = {"type": kind, "shape": list(value.shape), "data": data}
+        else:
+            out[name] = encode(value)
     return out
+
+
+def run_case(out, name, model_bytes, feeds):
+    path = os.path.join(out, name + ".onnx")
+    with open(path, "wb") as f:
+        f.write(model_bytes)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return {"file": name + ".onnx", "inputs": {k: encode(v) for k, v in feeds.items()},
+            "outputs": reference_outputs(session, feeds)}
 
 
 def unsupported_model(path):
@@ -122,14 +148,13 @@ def main(out):
         X, y = dataset()
         model = make().fit(X, y)
         onx = to_onnx(model, X[:1], options=options, target_opset={"": 15, "ai.onnx.ml": 3})
-        path = os.path.join(out, name + ".onnx")
-        with open(path, "wb") as f:
-            f.write(onx.SerializeToString())
         rows = X[::max(1, len(X) // 40)][:40]
-        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        reference[name] = {"file": name + ".onnx", "rows": rows.tolist(),
-                           "ops": sorted({n.op_type for n in onx.graph.node}),
-                           "outputs": reference_outputs(session, rows)}
+        reference[name] = run_case(out, name, onx.SerializeToString(), {"X": rows})
+        reference[name]["rows"] = rows.tolist()
+    for name, build in GRAPHS.items():
+        model, feeds = build(np.random.default_rng(7))
+        onnx.checker.check_model(model)
+        reference[name] = run_case(out, name, model.SerializeToString(), feeds)
     unsupported_model(os.path.join(out, "unsupported.onnx"))
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(reference, f)

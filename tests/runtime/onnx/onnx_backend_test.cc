@@ -54,8 +54,7 @@ TEST_P(OnnxMatchesOnnxruntimeTest, EveryOutputEqualsOnnxruntimeOnTheSameRows) {
   const json& ref = f.reference.at(GetParam());
   auto backend = load_onnx(f.path(ref.at("file")));
   ASSERT_TRUE(backend.ok()) << backend.error().to_string();
-  const Tensor input = f.rows(GetParam());
-  auto out = (*backend)->predict(std::span(&input, 1));
+  auto out = (*backend)->predict(f.inputs(GetParam()));
   ASSERT_TRUE(out.ok()) << out.error().to_string();
   ASSERT_EQ(out->size(), ref.at("outputs").size());
   for (const auto& t : *out) {
@@ -68,13 +67,22 @@ INSTANTIATE_TEST_SUITE_P(Sklearn, OnnxMatchesOnnxruntimeTest,
                          ::testing::Values("logreg_cancer", "logreg_cancer_nozipmap", "logreg_iris",
                                            "forest_cancer", "forest_iris_nozipmap", "gboost_cancer",
                                            "gboost_iris_nozipmap", "mlp_cancer",
-                                           "mlp_iris_nozipmap", "linear_diabetes",
+                                           "mlp_iris_nozipmap", "logreg_iris_labels",
+                                           "forest_iris_labels_nozipmap", "linear_diabetes",
                                            "forest_diabetes", "gboost_diabetes"),
                          [](const auto& info) { return std::string(info.param); });
 
+// Hand-built graphs (operator_graphs.py) for attributes skl2onnx leaves at their defaults.
+INSTANTIATE_TEST_SUITE_P(Operators, OnnxMatchesOnnxruntimeTest,
+                         ::testing::Values("gemm_softmax_opset11", "elementwise_opset13",
+                                           "trees_sum", "trees_average", "trees_min",
+                                           "trees_max_softmax", "tree_classifier_three_labels",
+                                           "linear_and_normalizers", "two_inputs_onehot"),
+                         [](const auto& info) { return std::string(info.param); });
+
 TEST(OnnxBackendTest, EveryConvertedModelHasAReferenceCase) {
-  // The list above and the script's MODELS stay in step.
-  EXPECT_EQ(onnx_fixtures().reference.size(), 12u);
+  // The lists above and the script's MODELS and GRAPHS stay in step.
+  EXPECT_EQ(onnx_fixtures().reference.size(), 14u + 9u);
 }
 
 TEST(OnnxBackendTest, MetadataReportsInputsAndOutputsWithABatchDimension) {
@@ -122,6 +130,22 @@ TEST(OnnxBackendTest, UnnamedRowsAndFeatureColumnsBindToTheSingleInput) {
   ASSERT_TRUE(by_column.ok()) << by_column.error().to_string();
   EXPECT_EQ(std::get<std::vector<float>>((*by_column)[1].data),
             std::get<std::vector<float>>((*one)[1].data));
+}
+
+TEST(OnnxBackendTest, AGraphWithTwoInputsNamesTheOneTheRequestLacks) {
+  const auto& f = onnx_fixtures();
+  auto backend = load_onnx(f.path("two_inputs_onehot.onnx"));
+  ASSERT_TRUE(backend.ok()) << backend.error().to_string();
+  const auto& m = (*backend)->metadata();
+  ASSERT_EQ(m.inputs.size(), 2u);
+  EXPECT_EQ(m.inputs[1].name, "Codes");
+  EXPECT_EQ(m.inputs[1].datatype, DataType::kInt64);
+  auto inputs = f.inputs("two_inputs_onehot");
+  std::erase_if(inputs, [](const Tensor& t) { return t.name == "Codes"; });
+  auto out = (*backend)->predict(inputs);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().category(), ErrorCategory::kInvalidInput);
+  EXPECT_THAT(out.error().message(), HasSubstr("no input named 'Codes'"));
 }
 
 TEST(OnnxBackendTest, UnsupportedOperatorIsRefusedAtLoadNamingIt) {

@@ -13,11 +13,14 @@ namespace kiln::runtime::testing {
 
 struct OnnxFixtures {
   std::string dir;           // Holds the .onnx files and reference.json.
-  nlohmann::json reference;  // reference.json: {"<model>": {"file", "rows", "outputs"}}.
+  nlohmann::json reference;  // reference.json: {"<model>": {"file", "inputs", "outputs"}}.
 
   std::string path(const std::string& file) const { return dir + "/" + file; }
   // The model's test rows as one FP32 tensor [rows, features] named `name`.
   Tensor rows(const std::string& model, const std::string& name = "X") const;
+  // The model's reference inputs, one tensor per graph input (FP32 with null as NaN, INT64,
+  // BYTES).
+  std::vector<Tensor> inputs(const std::string& model) const;
 };
 
 // Converts the models on first use (a few seconds) and returns them; later calls return the same

@@ -1,0 +1,160 @@
+"""Small ONNX graphs built with onnx.helper that exercise operator attributes skl2onnx's models
+leave at their defaults (Gemm's alpha/beta/transB, Softmax's axis before and after opset 13,
+broadcasting, tree modes and aggregates, missing values, Normalizer norms, OneHotEncoder, several
+graph inputs). Each entry gives the model and seeded input rows; make_onnx_models.py runs them
+through onnxruntime for the reference outputs.
+"""
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+ML = "ai.onnx.ml"
+
+
+def _model(nodes, inputs, outputs, initializers=(), opset=13, ml_opset=3):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset),
+                                                    helper.make_opsetid(ML, ml_opset)])
+    model.ir_version = 8  # What onnxruntime 1.19 reads.
+    return model
+
+
+def _float(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _const(name, array):
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def gemm_softmax_opset11(rng):
+    """Gemm (transB, alpha, beta, C [3]) -> Softmax with opset 11's default axis, Flatten."""
+    x = rng.normal(size=(7, 4)).astype(np.float32)
+    nodes = [helper.make_node("Gemm", ["X", "W", "B"], ["G"], transB=1, alpha=0.5, beta=2.0),
+             helper.make_node("Softmax", ["G"], ["P"]),
+             helper.make_node("Flatten", ["G"], ["F"], axis=0)]
+    inits = [_const("W", rng.normal(size=(3, 4)).astype(np.float32)),
+             _const("B", rng.normal(size=(3,)).astype(np.float32))]
+    return _model(nodes, [_float("X", [None, 4])],
+                  [_float("P", [None, 3]), _float("F", [1, None])], inits, opset=11), {"X": x}
+
+
+def elementwise_opset13(rng):
+    """Broadcasting Sub/Mul/Div, Tanh, Sigmoid, Relu, Concat, Softmax along axis 0, ArgMax."""
+    x = rng.normal(size=(6, 3)).astype(np.float32)
+    nodes = [helper.make_node("Sub", ["X", "Row"], ["A"]),
+             helper.make_node("Mul", ["A", "Col"], ["M"]),
+             helper.make_node("Div", ["M", "Two"], ["D"]),
+             helper.make_node("Tanh", ["D"], ["T"]),
+             helper.make_node("Sigmoid", ["X"], ["S"]),
+             helper.make_node("Relu", ["X"], ["R"]),
+             helper.make_node("Concat", ["T", "S", "R"], ["C"], axis=-1),
+             helper.make_node("Softmax", ["X"], ["P"], axis=0),
+             helper.make_node("ArgMax", ["X"], ["I"], axis=1, keepdims=0),
+             helper.make_node("Reshape", ["C", "Shape"], ["Y"])]
+    inits = [_const("Row", np.array([[0.5, -1.0, 2.0]], np.float32)),
+             _const("Col", np.arange(1, 7, dtype=np.float32).reshape(6, 1)),
+             _const("Two", np.array(2.0, np.float32)),
+             _const("Shape", np.array([0, 3, -1], np.int64))]
+    return _model(nodes, [_float("X", [None, 3])],
+                  [_float("Y", [None, 3, 3]), _float("P", [None, 3]),
+                   helper.make_tensor_value_info("I", TensorProto.INT64, [None])],
+                  inits), {"X": x}
+
+
+def _tree_attributes(prefix):
+    """Three trees over features 0..2 using every branch mode; NaN follows missing_true."""
+    nodes = [  # (tree, node, feature, value, mode, true, false, missing_true)
+        (0, 0, 0, 0.5, "BRANCH_LT", 1, 2, 0), (0, 1, 0, 0, "LEAF", 0, 0, 0),
+        (0, 2, 1, 0.0, "BRANCH_GTE", 3, 4, 1), (0, 3, 0, 0, "LEAF", 0, 0, 0),
+        (0, 4, 0, 0, "LEAF", 0, 0, 0),
+        (1, 0, 2, 1.0, "BRANCH_EQ", 1, 2, 0), (1, 1, 0, 0, "LEAF", 0, 0, 0),
+        (1, 2, 0, 0.25, "BRANCH_NEQ", 3, 4, 0), (1, 3, 0, 0, "LEAF", 0, 0, 0),
+        (1, 4, 0, 0, "LEAF", 0, 0, 0),
+        (2, 0, 1, -0.5, "BRANCH_GT", 1, 2, 0), (2, 1, 2, 0.3, "BRANCH_LEQ", 3, 4, 1),
+        (2, 2, 0, 0, "LEAF", 0, 0, 0), (2, 3, 0, 0, "LEAF", 0, 0, 0),
+        (2, 4, 0, 0, "LEAF", 0, 0, 0)]
+    votes = [  # (tree, node, target, weight)
+        (0, 1, 0, 1.5), (0, 1, 1, -0.5), (0, 3, 0, 0.25), (0, 4, 1, 2.0),
+        (1, 1, 0, -1.0), (1, 3, 1, 0.75), (1, 4, 0, 0.5), (1, 4, 1, 0.5),
+        (2, 2, 0, 3.0), (2, 3, 1, -2.0), (2, 4, 0, 0.125)]
+    columns = list(zip(*nodes))
+    attrs = {"nodes_treeids": list(columns[0]), "nodes_nodeids": list(columns[1]),
+             "nodes_featureids": list(columns[2]), "nodes_values": list(columns[3]),
+             "nodes_modes": list(columns[4]), "nodes_truenodeids": list(columns[5]),
+             "nodes_falsenodeids": list(columns[6]),
+             "nodes_missing_value_tracks_true": list(columns[7])}
+    vcols = list(zip(*votes))
+    attrs.update({prefix + "_treeids": list(vcols[0]), prefix + "_nodeids": list(vcols[1]),
+                  prefix + "_ids": list(vcols[2]), prefix + "_weights": list(vcols[3])})
+    return attrs
+
+
+def _tree_rows(rng):
+    x = rng.normal(size=(24, 3)).astype(np.float32)
+    x[0, 2], x[1, 0], x[2, 0] = 1.0, 0.25, 0.5  # Equal to thresholds (EQ, NEQ, LT).
+    x[3, 1], x[4, 2], x[5, 1] = np.nan, np.nan, np.nan  # Missing values.
+    return x
+
+
+def tree_regressor(aggregate, transform):
+    def build(rng):
+        node = helper.make_node("TreeEnsembleRegressor", ["X"], ["Y"], domain=ML, n_targets=2,
+                                aggregate_function=aggregate, post_transform=transform,
+                                base_values=[0.5, -0.25], **_tree_attributes("target"))
+        return _model([node], [_float("X", [None, 3])], [_float("Y", [None, 2])]), \
+            {"X": _tree_rows(rng)}
+    return build
+
+
+def tree_classifier_three_labels(rng):
+    """Three string labels, SOFTMAX, base values."""
+    node = helper.make_node("TreeEnsembleClassifier", ["X"], ["L", "P"], domain=ML,
+                            classlabels_strings=["a", "b", "c"], post_transform="SOFTMAX",
+                            base_values=[0.1, 0.2, 0.3], **_tree_attributes("class"))
+    return _model([node], [_float("X", [None, 3])],
+                  [helper.make_tensor_value_info("L", TensorProto.STRING, [None]),
+                   _float("P", [None, 3])]), {"X": _tree_rows(rng)}
+
+
+def linear_and_normalizers(rng):
+    """LinearRegressor with two targets, Normalizer MAX and L2, Scaler with one offset."""
+    x = rng.normal(size=(9, 4)).astype(np.float32)
+    x[0] = 0.0  # An all-zero row: the norm is zero.
+    nodes = [helper.make_node("Scaler", ["X"], ["S"], domain=ML, offset=[0.5], scale=[2.0]),
+             helper.make_node("Normalizer", ["S"], ["NMax"], domain=ML, norm="MAX"),
+             helper.make_node("Normalizer", ["X"], ["NL2"], domain=ML, norm="L2"),
+             helper.make_node("LinearRegressor", ["X"], ["R"], domain=ML, targets=2,
+                              coefficients=rng.normal(size=8).astype(float).tolist(),
+                              intercepts=[1.0, -2.0])]
+    return _model(nodes, [_float("X", [None, 4])],
+                  [_float("NMax", [None, 4]), _float("NL2", [None, 4]), _float("R", [None, 2])],
+                  ml_opset=1), {"X": x}
+
+
+def two_inputs_onehot(rng):
+    """Two graph inputs (FLOAT and INT64): OneHotEncoder on the codes, concatenated, MatMul."""
+    num = rng.normal(size=(5, 2)).astype(np.float32)
+    codes = np.array([[1], [3], [5], [7], [3]], np.int64)  # 7 is unknown: all zeros.
+    nodes = [helper.make_node("OneHotEncoder", ["Codes"], ["H3"], domain=ML,
+                              cats_int64s=[1, 3, 5], zeros=1),
+             helper.make_node("Flatten", ["H3"], ["H"], axis=1),
+             helper.make_node("Concat", ["Num", "H"], ["C"], axis=1),
+             helper.make_node("MatMul", ["C", "W"], ["Y"])]
+    inits = [_const("W", rng.normal(size=(5, 2)).astype(np.float32))]
+    return _model(nodes, [_float("Num", [None, 2]),
+                          helper.make_tensor_value_info("Codes", TensorProto.INT64, [None, 1])],
+                  [_float("Y", [None, 2]), _float("H", [None, 3])], inits, ml_opset=1), \
+        {"Num": num, "Codes": codes}
+
+
+GRAPHS = {
+    "gemm_softmax_opset11": gemm_softmax_opset11,
+    "elementwise_opset13": elementwise_opset13,
+    "trees_sum": tree_regressor("SUM", "NONE"),
+    "trees_average": tree_regressor("AVERAGE", "NONE"),
+    "trees_min": tree_regressor("MIN", "NONE"),
+    "trees_max_softmax": tree_regressor("MAX", "SOFTMAX"),
+    "tree_classifier_three_labels": tree_classifier_three_labels,
+    "linear_and_normalizers": linear_and_normalizers,
+    "two_inputs_onehot": two_inputs_onehot,
+}
