@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/sort/spreadsort/float_sort.hpp>
 #include <cmath>
 #include <unordered_map>
 
@@ -25,15 +26,23 @@ constexpr std::array<std::pair<TestKind, std::string_view>, 9> kTestNames = {{
     {TestKind::kLInfinity, "linf"},
 }};
 
-std::vector<double> finite_sorted(const std::vector<double>& values) {
-  std::vector<double> out;
+// The finite values of `values`, sorted, in `out` (reused across features: its capacity stays, so
+// a million-row column costs no fresh pages per feature).
+void finite_sorted(const std::vector<double>& values, std::vector<double>& out) {
+  out.clear();
   out.reserve(values.size());
   for (double v : values) {
     if (std::isfinite(v)) out.push_back(v);
   }
-  std::sort(out.begin(), out.end());
-  return out;
+  // Boost.Sort's spreadsort (a radix/comparison hybrid, O(n·log(n)/log(bits)) for IEEE doubles):
+  // about 2x std::sort on a million doubles, the largest cost of exact mode.
+  boost::sort::spreadsort::float_sort(out.begin(), out.end());
 }
+
+// Buffers of run_numerical, one pair per compare_tables call.
+struct Scratch {
+  std::vector<double> a, b;
+};
 
 std::size_t distinct_union_sorted(const std::vector<double>& a, const std::vector<double>& b) {
   std::size_t n = 0, i = 0, j = 0;
@@ -62,8 +71,11 @@ std::pair<std::vector<uint64_t>, std::vector<uint64_t>> value_counts(const std::
   return {ca, cb};
 }
 
-void run_numerical(const Column& ref, const Column& cur, FeatureDrift& f) {
-  const auto a = finite_sorted(ref.values), b = finite_sorted(cur.values);
+void run_numerical(const Column& ref, const Column& cur, FeatureDrift& f, Scratch& scratch) {
+  finite_sorted(ref.values, scratch.a);
+  finite_sorted(cur.values, scratch.b);
+  const std::vector<double>& a = scratch.a;
+  const std::vector<double>& b = scratch.b;
   f.reference_count = a.size();
   f.current_count = b.size();
   if (a.empty() || b.empty()) {
@@ -300,6 +312,7 @@ Result<DriftReport> compare_tables(const Table& reference, const Table& current,
   std::vector<std::string> names;
   for (const Column& c : reference.columns) names.push_back(c.name);
   KILN_TRY(auto features, detail::plan_features(names, options));
+  Scratch scratch;
   for (FeatureDrift& f : features) {
     const Column* ref = reference.find(f.name);
     const Column* cur = current.find(f.name);
@@ -319,7 +332,7 @@ Result<DriftReport> compare_tables(const Table& reference, const Table& current,
                                   f.name + "' is categorical");
     }
     if (f.type == ColumnType::kNumerical) {
-      run_numerical(*ref, *cur, f);
+      run_numerical(*ref, *cur, f, scratch);
     } else {
       run_categorical(*ref, *cur, f);
     }

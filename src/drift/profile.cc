@@ -1,6 +1,7 @@
 #include "drift/profile.h"
 
 #include <algorithm>
+#include <boost/sort/spreadsort/float_sort.hpp>
 #include <charconv>
 #include <cmath>
 #include <numeric>
@@ -26,7 +27,7 @@ FeatureSchema numerical_schema(const Column& column, const ProfileOptions& optio
     if (std::isfinite(v)) values.push_back(v);
   }
   if (values.empty()) return s;
-  std::sort(values.begin(), values.end());
+  boost::sort::spreadsort::float_sort(values.begin(), values.end());  // As exact mode (detect.cc).
   s.center = quantile_linear(values, 0.5);
   for (uint32_t j = 1; j < options.bins; ++j) {
     const double e = quantile_linear(values, static_cast<double>(j) / options.bins);
