@@ -2,8 +2,8 @@
 // objects, with and without the managedFields transform. Objects are decoded from JSON text
 // shaped as the kube-apiserver returns them (managedFields of a client-side apply, a pod's spec
 // and status), transformed, and stored through an Informer's Store, as the watcher path does.
-// Anchor: controller-runtime caches 3.7-9 KB per pod; our target is <= 2,048 bytes per stripped
-// object.
+// Both store forms (parsed trees, compact MessagePack; kube/store.h). Anchor: controller-runtime
+// caches 3.7-9 KB per pod; our target is <= 2,048 bytes per stripped object.
 //
 // Run: build-*/bench/kiln-bench-informer-memory   (no cluster needed)
 
@@ -66,10 +66,15 @@ std::string pod(int i) {
          R"("hostIP":"10.0.0.13","podIP":"10.244.1.17","podIPs":[{"ip":"10.244.1.17"}],"startTime":"2026-11-21T15:20:15Z","containerStatuses":[{"name":"web","state":{"running":{"startedAt":"2026-11-21T15:20:18Z"}},"lastState":{},"ready":true,"restartCount":0,"image":"registry.example.com/web:1.4.2","imageID":"registry.example.com/web@sha256:4f5e6d7c8b9a0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0","containerID":"containerd://9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b","started":true}],"qosClass":"Burstable"}})";
 }
 
-// Fills a Store with `count` objects made by `make`, transformed or not; returns bytes/object.
-double bytes_per_object(std::string (*make)(int), bool strip, int count) {
-  kiln::kube::Store store;
+// Fills a Store with `count` objects made by `make`, transformed or not, as an informer's first
+// list does (every object decoded, then the store replaced at once); returns RSS bytes/object and,
+// in `in_use`, the allocator's live bytes/object (mallinfo2: what the cache really holds; RSS may
+// keep freed, fragmented heap pages of the decoded list, which later events reuse).
+double bytes_per_object(std::string (*make)(int), bool strip, bool compact, int count,
+                        double& in_use) {
+  kiln::kube::Store store(kiln::kube::StoreOptions{.compact = compact});
   long before = rss_bytes();
+  const auto used_before = static_cast<double>(mallinfo2().uordblks);
   std::vector<kiln::kube::ObjectPtr> objects;
   objects.reserve(count);
   for (int i = 0; i < count; ++i) {
@@ -79,23 +84,29 @@ double bytes_per_object(std::string (*make)(int), bool strip, int count) {
   }
   store.replace(std::move(objects));
   long after = rss_bytes();
+  in_use = (static_cast<double>(mallinfo2().uordblks) - used_before) / count;
   return static_cast<double>(after - before) / count;
 }
 
 void BM_InformerMemory(benchmark::State& state) {
   bool pods = state.range(0) == 1;
   bool strip = state.range(1) == 1;
+  bool compact = state.range(2) == 1;
   constexpr int kObjects = 10000;
-  double per_object = 0;
-  for (auto _ : state) per_object = bytes_per_object(pods ? pod : config_map, strip, kObjects);
+  double per_object = 0, in_use = 0;
+  for (auto _ : state) {
+    per_object = bytes_per_object(pods ? pod : config_map, strip, compact, kObjects, in_use);
+  }
   state.counters["bytes_per_object"] = per_object;
-  std::printf("%s, %s: %.0f bytes per cached object\n",
+  state.counters["in_use_bytes_per_object"] = in_use;
+  std::printf("%s, %s, %s store: %.0f bytes per cached object (in use: %.0f)\n",
               pods ? "10000 pod-shaped objects" : "10000 ConfigMaps",
-              strip ? "managedFields stripped" : "as served", per_object);
+              strip ? "managedFields stripped" : "as served", compact ? "compact" : "parsed",
+              per_object, in_use);
 }
 BENCHMARK(BM_InformerMemory)
-    ->ArgsProduct({{0, 1}, {0, 1}})
-    ->ArgNames({"pods", "strip"})
+    ->ArgsProduct({{0, 1}, {0, 1}, {0, 1}})
+    ->ArgNames({"pods", "strip", "compact"})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 

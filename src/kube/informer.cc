@@ -18,7 +18,10 @@ void strip_managed_fields(nlohmann::json& object) {
 
 Informer::Informer(Client& client, ResourceRef resource, WatcherOptions watch,
                    InformerOptions options)
-    : resource_(resource), options_(std::move(options)), watcher_(client, resource, watch) {}
+    : resource_(resource),
+      options_(std::move(options)),
+      watcher_(client, resource, watch),
+      store_(StoreOptions{.compact = options_.compact_store}) {}
 
 Informer::~Informer() { stop(); }
 

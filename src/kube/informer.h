@@ -31,6 +31,8 @@ void strip_managed_fields(nlohmann::json& object);
 struct InformerOptions {
   // Applied to every object before it is stored (and before handlers see it). Empty: none.
   std::function<void(nlohmann::json&)> transform{};
+  // Store objects in the compact (MessagePack) form; see store.h.
+  bool compact_store = false;
 };
 
 struct EventHandler {

@@ -49,17 +49,30 @@ void Store::Content::unindex(const std::string& key, const nlohmann::json& objec
   });
 }
 
+Store::Entry Store::make_entry(ObjectPtr object) const {
+  if (!options_.compact) return {std::move(object), {}};
+  Entry entry{nullptr, nlohmann::json::to_msgpack(*object)};
+  entry.packed.shrink_to_fit();
+  return entry;
+}
+
+ObjectPtr Store::read(const Entry& entry) const {
+  if (entry.object) return entry.object;
+  // Bytes this store wrote itself: decoding cannot fail short of memory corruption.
+  return std::make_shared<const nlohmann::json>(nlohmann::json::from_msgpack(entry.packed));
+}
+
 ObjectPtr Store::get(const std::string& key) const {
   std::shared_lock lock(mutex_);
   auto it = content_->objects.find(key);
-  return it == content_->objects.end() ? nullptr : it->second;
+  return it == content_->objects.end() ? nullptr : read(it->second);
 }
 
 std::vector<ObjectPtr> Store::list() const {
   std::shared_lock lock(mutex_);
   std::vector<ObjectPtr> out;
   out.reserve(content_->objects.size());
-  for (const auto& [key, object] : content_->objects) out.push_back(object);
+  for (const auto& [key, entry] : content_->objects) out.push_back(read(entry));
   return out;
 }
 
@@ -70,14 +83,14 @@ std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::stri
   if (values == content_->indexes.end()) return out;
   auto keys = values->second.find(value);
   if (keys == values->second.end()) return out;
-  for (const auto& key : keys->second) out.push_back(content_->objects.at(key));
+  for (const auto& key : keys->second) out.push_back(read(content_->objects.at(key)));
   return out;
 }
 
 std::vector<std::string> Store::keys() const {
   std::shared_lock lock(mutex_);
   std::vector<std::string> out;
-  for (const auto& [key, object] : content_->objects) out.push_back(key);
+  for (const auto& [key, entry] : content_->objects) out.push_back(key);
   return out;
 }
 
@@ -92,7 +105,7 @@ void Store::replace(std::vector<ObjectPtr> objects) {
   for (auto& object : objects) {
     std::string key = object_key(*object);
     fresh->index(key, *object);
-    fresh->objects[key] = std::move(object);
+    fresh->objects[key] = make_entry(std::move(object));
   }
   std::unique_ptr<Content> old;
   {
@@ -104,12 +117,13 @@ void Store::replace(std::vector<ObjectPtr> objects) {
 
 ObjectPtr Store::upsert(ObjectPtr object) {
   std::string key = object_key(*object);
+  Entry entry = make_entry(object);  // Encoded outside the lock.
   std::unique_lock lock(mutex_);
   auto& slot = content_->objects[key];
-  ObjectPtr previous = std::move(slot);
+  ObjectPtr previous = slot.object || !slot.packed.empty() ? read(slot) : nullptr;
   if (previous) content_->unindex(key, *previous);
   content_->index(key, *object);
-  slot = std::move(object);
+  slot = std::move(entry);
   return previous;
 }
 
@@ -117,7 +131,7 @@ ObjectPtr Store::erase(const std::string& key) {
   std::unique_lock lock(mutex_);
   auto it = content_->objects.find(key);
   if (it == content_->objects.end()) return nullptr;
-  ObjectPtr previous = std::move(it->second);
+  ObjectPtr previous = read(it->second);
   content_->objects.erase(it);
   content_->unindex(key, *previous);
   return previous;

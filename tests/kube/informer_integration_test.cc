@@ -61,7 +61,8 @@ class InformerTest : public ::testing::Test {
   }
 
   // An informer whose connections go through `proxy` (when given).
-  std::unique_ptr<Informer> make_informer(testing::TcpProxy* proxy = nullptr) {
+  std::unique_ptr<Informer> make_informer(testing::TcpProxy* proxy = nullptr,
+                                          bool compact_store = false) {
     auto config = testing::cluster_config();
     config.qps = 0;
     if (proxy) config.server = "https://127.0.0.1:" + std::to_string(proxy->port());
@@ -70,8 +71,9 @@ class InformerTest : public ::testing::Test {
     informer_client_ = std::move(client).value();
     WatcherOptions watch{
         .ns = ns_, .initial_backoff = milliseconds(100), .max_backoff = milliseconds(1000)};
-    auto informer = std::make_unique<Informer>(*informer_client_, resources::kConfigMaps, watch,
-                                               InformerOptions{.transform = strip_managed_fields});
+    auto informer = std::make_unique<Informer>(
+        *informer_client_, resources::kConfigMaps, watch,
+        InformerOptions{.transform = strip_managed_fields, .compact_store = compact_store});
     informer->add_handler({.on_add = [this](const ObjectPtr&) { ++adds_; },
                            .on_update = [this](const ObjectPtr&, const ObjectPtr&) { ++updates_; },
                            .on_delete = [this](const ObjectPtr&) { ++deletes_; }});
@@ -123,6 +125,19 @@ TEST_F(InformerTest, SyncsThenFollowsAddsUpdatesAndDeletes) {
   EXPECT_GE(updates_.load(), 1);
   EXPECT_EQ(deletes_.load(), 1);
   EXPECT_EQ((*informer->store().get(ns_ + "/a"))["data"]["v"], "2");
+}
+
+TEST_F(InformerTest, CompactStoreFollowsTheSameEventsAsTheParsedOne) {
+  create("a", {{"app", "web"}});
+  auto informer = make_informer(nullptr, /*compact_store=*/true);
+  informer->start();
+  ASSERT_TRUE(informer->wait_for_sync(milliseconds(30000)));
+  create("b", {{"app", "web"}});
+  modify("a", "2");
+  expect_cache_equals_fresh_list(*informer, "marker");
+  EXPECT_EQ((*informer->store().get(ns_ + "/a"))["data"]["v"], "2");
+  EXPECT_EQ(informer->store().by_index(kIndexLabel, "app=web").size(), 2u);
+  EXPECT_EQ(adds_.load(), 3);  // a, b, marker
 }
 
 TEST_F(InformerTest, IndexesByNamespaceLabelAndOwnerAndTransformsBeforeStoring) {
