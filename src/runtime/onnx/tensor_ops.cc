@@ -50,25 +50,30 @@ class Identity final : public NodeKernel {
   }
 };
 
+// Elementwise FLOAT functions; Fn is a stateless functor, inlined into the loop.
+template <class Fn>
 class Unary final : public NodeKernel {
  public:
-  Unary(const NodeProto& node, float (*fn)(float)) : NodeKernel(node), fn_(fn) {}
+  using NodeKernel::NodeKernel;
   Result<void> run(std::span<const Value* const> in, std::span<Value* const> out) const override {
     if (auto t = expect_type(node_, *in[0], ElemType::kFloat, 0); !t.ok()) return t;
     Value& y = *out[0];
     y = Value{ElemType::kFloat, in[0]->shape, {}, {}, {}, false};
     y.f.resize(in[0]->f.size());
-    std::transform(in[0]->f.begin(), in[0]->f.end(), y.f.begin(), fn_);
+    std::transform(in[0]->f.begin(), in[0]->f.end(), y.f.begin(), Fn{});
     return Ok();
   }
-
- private:
-  float (*fn_)(float);
 };
 
-float relu(float x) { return x > 0.0f ? x : 0.0f; }
-float sigmoid(float x) { return logistic(x); }
-float tanh_f(float x) { return std::tanh(x); }
+struct Relu {
+  float operator()(float x) const { return x > 0.0f ? x : 0.0f; }
+};
+struct Sigmoid {
+  float operator()(float x) const { return logistic(x); }
+};
+struct Tanh {
+  float operator()(float x) const { return std::tanh(x); }
+};
 
 // The strides of an operand of `shape` in a broadcast output of `rank` dimensions: 0 along the
 // dimensions it is broadcast over.
@@ -85,6 +90,18 @@ std::vector<std::int64_t> broadcast_strides(const std::vector<std::int64_t>& sha
   }
   std::reverse(strides.begin(), strides.end());
   return strides;
+}
+
+// True when `shape`, aligned right against `out`, is all ones followed by out's trailing
+// dimensions, so its values repeat unchanged along out's leading dimensions.
+bool is_trailing(const std::vector<std::int64_t>& shape, const std::vector<std::int64_t>& out) {
+  std::size_t k = shape.size();
+  std::size_t o = out.size();
+  while (k > 0 && shape[k - 1] == out[o - 1]) --k, --o;  // The trailing run that matches.
+  for (std::size_t j = 0; j < k; ++j) {
+    if (shape[j] != 1) return false;
+  }
+  return true;
 }
 
 // Elementwise binary operators with multidirectional (NumPy) broadcasting.
@@ -128,6 +145,21 @@ class Binary final : public NodeKernel {
     y.resize(n);
     if (a.size() == n && b.size() == n) {
       for (std::size_t k = 0; k < n; ++k) y[k] = op(a[k], b[k]);
+      return;
+    }
+    // Fast paths: b repeats along a's leading dimensions (a bias row [1, n] or [n], a scalar).
+    if (a.size() == n && !b.empty() && n % b.size() == 0 && is_trailing(sb, sy)) {
+      const std::size_t m = b.size();
+      for (std::size_t k = 0; k < n; k += m) {
+        for (std::size_t j = 0; j < m; ++j) y[k + j] = op(a[k + j], b[j]);
+      }
+      return;
+    }
+    if (b.size() == n && !a.empty() && n % a.size() == 0 && is_trailing(sa, sy)) {
+      const std::size_t m = a.size();
+      for (std::size_t k = 0; k < n; k += m) {
+        for (std::size_t j = 0; j < m; ++j) y[k + j] = op(a[j], b[k + j]);
+      }
       return;
     }
     const std::size_t rank = sy.size();
@@ -481,11 +513,6 @@ Result<std::unique_ptr<Kernel>> make(const NodeContext& c, int min_in, int max_i
   }
 }
 
-Result<std::unique_ptr<Kernel>> make_unary(const NodeContext& c, float (*fn)(float)) {
-  if (auto a = check_arity(c.node, 1, 1, 1, 1); !a.ok()) return std::move(a).error();
-  return std::unique_ptr<Kernel>(std::make_unique<Unary>(c.node, fn));
-}
-
 Result<std::unique_ptr<Kernel>> make_cast(const NodeContext& c) {
   if (auto a = check_arity(c.node, 1, 1, 1, 1); !a.ok()) return std::move(a).error();
   const auto to = Attributes(c.node).get_int("to", 0);
@@ -504,9 +531,9 @@ Result<std::unique_ptr<Kernel>> make_cast(const NodeContext& c) {
 
 const OpEntry kTensorOps[] = {
     {"", "Identity", [](const NodeContext& c) { return make<Identity>(c, 1, 1); }},
-    {"", "Relu", [](const NodeContext& c) { return make_unary(c, relu); }},
-    {"", "Sigmoid", [](const NodeContext& c) { return make_unary(c, sigmoid); }},
-    {"", "Tanh", [](const NodeContext& c) { return make_unary(c, tanh_f); }},
+    {"", "Relu", [](const NodeContext& c) { return make<Unary<Relu>>(c, 1, 1); }},
+    {"", "Sigmoid", [](const NodeContext& c) { return make<Unary<Sigmoid>>(c, 1, 1); }},
+    {"", "Tanh", [](const NodeContext& c) { return make<Unary<Tanh>>(c, 1, 1); }},
     {"", "Add", [](const NodeContext& c) { return make<Binary<std::plus>>(c, 2, 2); }},
     {"", "Sub", [](const NodeContext& c) { return make<Binary<std::minus>>(c, 2, 2); }},
     {"", "Mul", [](const NodeContext& c) { return make<Binary<std::multiplies>>(c, 2, 2); }},
