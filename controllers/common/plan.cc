@@ -4,7 +4,7 @@
 
 namespace kiln::controllers {
 
-DeleteRef delete_ref_of(const nlohmann::json& object, const std::string& propagation) {
+ObjectRef delete_ref_of(const nlohmann::json& object, const std::string& propagation) {
   return {object.value("apiVersion", ""), object.value("kind", ""),
           string_at(object, "/metadata/namespace"), string_at(object, "/metadata/name"),
           propagation};

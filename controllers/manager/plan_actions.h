@@ -1,30 +1,13 @@
 #pragma once
 
-// Converts each controller's Plan type into the Executor's Actions.
+// Converts a controller's Plan into the Executor's Actions.
 
 #include "controllers/common/plan.h"
 #include "controllers/manager/executor.h"
-#include "controllers/modeldeployment/support.h"
 
 namespace kiln::controllers::manager {
 
 inline Actions to_actions(const controllers::Plan& plan) {
-  Actions a;
-  a.apply = plan.apply;
-  for (const auto& d : plan.remove) {
-    a.remove.push_back({d.api_version, d.kind, d.ns, d.name, d.propagation});
-  }
-  a.status = plan.status;
-  for (const auto& e : plan.events) a.events.push_back({e.type, e.reason, e.message});
-  if (plan.requeue_after) {
-    a.requeue_after = std::chrono::duration_cast<std::chrono::milliseconds>(*plan.requeue_after);
-  }
-  return a;
-}
-
-// The ModelDeployment and DriftMonitor plans (support::Plan): the same parts plus metadata
-// patches of other objects.
-inline Actions to_actions(const support::Plan& plan) {
   Actions a;
   a.apply = plan.apply;
   for (const auto& d : plan.remove) {

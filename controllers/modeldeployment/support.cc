@@ -7,11 +7,6 @@
 
 namespace kiln::controllers::support {
 
-void Plan::requeue_within(std::chrono::milliseconds after) {
-  if (after < std::chrono::milliseconds(0)) after = std::chrono::milliseconds(0);
-  if (!requeue_after || after < *requeue_after) requeue_after = after;
-}
-
 std::string format_time(TimePoint t) { return controllers::format_time(t); }
 
 Result<TimePoint> parse_time(std::string_view text) {

@@ -1,10 +1,9 @@
 #pragma once
 
-// Small helpers shared by the ModelDeployment and DriftMonitor plans: the Plan shape (with
-// metadata patches of other objects), wall-clock times in RFC 3339, Go-style durations,
-// metav1.Condition handling (with "Unknown"), child names and ownerReferences. Names, times and
-// durations delegate to controllers/common; the rest adds what it lacks (Unknown conditions,
-// metadata patches, millisecond requeues).
+// Small helpers shared by the ModelDeployment and DriftMonitor plans: wall-clock times in RFC 3339,
+// Go-style durations, metav1.Condition handling (with "Unknown"), child names and ownerReferences.
+// Names, times and durations delegate to controllers/common; the rest adds what it lacks (Unknown
+// conditions).
 //
 // Every function is pure and thread-safe.
 
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "controllers/common/plan.h"
 
 namespace kiln::controllers::support {
 
@@ -26,48 +26,11 @@ using TimePoint = std::chrono::system_clock::time_point;
 inline constexpr std::string_view kGroupVersion = "kiln.dev/v1alpha1";
 inline constexpr std::string_view kFieldManager = "kiln-manager";
 
-// An Event to emit on the parent (core/v1 Event: type Normal|Warning, CamelCase reason).
-struct Event {
-  std::string type;  // "Normal" or "Warning".
-  std::string reason;
-  std::string message;
-  friend bool operator==(const Event&, const Event&) = default;
-};
-
-// A child to delete: apiVersion, kind, namespace and name, with the propagation policy of the
-// DELETE ("Background" or "Foreground").
-struct ObjectRef {
-  std::string api_version;
-  std::string kind;
-  std::string ns;
-  std::string name;
-  std::string propagation = "Background";
-  friend bool operator==(const ObjectRef&, const ObjectRef&) = default;
-};
-
-// A merge patch of another object's metadata (never its spec): the only write a plan makes to an
-// object it does not own. `patch` is a JSON merge patch such as
-// {"metadata": {"annotations": {"kiln.dev/canary-model": "..."}}}.
-struct MetadataPatch {
-  ObjectRef target;
-  json patch;
-};
-
-// What a reconcile does, as data. `apply` holds complete objects for server-side apply with the
-// field manager kiln-manager; `status` is the parent's full new status (PUT to /status when it
-// differs from the observed one); `requeue_after` asks for another reconcile even without a
-// change in the cache.
-struct Plan {
-  std::vector<json> apply;
-  std::vector<ObjectRef> remove;
-  std::vector<MetadataPatch> patches;
-  json status = json::object();
-  std::vector<Event> events;
-  std::optional<std::chrono::milliseconds> requeue_after;
-
-  // Keeps the earlier of the current and the given requeue.
-  void requeue_within(std::chrono::milliseconds after);
-};
+// The plan's parts are the shape every controller shares (controllers/common/plan.h).
+using Event = controllers::Event;
+using ObjectRef = controllers::ObjectRef;
+using MetadataPatch = controllers::MetadataPatch;
+using Plan = controllers::Plan;
 
 // RFC 3339 in UTC with second precision ("2026-11-21T16:20:00Z"), as metav1.Time serializes.
 std::string format_time(TimePoint t);

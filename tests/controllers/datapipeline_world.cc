@@ -41,7 +41,7 @@ const Plan& World::step() {
     auto& list = o["kind"] == "Job" ? observed.jobs : observed.claims;
     if (find_named(list, o["metadata"]["name"]) == nullptr) list.push_back(o);
   }
-  for (const DeleteRef& d : last.remove) {
+  for (const ObjectRef& d : last.remove) {
     for (auto* list : {&observed.jobs, &observed.claims}) {
       std::erase_if(*list, [&](const json& o) { return o["metadata"]["name"] == d.name; });
     }
