@@ -33,6 +33,12 @@ up() {
   [ -f "$KUBECONFIG" ] || fail "kubeconfig $KUBECONFIG does not exist"
 }
 
+# install_crds: Kiln's CRDs, established.
+install_crds() {
+  kc apply -f "$ROOT/crds/" >/dev/null
+  kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
+}
+
 # start_manager BUILD_DIR PORT [FLAGS...]: kiln-manager on the host against the test cluster (its
 # KUBECONFIG), metrics and probes on PORT, log appended to $KILN_CLUSTER_DIR/manager.log; returns
 # once /readyz answers. stop_manager stops it (teardown does too).

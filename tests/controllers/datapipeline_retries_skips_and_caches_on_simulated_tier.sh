@@ -11,8 +11,7 @@
 source "$(dirname "$0")/../cluster/cluster_env.sh"
 BUILD_DIR="$2"
 up simulated
-kc apply -f "$ROOT/crds/" >/dev/null
-kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
+install_crds
 port=28083
 start_manager "$BUILD_DIR" $port
 show() { kc get "$@" -o yaml | tail -60; kc get jobs,pods; tail -30 "$KILN_CLUSTER_DIR/manager.log"; }

@@ -8,8 +8,7 @@
 source "$(dirname "$0")/../cluster/cluster_env.sh"
 BUILD_DIR="$2"
 up simulated
-kc apply -f "$ROOT/crds/" >/dev/null
-kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
+install_crds
 
 port=28081
 show() { kc get "$@" -o yaml | tail -60; tail -30 "$KILN_CLUSTER_DIR/manager.log"; }

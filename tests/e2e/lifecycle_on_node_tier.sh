@@ -11,8 +11,7 @@ BUILD_DIR="$2"
 up node
 BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/images" build runtime toolbox >/dev/null
 "$ROOT/scripts/images" import "$KILN_CLUSTER_DIR/containerd/containerd.sock" runtime toolbox >/dev/null
-kc apply -f "$ROOT/crds/" >/dev/null
-kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
+install_crds
 
 port=28082
 start_manager "$BUILD_DIR" $port --image-pull-policy Never
