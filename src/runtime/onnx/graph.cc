@@ -125,7 +125,7 @@ class PlanBuilder {
       const std::string domain = node.domain().empty() ? "ai.onnx" : node.domain();
       if (!seen.insert(domain + "/" + node.op_type()).second) continue;
       unsupported += (unsupported.empty() ? "" : ", ") + std::string("'") + node.op_type() +
-                     "' (domain " + domain + ", node '" + node.name() + "')";
+                     "' (domain " + domain + ", " + describe(node) + ")";
     }
     if (unsupported.empty()) return Ok();
     return Error::invalid_input("unsupported ONNX operator " + unsupported +

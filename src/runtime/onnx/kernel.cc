@@ -150,13 +150,21 @@ std::vector<std::string> Attributes::get_strings(std::string_view name) const {
 }
 
 std::string describe(const ::onnx::NodeProto& node) {
-  return "node '" + node.name() + "' (" + node.op_type() + ")";
+  if (!node.name().empty()) return "node '" + node.name() + "' (" + node.op_type() + ")";
+  const std::string output = node.output_size() > 0 ? node.output(0) : "";
+  return "the " + node.op_type() + " node writing '" + output + "'";
 }
 
 Result<void> check_arity(const ::onnx::NodeProto& node, int min_inputs, int max_inputs,
                          int min_outputs, int max_outputs) {
   int inputs = node.input_size();
   while (inputs > 0 && node.input(inputs - 1).empty()) --inputs;
+  for (int k = 0; k < inputs; ++k) {
+    if (node.input(k).empty()) {
+      return Error::invalid_input(describe(node) + " leaves input " + std::to_string(k) +
+                                  " empty; only trailing optional inputs may be omitted");
+    }
+  }
   if (inputs < min_inputs || inputs > max_inputs || node.output_size() < min_outputs ||
       node.output_size() > max_outputs) {
     return Error::invalid_input(describe(node) + " has " + std::to_string(inputs) + " inputs and " +
@@ -245,6 +253,15 @@ Result<PostTransform> parse_post_transform(const ::onnx::NodeProto& node) {
   if (name == "SOFTMAX_ZERO") return PostTransform::kSoftmaxZero;
   if (name == "PROBIT") return PostTransform::kProbit;
   return Error::invalid_input(describe(node) + ": unknown post_transform '" + name + "'");
+}
+
+std::int64_t to_int64(float v) noexcept {
+  // float -> int64 truncates toward zero; NaN is 0 and values beyond the range saturate, where
+  // a plain cast would be undefined behaviour.
+  if (std::isnan(v)) return 0;
+  if (v >= 9.2233720368547758e18f) return std::numeric_limits<std::int64_t>::max();
+  if (v <= -9.2233720368547758e18f) return std::numeric_limits<std::int64_t>::min();
+  return static_cast<std::int64_t>(v);
 }
 
 float logistic(float x) noexcept {

@@ -92,7 +92,8 @@ class Attributes {
   const ::onnx::NodeProto& node_;
 };
 
-// "node 'name' (OpType)", for error messages.
+// "node 'name' (OpType)", or for an unnamed node "the OpType node writing 'output'", for error
+// messages.
 std::string describe(const ::onnx::NodeProto& node);
 
 // Checks a node's input and output counts at load (inputs counted up to the last non-empty name).
@@ -115,6 +116,10 @@ Result<void> as_matrix(const ::onnx::NodeProto& node, const Value& value, std::i
 // broadcast.
 bool broadcast_shape(std::span<const std::int64_t> a, std::span<const std::int64_t> b,
                      std::vector<std::int64_t>& out);
+
+// float -> int64 as Cast does (truncation toward zero), defined for every input: NaN gives 0,
+// values beyond int64's range saturate.
+std::int64_t to_int64(float v) noexcept;
 
 // The ONNX-ML post_transform attribute (TreeEnsemble*, Linear*): NONE, SOFTMAX, LOGISTIC,
 // SOFTMAX_ZERO, PROBIT. Formulas as onnxruntime's ml_common.h computes them, in float.

@@ -246,8 +246,7 @@ class OneHotEncoder final : public NodeKernel {
         at = std::find(strings_.begin(), strings_.end(), x.s[k]) - strings_.begin();
         if (at == static_cast<std::int64_t>(strings_.size())) at = -1;
       } else {
-        const std::int64_t v =
-            x.type == ElemType::kInt64 ? x.i[k] : static_cast<std::int64_t>(x.f[k]);
+        const std::int64_t v = x.type == ElemType::kInt64 ? x.i[k] : to_int64(x.f[k]);
         at = std::find(ints_.begin(), ints_.end(), v) - ints_.begin();
         if (at == static_cast<std::int64_t>(ints_.size())) at = -1;
       }

@@ -2,6 +2,7 @@
 
 #include <onnx/onnx_pb.h>  // The ONNX-ML schema with ONNX_ML defined (onnx.cmake).
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <new>
@@ -38,6 +39,11 @@ std::vector<std::int64_t> batch_dims(std::vector<std::int64_t> dims) {
 
 // Converts one request tensor to a graph input's element type.
 Result<Value> to_value(const GraphInput& input, const Tensor& t) {
+  const bool negative = std::any_of(t.shape.begin(), t.shape.end(), [](auto d) { return d < 0; });
+  if (negative || static_cast<std::int64_t>(t.size()) != element_count(t.shape)) {
+    return Error::invalid_input("input '" + t.name + "' holds " + std::to_string(t.size()) +
+                                " values, which does not fit its shape");
+  }
   Value v;
   v.type = input.type;
   v.shape = t.shape;
@@ -153,6 +159,10 @@ class OnnxBackend final : public ModelBackend {
         KILN_TRY(v, to_value(input, *named));
       } else if (graph_inputs.size() == 1 && input.type == ElemType::kFloat) {
         KILN_TRY(FeatureMatrix m, to_feature_matrix(inputs));
+        if (m.rows < 0 || m.cols < 0 ||
+            static_cast<std::int64_t>(m.values.size()) != m.rows * m.cols) {
+          return Error::invalid_input("the request's values do not fit its shapes");
+        }
         v = Value{ElemType::kFloat, {m.rows, m.cols}, std::move(m.values), {}, {}, false};
       } else if (graph_inputs.size() == 1 && inputs.size() == 1) {
         KILN_TRY(v, to_value(input, inputs[0]));

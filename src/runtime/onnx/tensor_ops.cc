@@ -362,7 +362,8 @@ class Reshape final : public NodeKernel {
     }
     const std::int64_t total = count(x.shape);
     if (inferred >= 0 && known > 0 && total % known == 0) shape[inferred] = total / known;
-    if (count(shape) != total) {
+    const bool negative = std::any_of(shape.begin(), shape.end(), [](auto d) { return d < 0; });
+    if (negative || count(shape) != total) {
       return shape_error(
           node_, "cannot reshape " + shape_string(x.shape) + " to " + shape_string(in[1]->i));
     }
@@ -444,7 +445,7 @@ class Cast final : public NodeKernel {
     y = Value{to_, x.shape, {}, {}, {}, false};
     if (x.type == ElemType::kFloat && to_ == ElemType::kInt64) {
       y.i.reserve(x.f.size());
-      for (float v : x.f) y.i.push_back(std::isfinite(v) ? static_cast<std::int64_t>(v) : 0);
+      for (float v : x.f) y.i.push_back(to_int64(v));
     } else if (x.type == ElemType::kInt64 && to_ == ElemType::kFloat) {
       y.f.reserve(x.i.size());
       for (auto v : x.i) y.f.push_back(static_cast<float>(v));

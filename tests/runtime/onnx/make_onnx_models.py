@@ -7,6 +7,7 @@ Writes to OUT_DIR:
   <model>.onnx        one file per entry of MODELS below
   <graph>.onnx        one file per entry of operator_graphs.GRAPHS (hand-built operator tests)
   unsupported.onnx    a one-node Conv graph (an operator the backend does not evaluate)
+  malformed_<name>.onnx  graphs the backend must refuse (operator_graphs.malformed)
   reference.json      {"<model>": {"file", "rows"?: [[...]], "inputs": {"<name>": T},
                       "outputs": {"<name>": T}}} where T is {"type": "float" | "int64" | "string",
                       "shape", "data"} with data flat row-major and NaN written as null; a ZipMap
@@ -30,7 +31,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
-from operator_graphs import GRAPHS
+from operator_graphs import GRAPHS, malformed
 
 
 def ints_not_bools():
@@ -156,6 +157,9 @@ def main(out):
         onnx.checker.check_model(model)
         reference[name] = run_case(out, name, model.SerializeToString(), feeds)
     unsupported_model(os.path.join(out, "unsupported.onnx"))
+    for name, model in malformed().items():
+        with open(os.path.join(out, "malformed_" + name + ".onnx"), "wb") as f:
+            f.write(model.SerializeToString())
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(reference, f)
 

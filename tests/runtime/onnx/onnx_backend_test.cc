@@ -157,6 +157,54 @@ TEST(OnnxBackendTest, UnsupportedOperatorIsRefusedAtLoadNamingIt) {
   EXPECT_THAT(backend.error().message(), HasSubstr("unsupported.onnx"));
 }
 
+struct MalformedCase {
+  const char* file;     // malformed_<file>.onnx from operator_graphs.malformed().
+  const char* message;  // What the load error must say.
+  friend void PrintTo(const MalformedCase& c, std::ostream* os) { *os << c.file; }
+};
+
+class OnnxRefusesMalformedModelsTest : public ::testing::TestWithParam<MalformedCase> {};
+
+TEST_P(OnnxRefusesMalformedModelsTest, LoadFailsAsInvalidInputSayingWhy) {
+  const std::string path =
+      onnx_fixtures().path(std::string("malformed_") + GetParam().file + ".onnx");
+  auto backend = load_onnx(path);
+  ASSERT_FALSE(backend.ok());
+  EXPECT_EQ(backend.error().category(), ErrorCategory::kInvalidInput);
+  EXPECT_THAT(backend.error().message(), HasSubstr(GetParam().message));
+  EXPECT_THAT(backend.error().message(), HasSubstr(path));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Graphs, OnnxRefusesMalformedModelsTest,
+    ::testing::Values(MalformedCase{"undefined_value", "reads 'nowhere', which no node"},
+                      MalformedCase{"cycle", "cycle"},
+                      MalformedCase{"tree_missing_child", "missing child"},
+                      MalformedCase{"tree_vote_on_branch", "which is not a leaf"},
+                      MalformedCase{"double_input", "DOUBLE"},
+                      MalformedCase{"unknown_domain", "'FusedGemm' (domain com.microsoft"},
+                      MalformedCase{"two_unsupported",
+                                    "'Conv' (domain ai.onnx, node 'conv' (Conv)), 'LSTM'"},
+                      MalformedCase{"cast_to_string", "casting to STRING"},
+                      MalformedCase{"empty_middle_input", "leaves input 0 empty"},
+                      MalformedCase{"external_data", "external"}),
+    [](const auto& info) { return std::string(info.param.file); });
+
+TEST(OnnxBackendTest, ShapesAnOperatorCannotTakeAreAnInvalidInputNotACrash) {
+  auto backend = load_onnx(onnx_fixtures().path("malformed_matmul_unknown_width.onnx"));
+  ASSERT_TRUE(backend.ok()) << backend.error().to_string();
+  Tensor t{"X", DataType::kFp32, {1, 3}, std::vector<float>{1, 2, 3}};
+  auto out = (*backend)->predict(std::span(&t, 1));
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().category(), ErrorCategory::kInvalidInput);
+  EXPECT_THAT(out.error().message(), HasSubstr("do not multiply"));
+  // A tensor whose data does not fill its shape (an embedder's bug) is refused, not read past.
+  Tensor short_data{"X", DataType::kFp32, {2, 4}, std::vector<float>{1, 2, 3}};
+  auto refused = (*backend)->predict(std::span(&short_data, 1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().category(), ErrorCategory::kInvalidInput);
+}
+
 TEST(OnnxBackendTest, MissingFileIsAnInvalidInputNamingThePath) {
   auto backend = load_onnx("/nonexistent/model.onnx");
   ASSERT_FALSE(backend.ok());

@@ -158,3 +158,53 @@ GRAPHS = {
     "linear_and_normalizers": linear_and_normalizers,
     "two_inputs_onehot": two_inputs_onehot,
 }
+
+
+def _tree_node(nodes, votes, **extra):
+    """A TreeEnsembleRegressor over X [N, 2] from (tree, node, feature, value, mode, true, false)
+    tuples and (tree, node, weight) votes."""
+    c = list(zip(*nodes))
+    v = list(zip(*votes))
+    return helper.make_node(
+        "TreeEnsembleRegressor", ["X"], ["Y"], domain=ML, n_targets=1,
+        nodes_treeids=list(c[0]), nodes_nodeids=list(c[1]), nodes_featureids=list(c[2]),
+        nodes_values=list(c[3]), nodes_modes=list(c[4]), nodes_truenodeids=list(c[5]),
+        nodes_falsenodeids=list(c[6]), target_treeids=list(v[0]), target_nodeids=list(v[1]),
+        target_ids=[0] * len(votes), target_weights=list(v[2]), **extra)
+
+
+def malformed():
+    """Models the backend must refuse at load (or, for the last, at predict), by file name."""
+    x, y = _float("X", [None, 2]), _float("Y", [None, 2])
+    relu = helper.make_node("Relu", ["X"], ["Y"])
+    external = _const("W", np.ones((2, 2), np.float32))
+    external.data_location = TensorProto.EXTERNAL
+    external.ClearField("raw_data")
+    external.external_data.add(key="location", value="weights.bin")
+    leaf = (0, 1, 0, 0.0, "LEAF", 0, 0)
+    return {
+        "undefined_value": _model([helper.make_node("Relu", ["nowhere"], ["Y"])], [x], [y]),
+        "cycle": _model([helper.make_node("Add", ["X", "B"], ["A"]),
+                         helper.make_node("Relu", ["A"], ["B"]),
+                         helper.make_node("Identity", ["B"], ["Y"])], [x], [y]),
+        "tree_missing_child": _model([_tree_node(
+            [(0, 0, 0, 0.5, "BRANCH_LEQ", 1, 9), leaf], [(0, 1, 1.0)])], [x], [y]),
+        "tree_vote_on_branch": _model([_tree_node(
+            [(0, 0, 0, 0.5, "BRANCH_LEQ", 1, 1), leaf], [(0, 0, 1.0)])], [x], [y]),
+        "double_input": _model([relu], [helper.make_tensor_value_info(
+            "X", TensorProto.DOUBLE, [None, 2])], [y]),
+        "unknown_domain": _model([helper.make_node("FusedGemm", ["X", "X"], ["Y"],
+                                                   domain="com.microsoft")], [x], [y]),
+        "two_unsupported": _model([helper.make_node("Conv", ["X", "X"], ["C"], name="conv"),
+                                   helper.make_node("LSTM", ["C", "X", "X"], ["Y"],
+                                                    name="lstm")], [x], [y]),
+        "cast_to_string": _model([helper.make_node("Cast", ["X"], ["Y"], to=TensorProto.STRING)],
+                                 [x], [y]),
+        "empty_middle_input": _model([helper.make_node("Add", ["", "X"], ["Y"])], [x], [y]),
+        "external_data": _model([helper.make_node("MatMul", ["X", "W"], ["Y"])], [x], [y],
+                                [external]),
+        # Loads; a request with 3 features fails inside MatMul (the input declares no width).
+        "matmul_unknown_width": _model([helper.make_node("MatMul", ["X", "W"], ["Y"])],
+                                       [_float("X", [None, None])], [y],
+                                       [_const("W", np.ones((4, 2), np.float32))]),
+    }
