@@ -1,8 +1,9 @@
 // The classical ONNX-ML operators other than tree ensembles, after the ai.onnx.ml specs at
 // https://onnx.ai/onnx/operators/ (LinearClassifier, LinearRegressor, Scaler, Normalizer,
-// OneHotEncoder, ZipMap, ArrayFeatureExtractor). Where the spec leaves a case open (binary
-// LinearClassifier with one coefficient row, Normalizer of an all-zero row) we do what
-// onnxruntime's CPU kernels do, since that is what converted models are checked against.
+// OneHotEncoder, ZipMap, ArrayFeatureExtractor). Where the spec leaves a case open we do what
+// onnxruntime's CPU kernels do (Normalizer of an all-zero row), since that is what converted
+// models are checked against, except where onnxruntime contradicts the ONNX reference evaluator
+// (binary LinearClassifier with one coefficient row, below).
 
 #include <algorithm>
 #include <cmath>
@@ -113,15 +114,15 @@ class LinearClassifier final : public NodeKernel {
       }
       return scores;
     }
-    // One score per row for two labels: [1 - p, p] (onnxruntime's add_second_class); p is the
-    // score after LOGISTIC or PROBIT when asked.
+    // One score s per row for two labels: Z = post_transform([-s, s]), as the ONNX reference
+    // evaluator (onnx.reference, op_linear_classifier.py) computes it. onnxruntime 1.19 writes
+    // [1 - s, s] without the transform here (skl2onnx's logistic regression writes one
+    // coefficient row per class, so it does not meet the difference).
     Value z = Value::floats({rows, 2});
     for (std::int64_t r = 0; r < rows; ++r) {
-      float p = scores.f[r];
-      if (transform_ == PostTransform::kLogistic) p = logistic(p);
-      if (transform_ == PostTransform::kProbit) p = probit(p);
-      z.f[2 * r] = 1.0f - p;
-      z.f[2 * r + 1] = p;
+      z.f[2 * r] = -scores.f[r];
+      z.f[2 * r + 1] = scores.f[r];
+      apply_post_transform(transform_, {z.f.data() + 2 * r, 2});
     }
     return z;
   }

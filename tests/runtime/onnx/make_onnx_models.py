@@ -5,7 +5,9 @@ skl2onnx and writes onnxruntime's outputs on test rows, for the ONNX backend's t
 
 Writes to OUT_DIR:
   <model>.onnx        one file per entry of MODELS below
-  <graph>.onnx        one file per entry of operator_graphs.GRAPHS (hand-built operator tests)
+  <graph>.onnx        one file per entry of operator_graphs.GRAPHS (hand-built operator tests,
+                      run through onnxruntime) and REFERENCE_GRAPHS (run through the ONNX
+                      reference evaluator, onnx.reference)
   unsupported.onnx    a one-node Conv graph (an operator the backend does not evaluate)
   malformed_<name>.onnx  graphs the backend must refuse (operator_graphs.malformed)
   reference.json      {"<model>": {"file", "rows"?: [[...]], "inputs": {"<name>": T},
@@ -21,6 +23,7 @@ import sys
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnx.reference import ReferenceEvaluator
 from onnx import TensorProto, helper
 from skl2onnx import to_onnx
 from sklearn import datasets
@@ -31,7 +34,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
-from operator_graphs import GRAPHS, malformed
+from operator_graphs import GRAPHS, REFERENCE_GRAPHS, malformed
 
 
 def ints_not_bools():
@@ -156,6 +159,16 @@ def main(out):
         model, feeds = build(np.random.default_rng(7))
         onnx.checker.check_model(model)
         reference[name] = run_case(out, name, model.SerializeToString(), feeds)
+    for name, build in REFERENCE_GRAPHS.items():
+        model, feeds = build(np.random.default_rng(7))
+        onnx.checker.check_model(model)
+        with open(os.path.join(out, name + ".onnx"), "wb") as f:
+            f.write(model.SerializeToString())
+        values = ReferenceEvaluator(model).run(None, feeds)
+        reference[name] = {"file": name + ".onnx",
+                           "inputs": {k: encode(v) for k, v in feeds.items()},
+                           "outputs": {o.name: encode(v)
+                                       for o, v in zip(model.graph.output, values)}}
     unsupported_model(os.path.join(out, "unsupported.onnx"))
     for name, model in malformed().items():
         with open(os.path.join(out, "malformed_" + name + ".onnx"), "wb") as f:

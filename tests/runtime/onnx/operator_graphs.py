@@ -147,6 +147,23 @@ def two_inputs_onehot(rng):
         {"Num": num, "Codes": codes}
 
 
+def linear_classifier_one_row(rng):
+    """Binary LinearClassifier with a single coefficient row and LOGISTIC: checked against the
+    ONNX reference evaluator (onnxruntime 1.19 skips the transform for this form)."""
+    x = rng.normal(size=(8, 3)).astype(np.float32)
+    node = helper.make_node("LinearClassifier", ["X"], ["L", "P"], domain=ML,
+                            coefficients=[0.5, -1.0, 2.0], intercepts=[0.25],
+                            classlabels_ints=[3, 7], post_transform="LOGISTIC")
+    return _model([node], [_float("X", [None, 3])],
+                  [helper.make_tensor_value_info("L", TensorProto.INT64, [None]),
+                   _float("P", [None, 2])], ml_opset=1), {"X": x}
+
+
+# Graphs whose expected outputs come from onnx.reference.ReferenceEvaluator instead.
+REFERENCE_GRAPHS = {
+    "linear_classifier_one_row": linear_classifier_one_row,
+}
+
 GRAPHS = {
     "gemm_softmax_opset11": gemm_softmax_opset11,
     "elementwise_opset13": elementwise_opset13,
