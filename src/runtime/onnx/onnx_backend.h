@@ -22,7 +22,9 @@
 //     select_last_index).
 // Element types: FLOAT, the integers (held as int64) and STRING; DOUBLE tensors are refused at
 // load. Where a spec leaves a case open (binary tree classifiers scoring one class) the backend
-// does what onnxruntime's CPU kernels do; see tree_ensemble.cc.
+// does what onnxruntime's CPU kernels do (tree_ensemble.cc); where onnxruntime contradicts the ONNX
+// reference evaluator (binary LinearClassifier with one coefficient row) it follows the reference
+// (ml_ops.cc).
 //
 // Load: the file is parsed once; the graph is compiled into a plan (operators checked, attributes
 // and initializers decoded into typed structures, tree ensembles into flat node arrays, nodes in
