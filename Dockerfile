@@ -4,6 +4,8 @@
 #   docker build --target kiln-runtime -t kiln/runtime:dev .
 # Both final stages are slim Debian with only the shared libraries the binary needs, run as a
 # non-root user (65532), and keep the binary at /usr/local/bin.
+# kiln-runtime does not link libtorch: the TorchScript backend is a separate module
+# (libkiln-torch.so, target kiln-torch) that this image does not build (no libtorch-dev here).
 
 FROM debian:bookworm AS build
 # The build dependencies are the ones scripts/setup.sh installs (scripts/deps/*.apt).

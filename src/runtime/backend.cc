@@ -1,11 +1,9 @@
 #include "runtime/backend.h"
 
+#include "runtime/backend_module.h"
 #include "runtime/xgboost_backend.h"
 #ifdef KILN_WITH_ONNX
 #include "runtime/onnx/onnx_backend.h"
-#endif
-#ifdef KILN_WITH_TORCH
-#include "runtime/torch/torchscript_backend.h"
 #endif
 
 namespace kiln::runtime {
@@ -41,11 +39,8 @@ Result<std::unique_ptr<ModelBackend>> load_backend(ModelFormat format, const std
       break;
 #endif
     case ModelFormat::kTorchscript:
-#ifdef KILN_WITH_TORCH
-      return load_torchscript(path);
-#else
-      break;
-#endif
+      // A separately built module (src/runtime/torch), so that kiln-runtime does not link libtorch.
+      return load_from_backend_module("torch", format, "TorchScript", path);
   }
   return Error::terminal("model format '" + std::string(to_string(format)) +
                          "' is not compiled into this build of kiln-runtime");

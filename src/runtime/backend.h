@@ -66,7 +66,9 @@ Result<ModelFormat> parse_model_format(std::string_view name);
 
 // Loads the model file at `path` in `format`. Errors: invalid-input when the file is missing,
 // unreadable or not a model of that format (the message names the file and the library's
-// reason); terminal when the format was not compiled into this build. Thread-safe.
+// reason); terminal when the format was not compiled into this build, or when its backend
+// module (TorchScript: libkiln-torch.so, see backend_module.h) is not installed or is refused.
+// Thread-safe.
 Result<std::unique_ptr<ModelBackend>> load_backend(ModelFormat format, const std::string& path);
 
 }  // namespace kiln::runtime

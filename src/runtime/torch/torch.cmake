@@ -1,13 +1,16 @@
 # The TorchScript backend (torchscript_backend.cc) through libtorch, as Debian packages it
-# (libtorch-dev, scripts/deps/torch.apt). Included from src/runtime/CMakeLists.txt.
+# (libtorch-dev, scripts/deps/torch.apt), built as the backend module kiln-torch
+# (libkiln-torch.so, runtime/backend_module.h) that kiln-runtime loads with dlopen() when a
+# TorchScript model is loaded: kiln-runtime itself never links libtorch. Included from
+# src/runtime/CMakeLists.txt.
 #
-#   KILN_WITH_TORCH=AUTO (default): built when libtorch is found, skipped with a message otherwise.
-#   KILN_WITH_TORCH=ON: libtorch is required.  KILN_WITH_TORCH=OFF: never built.
+#   KILN_WITH_TORCH=AUTO (default): the module is built when libtorch is found, skipped with a
+#   message otherwise.  KILN_WITH_TORCH=ON: libtorch is required.  KILN_WITH_TORCH=OFF: never built.
 #
 # Debian's TorchConfig.cmake pulls in Caffe2's config, which searches for (and defines targets of)
 # protobuf, glog, gflags and more; we only need three libraries and two include directories, so we
 # locate them directly. The headers are given to torchscript_backend.cc alone: they take long to
-# compile, and no other file of kiln_runtime needs them.
+# compile, and no other file needs them.
 set(KILN_WITH_TORCH AUTO CACHE STRING "Build the TorchScript backend (AUTO: when libtorch is found)")
 set_property(CACHE KILN_WITH_TORCH PROPERTY STRINGS AUTO ON OFF)
 
@@ -33,9 +36,10 @@ if(NOT KILN_WITH_TORCH STREQUAL "OFF")
     endif()
     message(STATUS "TorchScript backend: off (libtorch not found; scripts/setup.sh torch)")
   else()
-    message(STATUS "TorchScript backend: on (${KILN_TORCH_LIBRARY})")
+    message(STATUS "TorchScript backend: module kiln-torch (${KILN_TORCH_LIBRARY})")
     set(_kiln_torch_source ${CMAKE_CURRENT_LIST_DIR}/torchscript_backend.cc)
-    target_sources(kiln_runtime PRIVATE ${_kiln_torch_source})
+    kiln_add_backend_module(kiln-torch SOURCES
+      ${_kiln_torch_source} ${CMAKE_CURRENT_LIST_DIR}/torchscript_module.cc)
     # -isystem: libtorch's headers do not build clean under our -Wall -Wextra. A directory the
     # compiler already searches (/usr/include) is not repeated: -isystem would reorder it.
     set(_kiln_torch_flags "")
@@ -46,8 +50,7 @@ if(NOT KILN_WITH_TORCH STREQUAL "OFF")
     endforeach()
     set_source_files_properties(${_kiln_torch_source} PROPERTIES
       COMPILE_OPTIONS "${_kiln_torch_flags}")
-    target_compile_definitions(kiln_runtime PRIVATE KILN_WITH_TORCH)
-    target_link_libraries(kiln_runtime PRIVATE
+    target_link_libraries(kiln-torch PRIVATE
       ${KILN_TORCH_LIBRARY} ${KILN_TORCH_CPU_LIBRARY} ${KILN_C10_LIBRARY})
     # Read by tests/runtime/torch/torch_tests.cmake: register the tests only when this is built.
     set_property(GLOBAL PROPERTY KILN_TORCH_BACKEND ON)

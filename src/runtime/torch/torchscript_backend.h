@@ -3,7 +3,9 @@
 // The TorchScript backend: models saved by torch.jit.script / torch.jit.trace (torch.jit.save),
 // run through libtorch's C++ API (https://pytorch.org/tutorials/advanced/cpp_export.html) as
 // Debian packages it (libtorch 1.13). Built when libtorch is found (src/runtime/torch/torch.cmake,
-// option KILN_WITH_TORCH); libtorch's headers stay inside torchscript_backend.cc.
+// option KILN_WITH_TORCH) into the backend module libkiln-torch.so, whose one entry point
+// (torchscript_module.cc, runtime/backend_module.h) calls load_torchscript: kiln-runtime reaches
+// this backend through load_backend(ModelFormat::kTorchscript, ...) and never links libtorch.
 //
 // Loading: torch::jit::load once, on the CPU, then eval(). Loads are serialized by a process-wide
 // mutex: torch::jit::load shares global registries that are not safe to fill concurrently.

@@ -1,8 +1,8 @@
 // The TorchScript backend against PyTorch itself: make_torch_models.py scripts and traces models
-// with Debian's PyTorch (the same version as the libtorch we link) and records torch's outputs; we
-// load the files through our backend and must agree.
-
-#include "runtime/torch/torchscript_backend.h"
+// with Debian's PyTorch (the same version as the libtorch the module links) and records torch's
+// outputs; we load the files through load_backend, which opens the backend module
+// libkiln-torch.so built by this tree (KILN_TORCH_MODULE_DIR), and must agree. This executable
+// does not link libtorch.
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -12,12 +12,14 @@
 
 #include <atomic>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "http_client.h"
+#include "runtime/backend.h"
 #include "runtime/http_server.h"
 #include "runtime/inference_service.h"
 #include "runtime/oip_codec.h"
@@ -28,6 +30,10 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using json = nlohmann::json;
+
+// The module built by this tree, unless the environment already names a directory.
+[[maybe_unused]] const bool kModuleDirSet =
+    ::setenv("KILN_BACKEND_DIR", KILN_TORCH_MODULE_DIR, /*overwrite=*/0) == 0;
 
 struct TorchFixtures {
   std::string dir;
@@ -100,7 +106,7 @@ void expect_near_all(const std::vector<T>& got, const json& expected) {
 }
 
 std::unique_ptr<ModelBackend> load(const std::string& file) {
-  auto backend = load_torchscript(torch_fixtures().path(file));
+  auto backend = load_backend(ModelFormat::kTorchscript, torch_fixtures().path(file));
   EXPECT_TRUE(backend.ok()) << backend.error().to_string();
   return backend.ok() ? std::move(backend).value() : nullptr;
 }
