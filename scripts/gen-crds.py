@@ -487,6 +487,9 @@ def modeldeployment():
                 "name": string("Metric."), "value": number("Measured."),
                 "threshold": number("Limit."), "passed": boolean("Within the limit."),
             })),
+            "routerCounters": free_object(
+                "The routers' cumulative counters at this measurement, per variant: where the next "
+                "measurement's window starts (kept here so a new leader continues the window)."),
         }),
         "url": string("The router Service URL inside the cluster."),
     })
@@ -562,6 +565,8 @@ def driftmonitor():
         "lastEvaluation": obj("The latest evaluation.", {
             "time": string("When.", format="date-time"),
             "samples": {"type": "integer", "format": "int64", "description": "Rows compared."},
+            "windowSeconds": number("Span of served traffic the live profiles covered, in seconds "
+                                    "(spec.window.duration, clipped to what the serving pods keep)."),
             "datasetDrift": boolean("Whether the dataset drifted."),
             "driftShare": number("Share of drifted features."),
             "features": array("Per feature.", obj("A feature's result.", {

@@ -93,11 +93,7 @@ std::optional<modeldeployment::RouterSnapshot> ModelDeploymentReconciler::scrape
 
 Result<kube::Requeue> ModelDeploymentReconciler::reconcile(const kube::ObjectKey& key) {
   auto md = caches_.modeldeployments->store().get(key.str());
-  if (!md) {
-    std::lock_guard lock(mutex_);
-    snapshots_.erase(key.str());
-    return kube::Requeue{};
-  }
+  if (!md) return kube::Requeue{};
   modeldeployment::Observed observed;
   for (auto* informer : {caches_.deployments, caches_.services, caches_.configmaps, caches_.hpas}) {
     if (informer)
@@ -119,19 +115,26 @@ Result<kube::Requeue> ModelDeploymentReconciler::reconcile(const kube::ObjectKey
   if (modeldeployment::analysis_due(*md, now)) {
     current = scrape_routers(key);
     if (current) {
-      std::lock_guard lock(mutex_);
-      auto previous = snapshots_.find(key.str());
-      observed.analysis = modeldeployment::sample_between(
-          previous == snapshots_.end() ? nullptr : &previous->second, *current);
+      // The window starts at the counters the last recorded analysis kept in status (whichever
+      // replica led then); none yet: from the routers' start.
+      std::optional<modeldeployment::RouterSnapshot> previous;
+      const json::json_pointer kept("/status/lastAnalysis/routerCounters");
+      if (md->contains(kept)) {
+        auto parsed = modeldeployment::snapshot_from_json(md->at(kept));
+        if (parsed.ok()) {
+          previous = std::move(parsed).value();
+        } else {
+          log::warn("analysis window restarts",
+                    {{"modelDeployment", key.str()}, {"error", parsed.error().message()}});
+        }
+      }
+      observed.analysis =
+          modeldeployment::sample_between(previous ? &*previous : nullptr, *current);
+      observed.router_counters = modeldeployment::snapshot_to_json(*current);
     }
   }
   auto plan = modeldeployment::plan_modeldeployment(*md, observed, now, options_);
-  auto result = executor_.execute(*md, kModelDeployments, to_actions(plan));
-  if (result.ok() && plan.analysis_recorded && current) {
-    std::lock_guard lock(mutex_);
-    snapshots_[key.str()] = *current;
-  }
-  return result;
+  return executor_.execute(*md, kModelDeployments, to_actions(plan));
 }
 
 // ---- DriftMonitor ----------------------------------------------------------------------------

@@ -84,8 +84,6 @@ class ModelDeploymentReconciler : public kube::Reconciler {
   Caches caches_;
   Executor& executor_;
   modeldeployment::BuildOptions options_;
-  std::mutex mutex_;  // Guards snapshots_ (one key is never in two workers, keys are).
-  std::map<std::string, modeldeployment::RouterSnapshot> snapshots_;
 };
 
 // DriftMonitor: its target ModelDeployment, its retraining TrainingJobs (label

@@ -1,6 +1,7 @@
 #include "controllers/modeldeployment/analysis.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 
@@ -132,6 +133,62 @@ Result<RouterSnapshot> parse_router_metrics(std::string_view text) {
     start = end + 1;
   }
   return snapshot;
+}
+
+json snapshot_to_json(const RouterSnapshot& snapshot) {
+  json out = json::object();
+  for (const auto& [name, c] : snapshot.variants) {
+    json buckets = json::object();
+    for (const auto& [bound, count] : c.latency_buckets) {
+      char text[32];
+      if (std::isinf(bound)) {
+        std::snprintf(text, sizeof text, "+Inf");
+      } else {
+        std::snprintf(text, sizeof text, "%.17g", bound);
+      }
+      buckets[text] = count;
+    }
+    out[name] = {{"requests", c.requests},
+                 {"errors", c.errors},
+                 {"comparisons", c.comparisons},
+                 {"agreements", c.agreements},
+                 {"latencyBuckets", std::move(buckets)}};
+  }
+  return out;
+}
+
+Result<RouterSnapshot> snapshot_from_json(const json& j) {
+  if (!j.is_object()) return Error::invalid_input("routerCounters: not an object");
+  RouterSnapshot out;
+  for (const auto& [name, v] : j.items()) {
+    if (!v.is_object()) return Error::invalid_input("routerCounters." + name + ": not an object");
+    VariantCounters c;
+    for (auto [field, target] : {std::pair{"requests", &c.requests},
+                                 {"errors", &c.errors},
+                                 {"comparisons", &c.comparisons},
+                                 {"agreements", &c.agreements}}) {
+      const json value = v.value(field, json(0));
+      if (!value.is_number()) {
+        return Error::invalid_input("routerCounters." + name + "." + field + ": not a number");
+      }
+      *target = value.get<double>();
+    }
+    const json buckets = v.value("latencyBuckets", json::object());
+    if (!buckets.is_object()) {
+      return Error::invalid_input("routerCounters." + name + ".latencyBuckets: not an object");
+    }
+    for (const auto& [bound, count] : buckets.items()) {
+      char* end = nullptr;
+      const double b = std::strtod(bound.c_str(), &end);
+      if (bound.empty() || *end != '\0' || !count.is_number()) {
+        return Error::invalid_input("routerCounters." + name + ".latencyBuckets: bad bucket '" +
+                                    bound + "'");
+      }
+      c.latency_buckets[b] = count.get<double>();
+    }
+    out.variants[name] = std::move(c);
+  }
+  return out;
 }
 
 RouterSnapshot merge_snapshots(const RouterSnapshot& a, const RouterSnapshot& b) {

@@ -72,6 +72,14 @@ struct RouterSnapshot {
 // other families are skipped. invalid-input on a malformed sample line (bad labels, bad value).
 Result<RouterSnapshot> parse_router_metrics(std::string_view text);
 
+// The snapshot's counters as JSON, for status.lastAnalysis.routerCounters (where the next window
+// starts, so a new leader continues it): {"<variant>": {"requests", "errors", "comparisons",
+// "agreements", "latencyBuckets": {"<upper bound>": count, ..., "+Inf": count}}}. The gauges
+// (output drift, mean absolute difference) are left out: a window reads them at its end.
+json snapshot_to_json(const RouterSnapshot& snapshot);
+// The inverse. invalid-input when a counter is not a number or a bucket bound does not parse.
+Result<RouterSnapshot> snapshot_from_json(const json& j);
+
 // Sums two snapshots (two router pods): counters and buckets add; output drift takes the larger.
 RouterSnapshot merge_snapshots(const RouterSnapshot& a, const RouterSnapshot& b);
 

@@ -166,6 +166,9 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
     AnalysisResult result =
         evaluate_analysis(rollout->value("analysis", json::object()), *ctx.observed.analysis);
     status["lastAnalysis"] = result.to_status(ctx.now);
+    if (ctx.observed.router_counters) {
+      status["lastAnalysis"]["routerCounters"] = *ctx.observed.router_counters;
+    }
     ctx.plan.analysis_recorded = true;
     in.analysis = result;
   }

@@ -55,11 +55,13 @@ struct Observed {
   TrainingModels training_models;
   // The router metrics measured now: set only when analysis_due(md, now) and the scrape worked.
   std::optional<AnalysisSample> analysis;
+  // This scrape's counters (snapshot_to_json), kept in status.lastAnalysis.routerCounters when the
+  // sample is recorded: the start of the next window.
+  std::optional<json> router_counters;
 };
 
 struct ModelDeploymentPlan : support::Plan {
-  // The analysis sample was recorded in status.lastAnalysis: the reconciler keeps this scrape's
-  // RouterSnapshot as the start of the next window.
+  // The analysis sample was recorded in status.lastAnalysis (with observed.router_counters).
   bool analysis_recorded = false;
 };
 

@@ -113,6 +113,42 @@ TEST(ModelDeploymentAnalysis, WindowSubtractsThePreviousScrapeAndSurvivesARouter
   EXPECT_EQ(after_reset.canary_errors, 0);
 }
 
+// The window's start is kept in status as JSON (so a new leader continues it): the window measured
+// from the JSON equals the window measured from the snapshot itself.
+TEST(ModelDeploymentAnalysis, SnapshotKeptAsJsonGivesTheSameWindow) {
+  RouterMetrics m;
+  m.requests.with({"canary", "200"}).inc(90);
+  m.requests.with({"canary", "500"}).inc(10);
+  m.requests.with({"stable", "200"}).inc(400);
+  for (double s : {0.0005, 0.003, 0.2, 2.0}) m.latency.with({"canary"}).observe(s);
+  m.compare(80, 100);
+  const RouterSnapshot first = m.scrape();
+  const json kept = json::parse(snapshot_to_json(first).dump());  // As status stores it.
+  auto restored = snapshot_from_json(kept);
+  ASSERT_TRUE(restored.ok()) << restored.error().to_string();
+  EXPECT_EQ(kept["canary"]["latencyBuckets"]["+Inf"], 4);
+
+  m.requests.with({"canary", "200"}).inc(150);
+  m.requests.with({"canary", "500"}).inc(3);
+  for (int i = 0; i < 150; ++i) m.latency.with({"canary"}).observe(0.004);
+  m.compare(140, 150);
+  const RouterSnapshot second = m.scrape();
+  const AnalysisSample direct = sample_between(&first, second);
+  const AnalysisSample via_json = sample_between(&*restored, second);
+  EXPECT_EQ(via_json.canary_requests, 153);
+  EXPECT_EQ(via_json.canary_requests, direct.canary_requests);
+  EXPECT_EQ(via_json.canary_errors, direct.canary_errors);
+  EXPECT_EQ(via_json.stable_requests, direct.stable_requests);
+  ASSERT_TRUE(via_json.latency_p99 && direct.latency_p99);
+  EXPECT_DOUBLE_EQ(*via_json.latency_p99, *direct.latency_p99);
+  ASSERT_TRUE(via_json.agreement && direct.agreement);
+  EXPECT_DOUBLE_EQ(*via_json.agreement, *direct.agreement);
+
+  EXPECT_FALSE(snapshot_from_json(json::array()).ok());
+  EXPECT_FALSE(snapshot_from_json({{"canary", {{"requests", "many"}}}}).ok());
+  EXPECT_FALSE(snapshot_from_json({{"canary", {{"latencyBuckets", {{"soon", 1}}}}}}).ok());
+}
+
 TEST(ModelDeploymentAnalysis, MergeSumsRouterPods) {
   RouterMetrics a, b;
   a.requests.with({"canary", "200"}).inc(30);

@@ -143,8 +143,13 @@ TEST(ModelDeploymentPlan, CanaryGoesTenPercentThroughStepsToPromoted) {
   EXPECT_EQ(w.condition("CanaryReady"), "True");
 
   EXPECT_TRUE(analysis_due(w.md, kT0 + 31s));
+  const json counters = {{"canary", {{"requests", 100}, {"errors", 0}}}};
+  w.observed.router_counters = counters;
   w.plan(kT0 + 31s, healthy());
+  w.observed.router_counters.reset();
   EXPECT_TRUE(w.last.analysis_recorded);
+  // The counters the window ended at stay in status: the next window starts there.
+  EXPECT_EQ(w.md["status"]["lastAnalysis"]["routerCounters"], counters);
   EXPECT_EQ(w.md["status"]["lastAnalysis"]["passed"], true);
   EXPECT_EQ(w.md["status"]["lastAnalysis"]["requests"], 100);
   EXPECT_FALSE(analysis_due(w.md, kT0 + 40s));
