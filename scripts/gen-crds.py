@@ -532,7 +532,9 @@ def driftmonitor():
                          "exactly one of fromTrainingJob or uri")]),
         "interval": duration("Between evaluations.", default="5m"),
         "window": obj("The live data an evaluation compares.", {
-            "duration": duration("Sliding window of served traffic.", default="1h"),
+            "duration": duration("Sliding window of served traffic, asked of each stable serving "
+                                 "pod; a pod keeps at most an hour (kiln-runtime serve "
+                                 "--profile-window-seconds).", default="1h"),
             "minSamples": integer("Fewer rows than this: no verdict.", minimum=1, default=500),
         }),
         "features": array("Features to monitor (default: every feature of the baseline, tests "

@@ -22,11 +22,10 @@
 //   features[].type                 informative: the baseline's schema decides the type
 //   correction, driftShare          as is
 //   window.minSamples               fewer merged rows than this: no verdict
-//   window.duration                 asked of each serving pod as ?windowSeconds=
-//   (live_profile_path);
-//                                   a pod keeps at most its --profile-window-seconds (600 s by
-//                                   default), and lastEvaluation.windowSeconds says what was
-//                                   covered
+//   window.duration                 asked of each serving pod as ?windowSeconds=N
+//                                   (live_profile_path); a pod keeps at most its
+//                                   --profile-window-seconds (3600 s by default), and
+//                                   lastEvaluation.windowSeconds says what was covered
 //
 // Pure functions; thread-safe.
 

@@ -40,8 +40,9 @@ struct ServeOptions {
   double drain_delay_seconds = 5;
   double drain_timeout_seconds = 30;
   std::string baseline_profile;  // Empty: a schema from the model's metadata.
-  int profile_window_seconds = 600;
-  int profile_slots = 10;
+  // An hour, as a DriftMonitor's default spec.window.duration; 5-minute slots.
+  int profile_window_seconds = 3600;
+  int profile_slots = 12;
 };
 
 // The served-traffic profile: the baseline's input schema when a baseline is given.
