@@ -526,8 +526,9 @@ def driftmonitor():
         "baseline": obj("The reference profile.", {
             "fromTrainingJob": string("A TrainingJob whose output profile is the baseline.",
                                       maxLength=253),
-            "uri": string("A profile file: pvc://<claim>/<path>.", pattern=r"^(pvc|file)://.+",
-                          maxLength=2048),
+            "uri": string("A profile file: pvc://<claim>/<path>. Reserved: refused at admission in "
+                          "this version (the baseline is the stable model's profile).",
+                          pattern=r"^(pvc|file)://.+", maxLength=2048),
         }, validations=[("has(self.fromTrainingJob) != has(self.uri)",
                          "exactly one of fromTrainingJob or uri")]),
         "interval": duration("Between evaluations.", default="5m"),
