@@ -13,13 +13,10 @@ source "$ROOT/tests/cluster/cluster_env.sh" "$ROOT"
 # Room for every pod: N ModelDeployments run 4 pods each (2 stable, 2 router).
 export KILN_KWOK_NODES=4 KILN_KWOK_NODE_PODS=3000
 up simulated
-kc apply -f "$ROOT/crds/" >/dev/null
-kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
+install_crds
 port=28095
-"$BUILD_DIR/src/cmd/kiln-manager" --metrics-port $port --workers 4 > "$KILN_CLUSTER_DIR/manager.log" 2>&1 &
-manager=$!
-trap 'rc=$?; kill $manager 2>/dev/null; wait $manager 2>/dev/null; teardown $rc' EXIT
-for _ in $(seq 1 100); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.1; done
+start_manager "$BUILD_DIR" $port --workers 4
+manager=$MANAGER_PID
 
 writes() {
   curl -sf "localhost:$port/metrics" |

@@ -73,7 +73,9 @@ drifted=$(jp driftmonitor/lifecycle '{range .status.lastEvaluation.features[*]}{
 metrics=$(curl -sf "localhost:$port/metrics")
 grep -q '^kiln_driftmonitor_feature_drifted{.*feature="x1"} 1' <<< "$metrics" ||
   fail "no kiln_driftmonitor_feature_drifted metric for x1"
-echo "drift: detected ($drifted)"
+[ -n "$(jp driftmonitor/lifecycle '{.status.lastEvaluation.windowSeconds}')" ] ||
+  fail "status.lastEvaluation.windowSeconds is missing"
+echo "drift: detected ($drifted) over $(jp driftmonitor/lifecycle '{.status.lastEvaluation.windowSeconds}') s of traffic"
 echo "drift statistics: $(jp driftmonitor/lifecycle '{range .status.lastEvaluation.features[*]}{.name}:{.test}={.statistic} {end}')"
 
 # 5. Retraining and the canary: the monitor's TrainingJob succeeds, its model becomes the canary,
@@ -98,6 +100,8 @@ done
 [ "$phase" = Promoted ] || { show modeldeployment lifecycle; fail "rollout ended as '$phase'"; }
 [ "$(jp modeldeployment/lifecycle '{.status.stable.version}')" = "$retrain" ] ||
   fail "stable version is $(jp modeldeployment/lifecycle '{.status.stable.version}') after promotion"
+[ -n "$(jp modeldeployment/lifecycle '{.status.lastAnalysis.routerCounters.canary.requests}')" ] ||
+  fail "status.lastAnalysis keeps no router counters for the next window"
 echo "rollout: $retrain promoted ($(jp modeldeployment/lifecycle '{.status.lastAnalysis.requests}') canary requests analysed)"
 
 # 6. A canary that fails its analysis is rolled back: the first model again as spec.canary, with a
