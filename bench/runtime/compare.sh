@@ -100,6 +100,19 @@ measure kiln-runtime "http://127.0.0.1:$port/v2/models/cancer/infer"
 curl -s "http://127.0.0.1:$port/metrics" >"$work/kiln-metrics.txt"
 kill "${pids[-1]}"
 
+# The same server with adaptive batching on (runtime/batching_backend.h): concurrent requests
+# share model calls.
+port="$(free_port)"
+taskset -c "$SERVER_CPU" "$BUILD_DIR/src/cmd/kiln-runtime" serve --model-name cancer \
+  --model-uri "$work/models/binary.json" --host 127.0.0.1 --port "$port" --max-concurrency 1 \
+  --http-threads "${KILN_HTTP_THREADS:-2}" --drain-delay-seconds 0 --max-batch-rows 32 \
+  2>"$work/kiln-batched.log" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$port/v2/health/ready"
+check "http://127.0.0.1:$port/v2/models/cancer/infer"
+measure kiln-batched "http://127.0.0.1:$port/v2/models/cancer/infer"
+kill "${pids[-1]}"
+
 # --- Seldon MLServer ----------------------------------------------------------------------------
 mkdir -p "$work/mlserver/cancer"
 cp "$work/models/binary.json" "$work/mlserver/cancer/model.json"
@@ -152,4 +165,5 @@ echo "kiln-runtime server-side p99 (histogram bucket bound): <= ${server_p99} ms
 awk '{rps[$1] = $2} END {
   printf "ratio kiln-runtime/mlserver throughput: %.1fx\n", rps["kiln-runtime"] / rps["mlserver"];
   printf "ratio kiln-runtime/kserve throughput:   %.1fx\n", rps["kiln-runtime"] / rps["kserve"];
+  printf "ratio kiln-batched/kiln-runtime throughput: %.2fx\n", rps["kiln-batched"] / rps["kiln-runtime"];
 }' "$work/results"

@@ -18,6 +18,7 @@
 #include "cmd/runtime_command.h"
 #include "common/log.h"
 #include "runtime/backend.h"
+#include "runtime/batching_backend.h"
 #include "runtime/http_server.h"
 #include "runtime/inference_service.h"
 #include "runtime/served_profile.h"
@@ -43,6 +44,10 @@ struct ServeOptions {
   // An hour, as a DriftMonitor's default spec.window.duration; 5-minute slots.
   int profile_window_seconds = 3600;
   int profile_slots = 12;
+  // Adaptive batching (runtime/batching_backend.h): off while max_batch_rows is 1.
+  std::size_t max_batch_rows = 1;
+  int batch_delay_us = 0;
+  std::size_t batch_dispatchers = 0;  // 0: max_concurrency.
 };
 
 // The served-traffic profile: the baseline's input schema when a baseline is given.
@@ -103,6 +108,15 @@ int run_serve(const ServeOptions& opts) {
 
   const auto start = std::chrono::steady_clock::now();
   auto backend = runtime::load_backend(*format, opts.model_uri);
+  if (backend.ok() && opts.max_batch_rows > 1) {
+    runtime::BatchingOptions batching;
+    batching.max_batch_rows = opts.max_batch_rows;
+    batching.max_delay = std::chrono::microseconds(std::max(0, opts.batch_delay_us));
+    batching.dispatchers =
+        opts.batch_dispatchers > 0 ? opts.batch_dispatchers : service_options.max_concurrency;
+    backend = std::unique_ptr<runtime::ModelBackend>(
+        std::make_unique<runtime::BatchingBackend>(std::move(backend).value(), batching));
+  }
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::shared_ptr<runtime::TrafficObserver> profile;
@@ -162,6 +176,12 @@ const bool kRegistered = register_runtime_command(
       sub.add_option("--profile-window-seconds", opts->profile_window_seconds,
                      "Sliding window of the served profile");
       sub.add_option("--profile-slots", opts->profile_slots, "Time slots of the window");
+      sub.add_option("--max-batch-rows", opts->max_batch_rows,
+                     "Adaptive batching: rows in one model call (1: off)");
+      sub.add_option("--batch-delay-us", opts->batch_delay_us,
+                     "Adaptive batching: longest wait for a short batch to fill");
+      sub.add_option("--batch-dispatchers", opts->batch_dispatchers,
+                     "Adaptive batching: threads calling the model (0: --max-concurrency)");
       return [opts] { return run_serve(*opts); };
     });
 
