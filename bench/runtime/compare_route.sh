@@ -45,11 +45,18 @@ sport="$(free_port)"
   --port "$sport" --drain-delay-seconds 0 2>/dev/null &
 pids+=($!)
 wait_ready "http://127.0.0.1:$sport/v2/health/ready"
-rport="$(free_port)"
+start_router() {  # CLIENT -> port of a router using that upstream client
+  local port
+  port="$(free_port)"
+  "$BIN" route --config "$work/router.json" --host 127.0.0.1 --port "$port" \
+    --upstream-client "$1" 2>/dev/null &
+  pids+=($!)
+  wait_ready "http://127.0.0.1:$port/v2/health/live"
+  echo "$port"
+}
 echo "{\"stable\": {\"url\": \"http://127.0.0.1:$sport\"}}" >"$work/router.json"
-"$BIN" route --config "$work/router.json" --host 127.0.0.1 --port "$rport" 2>/dev/null &
-pids+=($!)
-wait_ready "http://127.0.0.1:$rport/v2/health/live"
+pooled_port="$(start_router pooled)"
+cpprest_port="$(start_router cpprest)"
 
 latency() {  # URL -> "p50_us p99_us"
   local out
@@ -60,8 +67,12 @@ latency() {  # URL -> "p50_us p99_us"
        $1 == "50%" {p50 = us($2)} $1 == "99%" {p99 = us($2)} END {print p50, p99}' <<<"$out"
 }
 read -r d50 d99 <<<"$(latency "http://127.0.0.1:$sport/v2/models/cancer/infer")"
-read -r r50 r99 <<<"$(latency "http://127.0.0.1:$rport/v2/models/cancer/infer")"
-echo "single-row infer, wrk -c1 -d${DURATION}s"
-printf '%-10s %10s %10s\n' path p50_us p99_us direct "$d50" "$d99" routed "$r50" "$r99"
-awk -v a="$d50" -v b="$r50" -v c="$d99" -v d="$r99" \
-  'BEGIN {printf "added per hop: p50 %.3f ms, p99 %.3f ms\n", (b - a) / 1000, (d - c) / 1000}'
+read -r p50 p99 <<<"$(latency "http://127.0.0.1:$pooled_port/v2/models/cancer/infer")"
+read -r c50 c99 <<<"$(latency "http://127.0.0.1:$cpprest_port/v2/models/cancer/infer")"
+echo "single-row infer, wrk -c1 -d${DURATION}s; routers with the pooled (default) and cpprest upstream clients"
+printf '%-16s %10s %10s\n' path p50_us p99_us direct "$d50" "$d99" routed-pooled "$p50" "$p99" \
+  routed-cpprest "$c50" "$c99"
+awk -v d50="$d50" -v d99="$d99" -v p50="$p50" -v p99="$p99" -v c50="$c50" -v c99="$c99" 'BEGIN {
+  printf "added per hop, pooled client:  p50 %.3f ms, p99 %.3f ms\n", (p50 - d50) / 1000, (p99 - d99) / 1000
+  printf "added per hop, cpprest client: p50 %.3f ms, p99 %.3f ms\n", (c50 - d50) / 1000, (c99 - d99) / 1000
+}'

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "runtime/http_server.h"
 #include "runtime/router.h"
+#include "runtime/upstream_pool.h"
 
 namespace kiln::cmd {
 namespace {
@@ -33,6 +34,8 @@ struct RouteFlags {
   int port = 8080;
   std::size_t mirror_queue = 256;
   double drain_delay_seconds = 5;
+  std::string upstream_client = "pooled";  // pooled (runtime/upstream_pool.h) | cpprest.
+  double upstream_timeout_seconds = 30;
 };
 
 Result<runtime::RouterConfig> read_config(const std::string& path) {
@@ -60,7 +63,12 @@ int run_route(const RouteFlags& flags) {
 
   metrics::Registry registry;
   const std::string sticky = config->sticky_header;
-  runtime::Router router(std::move(config).value(), runtime::http_upstream_call(), registry,
+  runtime::UpstreamCall call =
+      flags.upstream_client == "cpprest"
+          ? runtime::http_upstream_call()
+          : runtime::pooled_upstream_call({.timeout = std::chrono::milliseconds(static_cast<long>(
+                                               flags.upstream_timeout_seconds * 1000))});
+  runtime::Router router(std::move(config).value(), std::move(call), registry,
                          {flags.mirror_queue, 1});
   auto server = runtime::HttpServer::start(
       {flags.host, static_cast<std::uint16_t>(flags.port), 4u << 20, sticky},
@@ -102,6 +110,11 @@ const bool kRegistered = register_runtime_command(
       sub.add_option("--mirror-queue", flags->mirror_queue, "Pending mirrors before dropping");
       sub.add_option("--drain-delay-seconds", flags->drain_delay_seconds,
                      "After SIGTERM, keep routing this long before closing");
+      sub.add_option("--upstream-client", flags->upstream_client,
+                     "pooled (Beast, kept-alive connections) or cpprest")
+          ->check(CLI::IsMember({"pooled", "cpprest"}));
+      sub.add_option("--upstream-timeout-seconds", flags->upstream_timeout_seconds,
+                     "Longest wait for an upstream's answer (pooled client): then 504");
       return [flags] { return run_route(*flags); };
     });
 

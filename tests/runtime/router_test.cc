@@ -6,10 +6,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <map>
 
 #include "model_fixtures.h"
 #include "runtime/http_server.h"
+#include "runtime/upstream_pool.h"
 #include "runtime/xgboost_backend.h"
 
 namespace kiln::runtime {
@@ -57,7 +59,9 @@ double metric(const metrics::Registry& registry, const std::string& series) {
   return std::stod(text.substr(at + series.size() + 2));
 }
 
-class RouterTest : public ::testing::Test {
+// Every router test runs over both upstream clients: cpprestsdk's (http_upstream_call) and the
+// pooled Beast one (pooled_upstream_call, what `kiln-runtime route` uses).
+class RouterTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     stable_ = start_upstream("binary.json");
@@ -65,7 +69,7 @@ class RouterTest : public ::testing::Test {
     shadow_ = start_upstream("binary.json");
     ASSERT_TRUE(stable_ && canary_ && shadow_);
     // The real HTTP call, recording which upstream each request key reached.
-    auto real = http_upstream_call();
+    auto real = GetParam() ? pooled_upstream_call() : http_upstream_call();
     call_ = [this, real](const std::string& url, const HttpRequest& r) {
       {
         std::lock_guard lock(seen_mutex_);
@@ -97,14 +101,14 @@ class RouterTest : public ::testing::Test {
   metrics::Registry registry_;
 };
 
-TEST_F(RouterTest, WeightZeroSendsEverythingToStable) {
+TEST_P(RouterTest, WeightZeroSendsEverythingToStable) {
   Router router(config(0, 0), call_, registry_, {});
   for (int i = 0; i < 10; ++i) ASSERT_EQ(infer(router, i).status, 200);
   EXPECT_EQ(metric(registry_, R"(kiln_router_requests_total{variant="stable",code="200"})"), 10);
   EXPECT_EQ(metric(registry_, R"(kiln_router_requests_total{variant="canary",code="200"})"), -1);
 }
 
-TEST_F(RouterTest, CanaryAnswersAreComparedWithStableInTheBackground) {
+TEST_P(RouterTest, CanaryAnswersAreComparedWithStableInTheBackground) {
   Router router(config(100, 0), call_, registry_, {});
   for (int i = 0; i < 10; ++i) {
     auto response = infer(router, i);
@@ -119,7 +123,7 @@ TEST_F(RouterTest, CanaryAnswersAreComparedWithStableInTheBackground) {
   EXPECT_EQ(metric(registry_, R"(kiln_router_mean_absolute_difference{variant="canary"})"), 0);
 }
 
-TEST_F(RouterTest, StickyKeyAlwaysReachesTheSameVariant) {
+TEST_P(RouterTest, StickyKeyAlwaysReachesTheSameVariant) {
   Router router(config(50, 0), call_, registry_, {});
   for (int k = 0; k < 20; ++k) {
     for (int i = 0; i < 3; ++i)
@@ -135,7 +139,7 @@ TEST_F(RouterTest, StickyKeyAlwaysReachesTheSameVariant) {
   EXPECT_EQ(first_hops.size(), 2u);  // 20 keys at 50%: both variants are used.
 }
 
-TEST_F(RouterTest, ShadowMirrorIsComparedAndNeverChangesTheAnswer) {
+TEST_P(RouterTest, ShadowMirrorIsComparedAndNeverChangesTheAnswer) {
   Router router(config(0, 100), call_, registry_, {});
   for (int i = 0; i < 8; ++i) ASSERT_EQ(infer(router, i).status, 200);
   router.flush();
@@ -144,7 +148,7 @@ TEST_F(RouterTest, ShadowMirrorIsComparedAndNeverChangesTheAnswer) {
   EXPECT_EQ(metric(registry_, R"(kiln_router_agreement_ratio{variant="shadow"})"), 1);
 }
 
-TEST_F(RouterTest, UnreachableShadowNeverFailsTheCaller) {
+TEST_P(RouterTest, UnreachableShadowNeverFailsTheCaller) {
   auto c = config(0, 100);
   c.shadow_url = "http://127.0.0.1:1";
   Router router(c, call_, registry_, {});
@@ -154,13 +158,13 @@ TEST_F(RouterTest, UnreachableShadowNeverFailsTheCaller) {
             3);
 }
 
-TEST_F(RouterTest, FullMirrorQueueDropsMirrorsAndCountsThem) {
+TEST_P(RouterTest, FullMirrorQueueDropsMirrorsAndCountsThem) {
   Router router(config(0, 100), call_, registry_, {.mirror_queue = 0, .seed = 1});
   for (int i = 0; i < 5; ++i) EXPECT_EQ(infer(router, i).status, 200);
   EXPECT_EQ(metric(registry_, "kiln_router_mirror_dropped_total"), 5);
 }
 
-TEST_F(RouterTest, ReloadMovesTrafficWithoutANewRouter) {
+TEST_P(RouterTest, ReloadMovesTrafficWithoutANewRouter) {
   Router router(config(0, 0), call_, registry_, {});
   ASSERT_EQ(infer(router, 0).status, 200);
   router.reload(config(100, 0));
@@ -168,6 +172,41 @@ TEST_F(RouterTest, ReloadMovesTrafficWithoutANewRouter) {
   router.flush();
   EXPECT_EQ(metric(registry_, R"(kiln_router_requests_total{variant="stable",code="200"})"), 1);
   EXPECT_EQ(metric(registry_, R"(kiln_router_requests_total{variant="canary",code="200"})"), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Upstreams, RouterTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Pooled" : "Cpprest"; });
+
+// A listener that accepts connections (the kernel does) but never answers.
+TEST(PooledUpstream, SilentUpstreamTimesOutWith504AndClosedPortIs502) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const std::string url = "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port());
+  auto call = pooled_upstream_call({.timeout = std::chrono::milliseconds(300)});
+  const std::string body = infer_body(0);
+  const auto start = std::chrono::steady_clock::now();
+  HttpResponse r = call(url, {"POST", "/v2/models/cancer/infer", body, ""});
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_NE(r.body.find("upstream " + url), std::string::npos) << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  silent.close();
+  r = call(url, {"POST", "/v2/models/cancer/infer", body, ""});
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(call("ftp://example", {"GET", "/", "", ""}).status, 502);
+}
+
+// Connections are kept and reused: many sequential calls to one upstream all answer.
+TEST(PooledUpstream, KeepsConnectionsAliveAcrossCalls) {
+  auto upstream = start_upstream("binary.json");
+  ASSERT_TRUE(upstream);
+  auto call = pooled_upstream_call();
+  for (int i = 0; i < 50; ++i) {
+    const std::string body = infer_body(i);
+    const HttpResponse r = call(upstream->url, {"POST", "/v2/models/cancer/infer", body, ""});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("\"outputs\""), std::string::npos);
+    EXPECT_EQ(r.content_type.rfind("application/json", 0), 0u) << r.content_type;
+  }
 }
 
 TEST(RouterConfigTest, ParsesEveryFieldAndRefusesBadOnes) {
