@@ -77,16 +77,16 @@ INSTANTIATE_TEST_SUITE_P(Sklearn, OnnxMatchesReferenceTest,
 // Hand-built graphs (operator_graphs.py) for attributes skl2onnx leaves at their defaults.
 INSTANTIATE_TEST_SUITE_P(
     Operators, OnnxMatchesReferenceTest,
-    ::testing::Values("gemm_softmax_opset11", "elementwise_opset13", "trees_sum", "trees_average",
-                      "trees_min", "trees_max_softmax", "tree_classifier_three_labels",
-                      "linear_and_normalizers", "two_inputs_onehot",
+    ::testing::Values("gemm_softmax_opset11", "softmax_rank3_opset11", "elementwise_opset13",
+                      "trees_sum", "trees_average", "trees_min", "trees_max_softmax",
+                      "tree_classifier_three_labels", "linear_and_normalizers", "two_inputs_onehot",
                       // Expected outputs from the ONNX reference evaluator (see the script).
                       "linear_classifier_one_row"),
     [](const auto& info) { return std::string(info.param); });
 
 TEST(OnnxBackendTest, EveryConvertedModelHasAReferenceCase) {
   // The lists above and the script's MODELS and GRAPHS stay in step.
-  EXPECT_EQ(onnx_fixtures().reference.size(), 14u + 9u + 1u);
+  EXPECT_EQ(onnx_fixtures().reference.size(), 14u + 10u + 1u);
 }
 
 TEST(OnnxBackendTest, MetadataReportsInputsAndOutputsWithABatchDimension) {

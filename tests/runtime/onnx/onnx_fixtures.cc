@@ -59,8 +59,15 @@ const OnnxFixtures& onnx_fixtures() {
     }
     std::error_code ec;
     const auto done = dir / "reference.json";
-    const bool fresh = fs::exists(done, ec) && fs::last_write_time(done, ec) >=
-                                                   fs::last_write_time(KILN_MAKE_ONNX_MODELS, ec);
+    // Fresh when written after every script of this directory changed (the model script and the
+    // operator graphs it imports).
+    bool fresh = fs::exists(done, ec);
+    const fs::path scripts = fs::path(KILN_MAKE_ONNX_MODELS).parent_path();
+    for (const auto& entry : fs::directory_iterator(scripts, ec)) {
+      if (entry.path().extension() == ".py") {
+        fresh = fresh && fs::last_write_time(done, ec) >= fs::last_write_time(entry.path(), ec);
+      }
+    }
     if (!fresh) {
       const std::string command = std::string("'") + KILN_PYTHON + "' '" + KILN_MAKE_ONNX_MODELS +
                                   "' '" + dir.string() + "'";

@@ -38,6 +38,16 @@ def gemm_softmax_opset11(rng):
                   [_float("P", [None, 3]), _float("F", [1, None])], inits, opset=11), {"X": x}
 
 
+def softmax_rank3_opset11(rng):
+    """Softmax before opset 13 on a rank-3 input: coerced to 2-D at axis 1 (one softmax over the
+    last two dimensions together), then Flatten of the rank-3 result at axis 2."""
+    x = rng.normal(size=(4, 2, 3)).astype(np.float32)
+    nodes = [helper.make_node("Softmax", ["X"], ["P"], axis=1),
+             helper.make_node("Flatten", ["P"], ["F"], axis=2)]
+    return _model(nodes, [_float("X", [None, 2, 3])],
+                  [_float("P", [None, 2, 3]), _float("F", [None, 3])], opset=11), {"X": x}
+
+
 def elementwise_opset13(rng):
     """Broadcasting Sub/Mul/Div, Tanh, Sigmoid, Relu, Concat, Softmax along axis 0, ArgMax."""
     x = rng.normal(size=(6, 3)).astype(np.float32)
@@ -50,13 +60,14 @@ def elementwise_opset13(rng):
              helper.make_node("Concat", ["T", "S", "R"], ["C"], axis=-1),
              helper.make_node("Softmax", ["X"], ["P"], axis=0),
              helper.make_node("ArgMax", ["X"], ["I"], axis=1, keepdims=0),
-             helper.make_node("Reshape", ["C", "Shape"], ["Y"])]
+             helper.make_node("Reshape", ["C", "Shape"], ["Y"]),
+             helper.make_node("Softmax", ["Y"], ["P3"], axis=1)]
     inits = [_const("Row", np.array([[0.5, -1.0, 2.0]], np.float32)),
              _const("Col", np.arange(1, 7, dtype=np.float32).reshape(6, 1)),
              _const("Two", np.array(2.0, np.float32)),
              _const("Shape", np.array([0, 3, -1], np.int64))]
     return _model(nodes, [_float("X", [None, 3])],
-                  [_float("Y", [None, 3, 3]), _float("P", [None, 3]),
+                  [_float("Y", [None, 3, 3]), _float("P", [None, 3]), _float("P3", [None, 3, 3]),
                    helper.make_tensor_value_info("I", TensorProto.INT64, [None])],
                   inits), {"X": x}
 
@@ -166,6 +177,7 @@ REFERENCE_GRAPHS = {
 
 GRAPHS = {
     "gemm_softmax_opset11": gemm_softmax_opset11,
+    "softmax_rank3_opset11": softmax_rank3_opset11,
     "elementwise_opset13": elementwise_opset13,
     "trees_sum": tree_regressor("SUM", "NONE"),
     "trees_average": tree_regressor("AVERAGE", "NONE"),
