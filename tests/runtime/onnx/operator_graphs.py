@@ -31,11 +31,17 @@ def gemm_softmax_opset11(rng):
     x = rng.normal(size=(7, 4)).astype(np.float32)
     nodes = [helper.make_node("Gemm", ["X", "W", "B"], ["G"], transB=1, alpha=0.5, beta=2.0),
              helper.make_node("Softmax", ["G"], ["P"]),
-             helper.make_node("Flatten", ["G"], ["F"], axis=0)]
+             helper.make_node("Flatten", ["G"], ["F"], axis=0),
+             # transA, no C: A [7, 3] transposed times X [7, 4] gives [3, 4]; a scalar added after.
+             helper.make_node("Gemm", ["A", "X"], ["T"], transA=1, beta=0.5, alpha=-1.0),
+             helper.make_node("Add", ["T", "C"], ["TC"])]
     inits = [_const("W", rng.normal(size=(3, 4)).astype(np.float32)),
-             _const("B", rng.normal(size=(3,)).astype(np.float32))]
+             _const("B", rng.normal(size=(3,)).astype(np.float32)),
+             _const("A", rng.normal(size=(7, 3)).astype(np.float32)),
+             _const("C", np.array(1.5, np.float32))]
     return _model(nodes, [_float("X", [None, 4])],
-                  [_float("P", [None, 3]), _float("F", [1, None])], inits, opset=11), {"X": x}
+                  [_float("P", [None, 3]), _float("F", [1, None]), _float("TC", [3, 4])],
+                  inits, opset=11), {"X": x}
 
 
 def softmax_rank3_opset11(rng):
