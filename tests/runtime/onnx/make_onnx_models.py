@@ -34,7 +34,8 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
-from operator_graphs import GRAPHS, REFERENCE_GRAPHS, malformed
+sys.dont_write_bytecode = True  # No __pycache__ in the source tree for the import below.
+from operator_graphs import GRAPHS, REFERENCE_GRAPHS, malformed  # noqa: E402
 
 
 def ints_not_bools():
