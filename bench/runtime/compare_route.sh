@@ -45,18 +45,16 @@ sport="$(free_port)"
   --port "$sport" --drain-delay-seconds 0 2>/dev/null &
 pids+=($!)
 wait_ready "http://127.0.0.1:$sport/v2/health/ready"
-start_router() {  # CLIENT -> port of a router using that upstream client
-  local port
-  port="$(free_port)"
-  "$BIN" route --config "$work/router.json" --host 127.0.0.1 --port "$port" \
-    --upstream-client "$1" 2>/dev/null &
-  pids+=($!)
-  wait_ready "http://127.0.0.1:$port/v2/health/live"
-  echo "$port"
-}
 echo "{\"stable\": {\"url\": \"http://127.0.0.1:$sport\"}}" >"$work/router.json"
-pooled_port="$(start_router pooled)"
-cpprest_port="$(start_router cpprest)"
+pooled_port="$(free_port)"
+cpprest_port="$(free_port)"
+for client in pooled cpprest; do
+  port_var="${client}_port"
+  "$BIN" route --config "$work/router.json" --host 127.0.0.1 --port "${!port_var}" \
+    --upstream-client "$client" >/dev/null 2>&1 &
+  pids+=($!)
+  wait_ready "http://127.0.0.1:${!port_var}/v2/health/live"
+done
 
 latency() {  # URL -> "p50_us p99_us"
   local out
