@@ -360,13 +360,12 @@ std::size_t Family<Child>::remove_if(
 
 template <class Child>
 void Family<Child>::render(std::string& out) const {
+  // Under the family's lock throughout: remove_if() may erase children, so no pointer into
+  // children_ may outlive the lock. with() waits for at most one family's rendering.
+  std::lock_guard lock(mutex_);
   std::vector<std::pair<const std::vector<std::string>*, const Entry*>> sorted;
-  {
-    std::lock_guard lock(mutex_);
-    sorted.reserve(children_.size());
-    for (const auto& [values, entry] : children_) sorted.emplace_back(&values, &entry);
-  }
-  // Children are never removed, so the pointers stay valid after unlocking.
+  sorted.reserve(children_.size());
+  for (const auto& [values, entry] : children_) sorted.emplace_back(&values, &entry);
   std::sort(sorted.begin(), sorted.end(),
             [](const auto& a, const auto& b) { return *a.first < *b.first; });
   append_header(out, name_, help_, type_name<Child>());

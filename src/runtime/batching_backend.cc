@@ -13,11 +13,26 @@ namespace {
 
 using Answer = Result<std::vector<Tensor>>;
 
-// A request waiting in the queue. Lives on the caller's stack until its answer is set.
+// A request waiting in the queue. Lives on the caller's stack, which waits on the answer's
+// future: once a dispatcher takes it, the promise moves into the dispatcher's Job, and `input` is
+// read only until that member is answered.
 struct Pending {
   const Tensor* input;  // The single [rows, features] FP32 input.
   std::int64_t rows;
   std::promise<Answer> answer;
+};
+
+// A request a dispatcher took: the caller's input (valid until answered) and its promise.
+struct Job {
+  const Tensor* input;
+  std::int64_t rows;
+  std::promise<Answer> answer;
+  bool answered = false;
+
+  void answer_with(Answer a) {
+    answered = true;
+    answer.set_value(std::move(a));
+  }
 };
 
 bool same_kind(const Pending& a, const Pending& b) {
@@ -70,55 +85,62 @@ struct BatchingBackend::Impl {
 
   // The next batch: the oldest request and the queued ones of its kind that fit, after waiting
   // up to max_delay for a short batch to fill. Empty when stopping with nothing queued.
-  std::vector<Pending*> take_batch() {
+  std::vector<Job> take_batch() {
     std::unique_lock lock(mutex);
-    cv.wait(lock, [&] { return stopping || !queue.empty(); });
-    if (queue.empty()) return {};
     const auto max_rows = static_cast<std::int64_t>(options.max_batch_rows);
-    if (options.max_delay.count() > 0) {
-      const auto deadline = std::chrono::steady_clock::now() + options.max_delay;
-      while (!stopping && joinable_rows(*queue.front()) < max_rows &&
-             cv.wait_until(lock, deadline) != std::cv_status::timeout) {
+    for (;;) {
+      cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (queue.empty()) return {};
+      if (options.max_delay.count() > 0) {
+        // Another dispatcher may take the queue while this one waits: check it on every wake.
+        const auto deadline = std::chrono::steady_clock::now() + options.max_delay;
+        while (!stopping && !queue.empty() && joinable_rows(*queue.front()) < max_rows &&
+               cv.wait_until(lock, deadline) != std::cv_status::timeout) {
+        }
       }
+      if (!queue.empty()) break;
     }
-    std::vector<Pending*> batch{queue.front()};
+    std::vector<Pending*> taken{queue.front()};
     queue.pop_front();
-    std::int64_t rows = batch[0]->rows;
+    std::int64_t rows = taken[0]->rows;
     for (auto it = queue.begin(); it != queue.end() && rows < max_rows;) {
-      if (same_kind(*batch[0], **it) && rows + (*it)->rows <= max_rows) {
+      if (same_kind(*taken[0], **it) && rows + (*it)->rows <= max_rows) {
         rows += (*it)->rows;
-        batch.push_back(*it);
+        taken.push_back(*it);
         it = queue.erase(it);
       } else {
         ++it;
       }
     }
     ++stats.batches;
-    stats.batched_requests += batch.size();
-    stats.largest_batch = std::max<std::uint64_t>(stats.largest_batch, batch.size());
+    stats.batched_requests += taken.size();
+    stats.largest_batch = std::max<std::uint64_t>(stats.largest_batch, taken.size());
+    std::vector<Job> batch;
+    batch.reserve(taken.size());
+    for (Pending* p : taken) batch.push_back({p->input, p->rows, std::move(p->answer)});
     return batch;
   }
 
   // Runs each request of `batch` on its own.
-  void run_alone(const std::vector<Pending*>& batch) const {
-    for (Pending* p : batch) p->answer.set_value(inner->predict(std::span(p->input, 1)));
+  void run_alone(std::vector<Job>& batch) const {
+    for (Job& j : batch) j.answer_with(inner->predict(std::span(j.input, 1)));
   }
 
-  void execute(const std::vector<Pending*>& batch) const {
+  void execute(std::vector<Job>& batch) const {
     if (batch.size() == 1) return run_alone(batch);
-    const std::int64_t cols = batch[0]->input->shape[1];
+    const std::int64_t cols = batch[0].input->shape[1];
     std::int64_t total = 0;
-    for (const Pending* p : batch) total += p->rows;
-    Tensor joined{batch[0]->input->name, DataType::kFp32, {total, cols}, std::vector<float>()};
+    for (const Job& j : batch) total += j.rows;
+    Tensor joined{batch[0].input->name, DataType::kFp32, {total, cols}, std::vector<float>()};
     auto& values = std::get<std::vector<float>>(joined.data);
     values.reserve(static_cast<std::size_t>(total * cols));
-    for (const Pending* p : batch) {
-      const auto& part = std::get<std::vector<float>>(p->input->data);
+    for (const Job& j : batch) {
+      const auto& part = std::get<std::vector<float>>(j.input->data);
       values.insert(values.end(), part.begin(), part.end());
     }
     Answer out = inner->predict(std::span(&joined, 1));
     if (!out.ok()) {
-      for (Pending* p : batch) p->answer.set_value(out.error());
+      for (Job& j : batch) j.answer_with(out.error());
       return;
     }
     const bool splittable = std::all_of(out->begin(), out->end(), [&](const Tensor& t) {
@@ -126,26 +148,25 @@ struct BatchingBackend::Impl {
     });
     if (!splittable) return run_alone(batch);
     std::int64_t first = 0;
-    for (Pending* p : batch) {
+    for (Job& j : batch) {
       std::vector<Tensor> mine;
       mine.reserve(out->size());
-      for (const Tensor& t : *out) mine.push_back(slice_rows(t, first, first + p->rows));
-      first += p->rows;
-      p->answer.set_value(std::move(mine));
+      for (const Tensor& t : *out) mine.push_back(slice_rows(t, first, first + j.rows));
+      first += j.rows;
+      j.answer_with(std::move(mine));
     }
   }
 
   void run() {
     for (;;) {
-      std::vector<Pending*> batch = take_batch();
+      std::vector<Job> batch = take_batch();
       if (batch.empty()) return;
       try {
         execute(batch);
       } catch (const std::exception& e) {  // Allocation failure: answer, never strand a caller.
-        for (Pending* p : batch) {
-          try {
-            p->answer.set_value(Error::terminal(std::string("batching failed: ") + e.what()));
-          } catch (const std::future_error&) {  // Already answered.
+        for (Job& j : batch) {
+          if (!j.answered) {
+            j.answer_with(Error::terminal(std::string("batching failed: ") + e.what()));
           }
         }
       }
@@ -186,9 +207,10 @@ Result<std::vector<Tensor>> BatchingBackend::predict(std::span<const Tensor> inp
   Pending pending{&inputs[0], inputs[0].shape[0], {}};
   auto answer = pending.answer.get_future();
   {
-    std::lock_guard lock(impl_->mutex);
+    std::unique_lock lock(impl_->mutex);
     if (impl_->stopping) {
       ++impl_->stats.solo_requests;
+      lock.unlock();
       return impl_->inner->predict(inputs);
     }
     impl_->queue.push_back(&pending);

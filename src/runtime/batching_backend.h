@@ -42,7 +42,8 @@ struct BatchingOptions {
 
 // What the batcher did so far, for metrics and tests. Counters only grow.
 struct BatchingStats {
-  std::uint64_t batches = 0;           // Backend calls made for batches (sizes >= 1).
+  std::uint64_t batches = 0;  // Batches formed (sizes >= 1): one backend call each, or one per
+                              // member when the outputs could not be split.
   std::uint64_t batched_requests = 0;  // Requests answered from those calls.
   std::uint64_t largest_batch = 0;     // Most requests one call served.
   std::uint64_t solo_requests = 0;     // Requests that could not join a batch and ran alone.

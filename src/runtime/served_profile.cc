@@ -85,9 +85,16 @@ void ServedProfile::observe(std::span<const Tensor> inputs, std::span<const Tens
 
 Result<nlohmann::json> ServedProfile::profile_json(std::chrono::seconds requested) const {
   const auto now = clock_();
-  const std::chrono::steady_clock::duration window =
-      requested.count() > 0 ? std::min<std::chrono::steady_clock::duration>(requested, window_)
-                            : window_;
+  // The requested window rounded up to whole slots (so the current slot always counts), clipped
+  // to the observer's; compared in seconds first so a huge request cannot overflow.
+  std::chrono::steady_clock::duration window = window_;
+  if (requested.count() > 0 &&
+      requested < std::chrono::duration_cast<std::chrono::seconds>(window_)) {
+    const auto slots = (std::chrono::steady_clock::duration(requested) + slot_length_ -
+                        std::chrono::steady_clock::duration(1)) /
+                       slot_length_;
+    window = std::min(window_, slots * slot_length_);
+  }
   drift::Profile inputs = empty_inputs_.empty_like();
   drift::Profile outputs = empty_outputs_.empty_like();
   std::uint64_t skipped;

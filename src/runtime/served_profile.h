@@ -47,8 +47,9 @@ class ServedProfile final : public TrafficObserver {
   // Records every row of a batch. Batches whose feature count differs from the schema are
   // counted in the "skippedBatches" member and otherwise ignored.
   void observe(std::span<const Tensor> inputs, std::span<const Tensor> outputs) override;
-  // {"windowSeconds" (the span covered: `window` clipped to the observer's, or the whole one
-  // when zero), "maxWindowSeconds", "skippedBatches", "inputs", "outputs"}.
+  // {"windowSeconds" (the span covered: `window` rounded up to whole slots and clipped to the
+  // observer's, or the whole one when zero), "maxWindowSeconds", "skippedBatches", "inputs",
+  // "outputs"}.
   Result<nlohmann::json> profile_json(std::chrono::seconds window) const override;
   std::optional<nlohmann::json> baseline_json() const override { return baseline_; }
   // Keeps the baseline profile JSON for baseline_json(). Call before sharing the object.

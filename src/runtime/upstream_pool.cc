@@ -7,6 +7,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -117,7 +118,9 @@ class Pool {
     if (!target) return error_response(502, base, "not an http:// URL");
     http::request<http::string_body> out;
     out.method(http::string_to_verb({request.method.data(), request.method.size()}));
-    out.target(std::string(request.path));
+    std::string path(request.path);
+    if (!request.query.empty()) path += "?" + std::string(request.query);
+    out.target(path);
     out.version(11);
     out.set(http::field::host, target->host);
     out.keep_alive(true);
@@ -126,6 +129,7 @@ class Pool {
       out.body() = std::string(request.body);
     }
     out.prepare_payload();
+    const auto deadline = std::chrono::steady_clock::now() + options_.timeout;  // The whole call.
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool reused = false;
       std::unique_ptr<tcp::socket> socket = take_idle(base);
@@ -137,16 +141,21 @@ class Pool {
         if (ec) return error_response(502, base, ec.message());
       }
       boost::beast::flat_buffer buffer;
-      http::response<http::string_body> in;
-      DeadlineStream stream(*socket, std::chrono::steady_clock::now() + options_.timeout);
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // Passed on whole.
+      DeadlineStream stream(*socket, deadline);
       http::write(stream, out, ec);
-      if (!ec) http::read(stream, buffer, in, ec);
+      if (!ec) http::read(stream, buffer, parser, ec);
       if (ec) {
-        // A pooled connection the server had closed: nothing of the response came back, so the
-        // request is sent again once on a fresh connection.
-        if (reused && buffer.size() == 0 && attempt == 0) continue;
+        // A pooled connection the server had closed before this request: it failed at once and
+        // no byte of a response came back, so the request is sent again on a fresh connection.
+        // Never after a timeout or a partial response: the upstream may have acted on it.
+        const bool closed = ec == http::error::end_of_stream || ec == asio::error::eof ||
+                            ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+        if (reused && closed && !parser.got_some() && attempt == 0) continue;
         return error_response(ec == asio::error::timed_out ? 504 : 502, base, ec.message());
       }
+      auto in = parser.release();
       HttpResponse answer;
       answer.status = static_cast<int>(in.result_int());
       answer.content_type = std::string(in[http::field::content_type]);

@@ -13,12 +13,15 @@
 //   - base URLs are "http://host[:port]" (no TLS: upstreams are in-cluster Services); the host is
 //     resolved when a connection is opened, so a Service's ClusterIP change is picked up by new
 //     connections;
-//   - a request that fails on a pooled connection before any response byte arrives (the server
-//     closed an idle connection) is retried once on a new connection; other failures answer
-//     502 with {"error": "upstream <url>: <reason>"}, a timeout 504;
-//   - a call has a deadline (`timeout`, default 30 s) for writing the request and reading the
-//     response: sockets are non-blocking and each wait is a poll() bounded by it (Asio's own
-//     synchronous calls would wait without limit); connecting is not bounded separately;
+//   - a request whose pooled connection turns out closed (end of stream, reset or broken pipe
+//     before any byte of a response) is retried once on a new connection; never after a timeout
+//     or a partial response, where the upstream may have acted on it. Other failures answer 502
+//     with {"error": "upstream <url>: <reason>"}, a timeout 504;
+//   - the query string and body pass through; response bodies have no size limit;
+//   - a call has one deadline (`timeout`, default 30 s) for writing the request and reading the
+//     response, across a retry: sockets are non-blocking and each wait is a poll() bounded by it
+//     (Asio's own synchronous calls would wait without limit). Resolving and connecting are not
+//     bounded by it: a host that drops SYNs holds the call for the kernel's connect timeout;
 //   - at most `max_idle_per_upstream` idle connections are kept per upstream; more are closed.
 //
 // Thread-safety: the returned UpstreamCall may be called from any number of threads.

@@ -104,9 +104,15 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Case{"binary", 1, {.max_batch_rows = 32}},
         Case{"binary", 3, {.max_batch_rows = 16, .max_delay = std::chrono::microseconds(200)}},
-        Case{"multiclass", 1, {.max_batch_rows = 8, .dispatchers = 2}}),
+        Case{"multiclass", 1, {.max_batch_rows = 8, .dispatchers = 2}},
+        // Dispatchers waiting for a short batch while another takes the queue.
+        Case{"multiclass",
+             1,
+             {.max_batch_rows = 8, .max_delay = std::chrono::microseconds(300), .dispatchers = 3}}),
     [](const auto& info) {
-      return info.param.model + "_" + std::to_string(info.param.per_request) + "RowsPerRequest";
+      return info.param.model + "_" + std::to_string(info.param.per_request) + "RowsPerRequest_" +
+             std::to_string(info.param.options.dispatchers) + "Dispatchers_" +
+             std::to_string(info.param.options.max_delay.count()) + "usDelay";
     });
 
 TEST(BatchingBackend, RequestsThatCannotJoinRunAloneUnchanged) {

@@ -246,7 +246,9 @@ TEST_F(InferenceServerTest, ProfileCountsServedRowsPerFeatureAsADriftProfile) {
 TEST_F(InferenceServerTest, ProfileWindowIsChosenByQueryAndAMalformedOneIs400) {
   auto response = http(port_, "GET", "/v2/models/cancer/profile?windowSeconds=5");
   ASSERT_EQ(response.status, 200) << response.body;
-  EXPECT_EQ(json::parse(response.body)["windowSeconds"], 5);
+  // Rounded up to whole slots: this server keeps 600 s in 10 slots of 60 s.
+  EXPECT_EQ(json::parse(response.body)["windowSeconds"], 60);
+  EXPECT_EQ(json::parse(response.body)["maxWindowSeconds"], 600);
   for (const char* bad :
        {"windowSeconds=0", "windowSeconds=-3", "windowSeconds=1h", "windowSeconds="}) {
     auto r = http(port_, "GET", std::string("/v2/models/cancer/profile?") + bad);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace kiln::runtime {
 namespace {
 
@@ -99,7 +101,10 @@ TEST_F(ServedProfileTest, ShorterWindowCoversOnlyRecentSlotsAndLongerOneIsClippe
     std::uint64_t rows;
     double covered;
   };
-  for (const Case c : {Case{20s, 1, 20}, Case{0s, 2, 60}, Case{3600s, 2, 60}}) {
+  // 5 s rounds up to the one 10-s slot; a window beyond any duration is clipped, not overflowed.
+  for (const Case c :
+       {Case{20s, 1, 20}, Case{5s, 1, 10}, Case{0s, 2, 60}, Case{3600s, 2, 60},
+        Case{std::chrono::seconds(std::numeric_limits<std::int64_t>::max() / 2), 2, 60}}) {
     auto json = profile_.profile_json(c.window);
     ASSERT_TRUE(json.ok());
     auto inputs = drift::Profile::from_json((*json)["inputs"]);
