@@ -32,39 +32,44 @@ std::vector<float> ModelFixtures::predictions(const std::string& model) const {
   return flat;
 }
 
-const ModelFixtures& model_fixtures() {
-  // One directory in the build tree, shared by every test process (ctest runs each test in its
-  // own process): an flock serializes training, and the files are reused until the script changes.
-  static const ModelFixtures fixtures = [] {
-    namespace fs = std::filesystem;
-    ModelFixtures f;
-    const fs::path dir = KILN_FIXTURE_DIR;
-    fs::create_directories(dir.parent_path());
-    const int lock = ::open((dir.string() + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
-    if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
-      ADD_FAILURE() << "cannot lock " << dir << ".lock";
+ModelFixtures generated_fixtures(const std::string& python, const std::string& script,
+                                 const std::string& dir_name, const std::string& hint) {
+  namespace fs = std::filesystem;
+  ModelFixtures f;
+  const fs::path dir = dir_name;
+  fs::create_directories(dir.parent_path());
+  const int lock = ::open((dir.string() + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
+  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+    ADD_FAILURE() << "cannot lock " << dir << ".lock";
+    if (lock >= 0) ::close(lock);
+    return f;
+  }
+  std::error_code ec;
+  const auto done = dir / "reference.json";
+  bool fresh = fs::exists(done, ec);
+  for (const auto& entry : fs::directory_iterator(fs::path(script).parent_path(), ec)) {
+    if (entry.path().extension() == ".py") {
+      fresh = fresh && fs::last_write_time(done, ec) >= fs::last_write_time(entry.path(), ec);
+    }
+  }
+  if (!fresh) {
+    const std::string command = "'" + python + "' '" + script + "' '" + dir.string() + "'";
+    if (std::system(command.c_str()) != 0) {
+      ADD_FAILURE() << "making the fixtures failed: " << command << " (" << hint << ")";
+      ::close(lock);
       return f;
     }
-    std::error_code ec;
-    const auto done = dir / "reference.json";
-    const bool fresh = fs::exists(done, ec) &&
-                       fs::last_write_time(done, ec) >= fs::last_write_time(KILN_MAKE_MODELS, ec);
-    if (!fresh) {
-      const std::string command =
-          std::string("'") + KILN_PYTHON + "' '" + KILN_MAKE_MODELS + "' '" + dir.string() + "'";
-      if (std::system(command.c_str()) != 0) {
-        ADD_FAILURE() << "training the fixture models failed: " << command
-                      << " (run scripts/setup.sh runtime)";
-        ::close(lock);
-        return f;
-      }
-    }
-    ::close(lock);
-    f.dir = dir.string();
-    std::ifstream in(done);
-    f.reference = nlohmann::json::parse(in);
-    return f;
-  }();
+  }
+  ::close(lock);
+  f.dir = dir.string();
+  std::ifstream in(done);
+  f.reference = nlohmann::json::parse(in);
+  return f;
+}
+
+const ModelFixtures& model_fixtures() {
+  static const ModelFixtures fixtures = generated_fixtures(
+      KILN_PYTHON, KILN_MAKE_MODELS, KILN_FIXTURE_DIR, "run scripts/setup.sh runtime");
   return fixtures;
 }
 

@@ -1,14 +1,10 @@
 #include "onnx_fixtures.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
+
+#include "model_fixtures.h"
 
 namespace kiln::runtime::testing {
 
@@ -45,44 +41,10 @@ std::vector<Tensor> OnnxFixtures::inputs(const std::string& model) const {
 }
 
 const OnnxFixtures& onnx_fixtures() {
-  // One directory in the build tree shared by every test process (ctest runs each test in its own
-  // process): an flock serializes the conversion; files are reused until the script changes.
   static const OnnxFixtures fixtures = [] {
-    namespace fs = std::filesystem;
-    OnnxFixtures f;
-    const fs::path dir = KILN_ONNX_FIXTURE_DIR;
-    fs::create_directories(dir.parent_path());
-    const int lock = ::open((dir.string() + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
-    if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
-      ADD_FAILURE() << "cannot lock " << dir << ".lock";
-      return f;
-    }
-    std::error_code ec;
-    const auto done = dir / "reference.json";
-    // Fresh when written after every script of this directory changed (the model script and the
-    // operator graphs it imports).
-    bool fresh = fs::exists(done, ec);
-    const fs::path scripts = fs::path(KILN_MAKE_ONNX_MODELS).parent_path();
-    for (const auto& entry : fs::directory_iterator(scripts, ec)) {
-      if (entry.path().extension() == ".py") {
-        fresh = fresh && fs::last_write_time(done, ec) >= fs::last_write_time(entry.path(), ec);
-      }
-    }
-    if (!fresh) {
-      const std::string command = std::string("'") + KILN_PYTHON + "' '" + KILN_MAKE_ONNX_MODELS +
-                                  "' '" + dir.string() + "'";
-      if (std::system(command.c_str()) != 0) {
-        ADD_FAILURE() << "converting the ONNX fixture models failed: " << command
-                      << " (run scripts/setup.sh runtime)";
-        ::close(lock);
-        return f;
-      }
-    }
-    ::close(lock);
-    f.dir = dir.string();
-    std::ifstream in(done);
-    f.reference = nlohmann::json::parse(in);
-    return f;
+    const auto made = generated_fixtures(KILN_PYTHON, KILN_MAKE_ONNX_MODELS, KILN_ONNX_FIXTURE_DIR,
+                                         "run scripts/setup.sh runtime");
+    return OnnxFixtures{made.dir, made.reference};
   }();
   return fixtures;
 }

@@ -4,11 +4,8 @@
 // libkiln-torch.so built by this tree (KILN_TORCH_MODULE_DIR), and must agree. This executable
 // does not link libtorch.
 
-#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cctype>
@@ -19,6 +16,7 @@
 #include <thread>
 
 #include "http_client.h"
+#include "model_fixtures.h"
 #include "runtime/backend.h"
 #include "runtime/http_server.h"
 #include "runtime/inference_service.h"
@@ -41,37 +39,14 @@ struct TorchFixtures {
   std::string path(const std::string& file) const { return dir + "/" + file; }
 };
 
-// Runs make_torch_models.py once per build (an flock serializes the test processes ctest starts;
-// the files are reused until the script changes). Fails the test when Python or torch is missing.
+// make_torch_models.py's models, made once per build (testing::generated_fixtures). Fails the
+// test when Python or torch is missing.
 const TorchFixtures& torch_fixtures() {
   static const TorchFixtures fixtures = [] {
-    namespace fs = std::filesystem;
-    TorchFixtures f;
-    const fs::path dir = KILN_TORCH_FIXTURE_DIR;
-    fs::create_directories(dir.parent_path());
-    const int lock = ::open((dir.string() + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
-    if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
-      ADD_FAILURE() << "cannot lock " << dir << ".lock";
-      return f;
-    }
-    std::error_code ec;
-    const auto done = dir / "reference.json";
-    if (!fs::exists(done, ec) ||
-        fs::last_write_time(done, ec) < fs::last_write_time(KILN_MAKE_TORCH_MODELS, ec)) {
-      const std::string command = std::string("'") + KILN_TORCH_PYTHON + "' '" +
-                                  KILN_MAKE_TORCH_MODELS + "' '" + dir.string() + "'";
-      if (std::system(command.c_str()) != 0) {
-        ADD_FAILURE() << "making the TorchScript models failed: " << command
-                      << " (python3-torch: scripts/setup.sh torch)";
-        ::close(lock);
-        return f;
-      }
-    }
-    ::close(lock);
-    f.dir = dir.string();
-    std::ifstream in(done);
-    f.reference = json::parse(in);
-    return f;
+    const auto made = testing::generated_fixtures(KILN_TORCH_PYTHON, KILN_MAKE_TORCH_MODELS,
+                                                  KILN_TORCH_FIXTURE_DIR,
+                                                  "python3-torch: scripts/setup.sh torch");
+    return TorchFixtures{made.dir, made.reference};
   }();
   return fixtures;
 }
