@@ -2,6 +2,9 @@
 //   BM_ProfileAdd*      cost of one profile update, per value (the serving runtime pays it per
 //                       request and feature).
 //   BM_Observe100       one 100-feature row through Profile::observe.
+//   BM_SortFinite*      one million normal doubles: sort_finite (our radix sort) against
+//   Boost.Sort's
+//                       spreadsort and std::sort, each after the same finite-value copy.
 //   BM_ExactCompare     compare_tables on ROWS x 100 features (50 numerical, 50 categorical),
 //                       reference and current of ROWS rows each (ROWS = KILN_DRIFT_BENCH_ROWS,
 //                       default 1,000,000), Evidently's automatic tests.
@@ -10,6 +13,9 @@
 // float64 / int32 columns plus meta.json) for bench/drift/evidently_bench.py.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <boost/sort/spreadsort/float_sort.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +23,7 @@
 
 #include "drift/detect.h"
 #include "drift/profile.h"
+#include "drift/sort.h"
 
 namespace kiln::drift {
 namespace {
@@ -145,6 +152,50 @@ void BM_Observe100(benchmark::State& state) {
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_Observe100);
+
+const std::vector<double>& sort_input() {
+  static const std::vector<double> values = [] {
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> d(0, 3);
+    std::vector<double> out(1000000);
+    for (double& v : out) v = d(rng);
+    return out;
+  }();
+  return values;
+}
+
+void BM_SortFiniteRadix(benchmark::State& state) {
+  std::vector<double> out;
+  SortScratch scratch;
+  for (auto _ : state) {
+    sort_finite(sort_input(), out, scratch);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_SortFiniteRadix)->Unit(benchmark::kMillisecond);
+
+template <class Sort>
+void sort_copy(benchmark::State& state, Sort sort) {
+  std::vector<double> out;
+  for (auto _ : state) {
+    out.clear();
+    for (double v : sort_input()) {
+      if (std::isfinite(v)) out.push_back(v);
+    }
+    sort(out);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+void BM_SortFiniteSpreadsort(benchmark::State& state) {
+  sort_copy(state, [](std::vector<double>& v) {
+    boost::sort::spreadsort::float_sort(v.begin(), v.end());
+  });
+}
+BENCHMARK(BM_SortFiniteSpreadsort)->Unit(benchmark::kMillisecond);
+void BM_SortFiniteStdSort(benchmark::State& state) {
+  sort_copy(state, [](std::vector<double>& v) { std::sort(v.begin(), v.end()); });
+}
+BENCHMARK(BM_SortFiniteStdSort)->Unit(benchmark::kMillisecond);
 
 void BM_ExactCompare(benchmark::State& state) {
   const Data& d = data();

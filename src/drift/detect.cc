@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/sort/spreadsort/float_sort.hpp>
 #include <cmath>
 #include <unordered_map>
 
 #include "drift/detect_internal.h"
 #include "drift/ks.h"
+#include "drift/sort.h"
 #include "drift/stattests.h"
 
 namespace kiln::drift {
@@ -26,27 +26,19 @@ constexpr std::array<std::pair<TestKind, std::string_view>, 9> kTestNames = {{
     {TestKind::kLInfinity, "linf"},
 }};
 
-// The finite values of `values`, sorted, in `out` (reused across features: its capacity stays, so
-// a million-row column costs no fresh pages per feature).
-void finite_sorted(const std::vector<double>& values, std::vector<double>& out) {
-  out.clear();
-  out.reserve(values.size());
-  for (double v : values) {
-    if (std::isfinite(v)) out.push_back(v);
-  }
-  // Boost.Sort's spreadsort (a radix/comparison hybrid, O(n·log(n)/log(bits)) for IEEE doubles):
-  // about 2x std::sort on a million doubles, the largest cost of exact mode.
-  boost::sort::spreadsort::float_sort(out.begin(), out.end());
-}
-
-// Buffers of run_numerical, one pair per compare_tables call.
+// Buffers of run_numerical, one set per compare_tables call (reused across features: their
+// capacity stays, so a million-row column costs no fresh pages per feature).
 struct Scratch {
   std::vector<double> a, b;
+  SortScratch sort;
 };
 
-std::size_t distinct_union_sorted(const std::vector<double>& a, const std::vector<double>& b) {
+// The number of distinct values in the union of two sorted samples, counted up to `limit` (test
+// selection only asks whether there are more than 5).
+std::size_t distinct_union_sorted(const std::vector<double>& a, const std::vector<double>& b,
+                                  std::size_t limit) {
   std::size_t n = 0, i = 0, j = 0;
-  while (i < a.size() || j < b.size()) {
+  while ((i < a.size() || j < b.size()) && n < limit) {
     const double x = (j >= b.size() || (i < a.size() && a[i] <= b[j])) ? a[i] : b[j];
     while (i < a.size() && a[i] == x) ++i;
     while (j < b.size() && b[j] == x) ++j;
@@ -72,8 +64,8 @@ std::pair<std::vector<uint64_t>, std::vector<uint64_t>> value_counts(const std::
 }
 
 void run_numerical(const Column& ref, const Column& cur, FeatureDrift& f, Scratch& scratch) {
-  finite_sorted(ref.values, scratch.a);
-  finite_sorted(cur.values, scratch.b);
+  sort_finite(ref.values, scratch.a, scratch.sort);
+  sort_finite(cur.values, scratch.b, scratch.sort);
   const std::vector<double>& a = scratch.a;
   const std::vector<double>& b = scratch.b;
   f.reference_count = a.size();
@@ -83,7 +75,7 @@ void run_numerical(const Column& ref, const Column& cur, FeatureDrift& f, Scratc
     return;
   }
   if (f.test == TestKind::kAuto) {
-    f.test = detail::select_test(ColumnType::kNumerical, a.size(), distinct_union_sorted(a, b));
+    f.test = detail::select_test(ColumnType::kNumerical, a.size(), distinct_union_sorted(a, b, 6));
   }
   switch (f.test) {
     case TestKind::kKs: {

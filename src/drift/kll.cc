@@ -56,13 +56,56 @@ void KllSketch::add(double x) {
   if (++retained_ >= total_capacity_) compress();
 }
 
+void KllSketch::insert_item(std::size_t h, double x) {
+  auto& level = levels_[h];
+  if (h == 0) {
+    level.push_back(x);
+  } else {
+    level.insert(std::upper_bound(level.begin(), level.end(), x), x);
+  }
+}
+
+void KllSketch::add_sorted(std::span<const double> sorted) {
+  if (sorted.size() <= k_) {
+    for (double x : sorted) add(x);
+    return;
+  }
+  min_ = n_ == 0 ? sorted.front() : std::min(min_, sorted.front());
+  max_ = n_ == 0 ? sorted.back() : std::max(max_, sorted.back());
+  n_ += sorted.size();
+  std::vector<double> run;  // The run at level h, still sorted; halved in place.
+  std::span<const double> current = sorted;
+  std::size_t h = 0;
+  while (current.size() > k_) {
+    if (levels_.size() < h + 2) levels_.resize(h + 2);
+    if (current.size() % 2 == 1) {
+      insert_item(h, current.back());
+      ++retained_;
+      current = current.first(current.size() - 1);
+    }
+    const std::size_t offset = next_random(rng_) & 1;
+    if (run.empty()) run.resize(current.size() / 2);
+    std::size_t w = 0;
+    for (std::size_t i = offset; i < current.size(); i += 2) run[w++] = current[i];
+    current = std::span<const double>(run.data(), w);
+    ++h;
+  }
+  auto& level = levels_[h];
+  const auto middle = static_cast<std::ptrdiff_t>(level.size());
+  level.insert(level.end(), current.begin(), current.end());
+  if (h > 0) std::inplace_merge(level.begin(), level.begin() + middle, level.end());
+  retained_ += current.size();
+  refresh_capacities();
+  compress();
+}
+
 void KllSketch::compact_level(std::size_t h) {
   if (h + 1 == levels_.size()) {
     levels_.emplace_back();
     refresh_capacities();
   }
   auto& items = levels_[h];
-  std::sort(items.begin(), items.end());
+  if (h == 0) std::sort(items.begin(), items.end());  // Levels above are kept sorted.
   // An odd item stays behind; the rest pair up and one of each pair is promoted.
   double leftover = 0;
   const bool odd = items.size() % 2 == 1;
@@ -72,7 +115,9 @@ void KllSketch::compact_level(std::size_t h) {
   }
   const std::size_t offset = next_random(rng_) & 1;
   auto& up = levels_[h + 1];
+  const auto middle = static_cast<std::ptrdiff_t>(up.size());
   for (std::size_t i = offset; i < items.size(); i += 2) up.push_back(items[i]);
+  std::inplace_merge(up.begin(), up.begin() + middle, up.end());
   retained_ -= items.size() / 2;
   items.clear();
   if (odd) items.push_back(leftover);
@@ -104,7 +149,10 @@ void KllSketch::merge(const KllSketch& other) {
     refresh_capacities();
   }
   for (std::size_t h = 0; h < other.levels_.size(); ++h) {
-    levels_[h].insert(levels_[h].end(), other.levels_[h].begin(), other.levels_[h].end());
+    auto& level = levels_[h];
+    const auto middle = static_cast<std::ptrdiff_t>(level.size());
+    level.insert(level.end(), other.levels_[h].begin(), other.levels_[h].end());
+    if (h > 0) std::inplace_merge(level.begin(), level.begin() + middle, level.end());
   }
   retained_ += other.retained_;
   compress();
@@ -168,6 +216,7 @@ Result<KllSketch> KllSketch::from_json(const nlohmann::json& j) {
       items.push_back(v.get<double>());
     }
     weight += items.size() << h;
+    if (h > 0) std::sort(items.begin(), items.end());  // The invariant of levels above 0.
     s.levels_.push_back(std::move(items));
   }
   s.retained_ = 0;

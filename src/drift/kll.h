@@ -15,8 +15,9 @@
 // Randomness comes from a seeded generator, so a given sequence of add/merge calls always yields
 // the same sketch.
 //
-// Memory: about 3k doubles (24 KB at k = 1024). add() is amortized O(1) (a compaction sorts one
-// level). Not thread-safe: one writer at a time; const methods may run concurrently.
+// Memory: about 3k doubles (24 KB at k = 1024). add() is amortized O(log k): a compaction of
+// level 0 sorts it, levels above are kept sorted and merged into. Not thread-safe: one writer at a
+// time; const methods may run concurrently.
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -38,6 +39,12 @@ class KllSketch {
 
   // Adds one value. NaN must be filtered by the caller (it is ignored here).
   void add(double x);
+  // Adds a run of values sorted ascending (no NaN), standing for add() on each with the same error
+  // bound. A run longer than k is first compacted the way a full sorted level is (the odd last item
+  // stays at its level, every other item from a random offset moves up one level) until at most k
+  // items remain: each halving at level h moves any rank by at most 2^h, so the run adds a rank
+  // error below 2^H / run size < 2 / k, under the bound above. O(run size); allocates half the run.
+  void add_sorted(std::span<const double> sorted);
   // Adds all sketch items of `other` (same k required for the error bound; any k is accepted).
   void merge(const KllSketch& other);
 
@@ -68,6 +75,8 @@ class KllSketch {
   uint32_t level_capacity(std::size_t level) const noexcept;
   void compress();
   void compact_level(std::size_t level);
+  // Puts one item of weight 2^h at level h, keeping levels above 0 sorted.
+  void insert_item(std::size_t h, double x);
   std::size_t retained() const noexcept;
 
   uint32_t k_;
@@ -79,7 +88,9 @@ class KllSketch {
   double min_;
   double max_;
   uint64_t rng_;
-  std::vector<std::vector<double>> levels_;  // levels_[h]: items of weight 2^h.
+  // levels_[h]: items of weight 2^h. Levels above 0 are kept sorted, so compacting them needs
+  // no sort and promotions merge into them; level 0 is sorted when it is compacted.
+  std::vector<std::vector<double>> levels_;
 };
 
 }  // namespace kiln::drift

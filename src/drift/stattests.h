@@ -53,7 +53,8 @@ double hellinger_numerical(std::span<const double> reference, std::span<const do
 double l_infinity(const BinnedShares& shares);
 
 // Wasserstein-1 distance between the empirical distributions ∫ |F1 − F2| dx
-// (scipy.stats.wasserstein_distance). Both samples sorted ascending and non-empty.
+// (scipy.stats.wasserstein_distance), computed as ∫_0^1 |F1⁻¹(u) − F2⁻¹(u)| du. Both samples
+// sorted ascending and non-empty; O(na + nb).
 double wasserstein_sorted(std::span<const double> a, std::span<const double> b);
 
 // Population standard deviation (numpy.std, ddof=0).

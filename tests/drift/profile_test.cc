@@ -128,6 +128,77 @@ TEST(Profile, MergingAnySplitGivesTheWholeProfile) {
   }
 }
 
+// from_table and profile_of take a column at once (sorted, then counted); add() takes one value at
+// a time. Both must give the same summary, and sketches within the same rank bound.
+TEST(Profile, ColumnAtOnceEqualsValueByValue) {
+  const Table whole = make_table(30000, 3);
+  auto batch = Profile::from_table(whole, profile_options(10, 6));
+  ASSERT_TRUE(batch.ok());
+  Profile streamed = batch->empty_like();
+  std::vector<Cell> row(2);
+  const Column& x = whole.columns[0];
+  const Column& c = whole.columns[1];
+  for (std::size_t r = 0; r < whole.rows(); ++r) {
+    row[0] = Cell{x.values[r]};
+    row[1] = c.codes[r] == Column::kMissingCode ? Cell{}
+                                                : Cell{std::string_view(c.dictionary[c.codes[r]])};
+    ASSERT_TRUE(streamed.observe(row).ok());
+  }
+  expect_same_summary(*batch, streamed);
+  std::vector<double> xs;
+  for (double v : x.values) {
+    if (std::isfinite(v)) xs.push_back(v);
+  }
+  std::sort(xs.begin(), xs.end());
+  const double bound = 2.3 / std::pow(batch->feature(0).schema().sketch_k, 0.97);
+  for (const Profile* p : {&*batch, &streamed}) {
+    const KllSketch& sketch = p->feature(0).numerical()->sketch;
+    EXPECT_FALSE(sketch.exact());
+    for (double q : {0.001, 0.05, 0.3, 0.5, 0.7, 0.95, 0.999}) {
+      const double v = xs[static_cast<std::size_t>(q * (xs.size() - 1))];
+      const double exact =
+          static_cast<double>(std::upper_bound(xs.begin(), xs.end(), v) - xs.begin()) / xs.size();
+      EXPECT_NEAR(sketch.cdf(v), exact, bound) << "q = " << q;
+    }
+  }
+}
+
+// A sorted run inserted at once keeps the sketch's weights and stays within the rank bound, also
+// when it lands on a sketch that already holds items and is merged afterwards.
+TEST(KllSketch, SortedRunKeepsWeightsAndRankBound) {
+  std::mt19937_64 rng(11);
+  std::exponential_distribution<double> d(0.5);
+  for (std::size_t n : {5, 400, 401, 4097, 250000}) {
+    std::vector<double> run(n), mixed;
+    for (double& v : run) v = d(rng);
+    std::sort(run.begin(), run.end());
+    KllSketch sketch(200);
+    for (int i = 0; i < 1000; ++i) {
+      const double v = d(rng);
+      sketch.add(v);
+      mixed.push_back(v);
+    }
+    sketch.add_sorted(run);
+    mixed.insert(mixed.end(), run.begin(), run.end());
+    std::sort(mixed.begin(), mixed.end());
+    ASSERT_EQ(sketch.count(), mixed.size());
+    EXPECT_EQ(sketch.min(), mixed.front());
+    EXPECT_EQ(sketch.max(), mixed.back());
+    uint64_t weight = 0;
+    for (const auto& [v, w] : sketch.sorted_items()) weight += w;
+    EXPECT_EQ(weight, mixed.size());
+    auto round_trip = KllSketch::from_json(sketch.to_json());  // Checks weights == n too.
+    ASSERT_TRUE(round_trip.ok()) << round_trip.error().message();
+    for (double q : {0.01, 0.25, 0.5, 0.75, 0.99}) {
+      const double v = mixed[static_cast<std::size_t>(q * (mixed.size() - 1))];
+      const double exact =
+          static_cast<double>(std::upper_bound(mixed.begin(), mixed.end(), v) - mixed.begin()) /
+          mixed.size();
+      EXPECT_NEAR(sketch.cdf(v), exact, 2.3 / std::pow(200.0, 0.97)) << "n = " << n;
+    }
+  }
+}
+
 TEST(Profile, MergeIsCommutativeAndAssociativeOnCounts) {
   const Table t = make_table(9000, 3);
   auto base = Profile::from_table(t, {});

@@ -1,0 +1,32 @@
+#pragma once
+
+// Sorting whole columns, the largest cost of exact-mode drift (two million-row sorts per numerical
+// feature) and of profiling a dataset.
+//
+// sort_finite() is a least-significant-digit radix sort (Knuth, TAOCP vol. 3, §5.2.5) over the
+// IEEE-754 bit patterns of the values, mapped to unsigned integers that order as the doubles do
+// (flip every bit of a negative number, only the sign bit of a positive one; Herf, "Radix Tricks",
+// 2001). Six passes of 11 bits; a pass whose digit is the same for every value is skipped. The
+// first pass also drops the non-finite values and counts all six digits at once.
+// Measured on a million normal doubles, one core: about 2x Boost.Sort's spreadsort, 4x std::sort
+// (bench/drift BM_SortFinite).
+//
+// -0.0 sorts before +0.0; they compare equal, so no statistic can tell.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace kiln::drift {
+
+// Buffers sort_finite() reuses across calls, so that sorting column after column of the same
+// length costs no fresh pages. Not thread-safe: one per thread.
+struct SortScratch {
+  std::vector<uint64_t> keys;
+};
+
+// Writes the finite values of `values` (NaN and ±inf dropped) to `out`, ascending. `out` is
+// resized to their count; its capacity is kept. O(n) time, 8n bytes of scratch. Never fails.
+void sort_finite(std::span<const double> values, std::vector<double>& out, SortScratch& scratch);
+
+}  // namespace kiln::drift
