@@ -120,10 +120,7 @@ void run_categorical(const Column& ref, const Column& cur, FeatureDrift& f) {
   std::unordered_map<std::string_view, std::size_t> index;
   for (std::size_t i = 0; i < keys.size(); ++i) index.emplace(keys[i], i);
   auto count = [&](const Column& c) {
-    std::vector<uint64_t> per_code(c.dictionary.size());
-    for (int32_t code : c.codes) {
-      if (code != Column::kMissingCode) ++per_code[code];
-    }
+    const std::vector<uint64_t> per_code = c.code_counts();
     std::vector<uint64_t> out(keys.size());
     for (std::size_t d = 0; d < c.dictionary.size(); ++d)
       out[index[c.dictionary[d]]] += per_code[d];

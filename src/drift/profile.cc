@@ -82,10 +82,7 @@ void add_sorted(const FeatureSchema& schema, NumericalSummary& n, const std::vec
 
 FeatureSchema categorical_schema(const Column& column, const ProfileOptions& options) {
   FeatureSchema s{column.name, ColumnType::kCategorical, {}, {}, 0, options.sketch_k};
-  std::vector<uint64_t> counts(column.dictionary.size());
-  for (int32_t c : column.codes) {
-    if (c != Column::kMissingCode) ++counts[c];
-  }
+  const std::vector<uint64_t> counts = column.code_counts();
   std::vector<std::size_t> order(counts.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
@@ -307,23 +304,19 @@ Result<Profile> Profile::profile_of(const Table& data) const {
 }
 
 void FeatureProfile::add_codes(const Column& column) {
-  // Resolve each dictionary entry once, then count codes.
+  // Count codes once, then resolve each dictionary entry to its tracked slot (or "other").
   auto& summary = std::get<CategoricalSummary>(summary_);
-  std::vector<int64_t> slot(column.dictionary.size(), -1);
+  const std::vector<uint64_t> per_code = column.code_counts();
+  uint64_t counted = 0;
   for (std::size_t d = 0; d < column.dictionary.size(); ++d) {
+    counted += per_code[d];
     if (auto it = category_index_.find(column.dictionary[d]); it != category_index_.end()) {
-      slot[d] = it->second;
-    }
-  }
-  for (int32_t code : column.codes) {
-    if (code == Column::kMissingCode) {
-      ++summary.missing;
-    } else if (slot[code] < 0) {
-      ++summary.other;
+      summary.category_counts[it->second] += per_code[d];
     } else {
-      ++summary.category_counts[slot[code]];
+      summary.other += per_code[d];
     }
   }
+  summary.missing += column.codes.size() - counted;
 }
 
 Profile Profile::empty_like() const { return Profile(schema()); }

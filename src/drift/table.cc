@@ -25,6 +25,28 @@ std::size_t Column::missing() const noexcept {
   return n;
 }
 
+std::vector<uint64_t> Column::code_counts() const {
+  // Slot 0 of each set counts missing cells (code -1 + 1), so the loop has no branch.
+  const std::size_t width = dictionary.size() + 1;
+  std::vector<uint64_t> sets(4 * width);
+  uint64_t* set[4] = {sets.data(), sets.data() + width, sets.data() + 2 * width,
+                      sets.data() + 3 * width};
+  const std::size_t n = codes.size(), blocks = n / 4 * 4;
+  const int32_t* c = codes.data();
+  for (std::size_t i = 0; i < blocks; i += 4) {
+    ++set[0][c[i] + 1];
+    ++set[1][c[i + 1] + 1];
+    ++set[2][c[i + 2] + 1];
+    ++set[3][c[i + 3] + 1];
+  }
+  for (std::size_t i = blocks; i < n; ++i) ++set[0][c[i] + 1];
+  std::vector<uint64_t> out(dictionary.size());
+  for (std::size_t d = 0; d < out.size(); ++d) {
+    out[d] = set[0][d + 1] + set[1][d + 1] + set[2][d + 1] + set[3][d + 1];
+  }
+  return out;
+}
+
 Column Column::numerical(std::string name, std::vector<double> values) {
   Column c;
   c.name = std::move(name);

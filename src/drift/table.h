@@ -47,6 +47,10 @@ struct Column {
   }
   // Number of missing cells.
   std::size_t missing() const noexcept;
+  // Categorical: how many cells hold each dictionary entry (dictionary.size() counts; missing
+  // cells are not counted). One pass; four interleaved counter sets, so runs of one category do
+  // not wait on each other's increments.
+  std::vector<uint64_t> code_counts() const;
 
   // Builders for tests and callers holding plain vectors.
   static Column numerical(std::string name, std::vector<double> values);
