@@ -1,8 +1,9 @@
 // Informer cache memory: RSS per cached object for 10,000 ConfigMaps and 10,000 pod-shaped
 // objects, with and without the managedFields transform. Objects are decoded from JSON text
 // shaped as the kube-apiserver returns them (managedFields of a client-side apply, a pod's spec
-// and status), transformed, and stored through an Informer's Store, as the watcher path does.
-// Both store forms (parsed trees, compact MessagePack; kube/store.h). Anchor: controller-runtime
+// and status), in List pages of 500, through the informer's own path (watcher::list_page, then
+// CacheWriter: transform, Store::Builder, swap). Both store forms (parsed trees, compact
+// dictionary-compressed MessagePack; kube/store.h). Anchor: controller-runtime
 // caches 3.7-9 KB per pod; our target is <= 2,048 bytes per stripped object.
 //
 // Run: build-*/bench/kiln-bench-informer-memory   (no cluster needed)
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "kube/informer.h"
@@ -66,26 +68,60 @@ std::string pod(int i) {
          R"("hostIP":"10.0.0.13","podIP":"10.244.1.17","podIPs":[{"ip":"10.244.1.17"}],"startTime":"2026-11-21T15:20:15Z","containerStatuses":[{"name":"web","state":{"running":{"startedAt":"2026-11-21T15:20:18Z"}},"lastState":{},"ready":true,"restartCount":0,"image":"registry.example.com/web:1.4.2","imageID":"registry.example.com/web@sha256:4f5e6d7c8b9a0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0","containerID":"containerd://9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b","started":true}],"qosClass":"Burstable"}})";
 }
 
+// The JSON text of one page of a List, as the API server sends it (items without kind/apiVersion).
+std::string list_text(std::string (*make)(int), const char* kind, int from, int count) {
+  std::string text = std::string(R"({"kind":")") + kind +
+                     R"(List","apiVersion":"v1","metadata":{"resourceVersion":"300000"},"items":[)";
+  for (int i = from; i < from + count; ++i) {
+    json item = json::parse(make(i));
+    item.erase("kind");
+    item.erase("apiVersion");
+    text += (i > from ? "," : "") + item.dump();
+  }
+  return text + "]}";
+}
+
 // Fills a Store with `count` objects made by `make`, transformed or not, as an informer's first
-// list does (every object decoded, then the store replaced at once); returns RSS bytes/object and,
-// in `in_use`, the allocator's live bytes/object (mallinfo2: what the cache really holds; RSS may
-// keep freed, fragmented heap pages of the decoded list, which later events reuse).
-double bytes_per_object(std::string (*make)(int), bool strip, bool compact, int count,
-                        double& in_use) {
+// list does: pages of kPage objects as JSON text, read by the watcher's read_list_page and handed
+// to a CacheWriter (the informer's; a handler counts the adds, as a controller enqueues them),
+// which decodes the items one at a time, transforms each and adds it to the store's builder; then
+// Restarted swaps the list in. Returns RSS bytes/object and the allocator's live bytes/object
+// (mallinfo2: what the cache really holds; RSS also counts heap pages that decoding left
+// fragmented).
+struct Measured {
+  double rss = 0;     // Bytes per object.
+  double in_use = 0;  // Bytes per object.
+  size_t codec = 0;   // The store's dictionary and zstd contexts (compact), bytes; in both above.
+};
+
+Measured bytes_per_object(std::string (*make)(int), const kiln::kube::ResourceRef& resource,
+                          const char* kind, bool strip, bool compact, int count) {
+  constexpr int kPage = 500;       // WatcherOptions::page_size's default.
+  std::vector<std::string> pages;  // Made before measuring: the API server's side.
+  for (int from = 0; from < count; from += kPage) {
+    pages.push_back(list_text(make, kind, from, std::min(kPage, count - from)));
+  }
   kiln::kube::Store store(kiln::kube::StoreOptions{.compact = compact});
   long before = rss_bytes();
   const auto used_before = static_cast<double>(mallinfo2().uordblks);
-  std::vector<kiln::kube::ObjectPtr> objects;
-  objects.reserve(count);
-  for (int i = 0; i < count; ++i) {
-    json object = json::parse(make(i));
-    if (strip) kiln::kube::strip_managed_fields(object);
-    objects.push_back(std::make_shared<const json>(std::move(object)));
+  {
+    kiln::kube::CacheWriter writer(store, strip ? kiln::kube::strip_managed_fields : nullptr);
+    int adds = 0;
+    writer.add_handler({.on_add = [&](const kiln::kube::ObjectPtr&) { ++adds; }});
+    for (size_t i = 0; i < pages.size(); ++i) {  // A fresh copy: the response body.
+      auto page = kiln::kube::watcher::read_list_page(pages[i], resource, i == 0);
+      if (!page.ok()) std::abort();
+      kiln::kube::watcher::Event event = std::move(page).value();
+      writer.apply(event);
+    }
+    kiln::kube::watcher::Event done = kiln::kube::watcher::Restarted{"300000"};
+    writer.apply(done);
+    if (adds != count || store.size() != static_cast<size_t>(count)) std::abort();
   }
-  store.replace(std::move(objects));
   long after = rss_bytes();
-  in_use = (static_cast<double>(mallinfo2().uordblks) - used_before) / count;
-  return static_cast<double>(after - before) / count;
+  return {.rss = static_cast<double>(after - before) / count,
+          .in_use = (static_cast<double>(mallinfo2().uordblks) - used_before) / count,
+          .codec = store.codec_bytes()};
 }
 
 void BM_InformerMemory(benchmark::State& state) {
@@ -93,21 +129,55 @@ void BM_InformerMemory(benchmark::State& state) {
   bool strip = state.range(1) == 1;
   bool compact = state.range(2) == 1;
   constexpr int kObjects = 10000;
-  double per_object = 0, in_use = 0;
+  Measured m;
   for (auto _ : state) {
-    per_object = bytes_per_object(pods ? pod : config_map, strip, compact, kObjects, in_use);
+    m = pods ? bytes_per_object(pod, kiln::kube::resources::kPods, "Pod", strip, compact, kObjects)
+             : bytes_per_object(config_map, kiln::kube::resources::kConfigMaps, "ConfigMap", strip,
+                                compact, kObjects);
   }
-  state.counters["bytes_per_object"] = per_object;
-  state.counters["in_use_bytes_per_object"] = in_use;
-  std::printf("%s, %s, %s store: %.0f bytes per cached object (in use: %.0f)\n",
-              pods ? "10000 pod-shaped objects" : "10000 ConfigMaps",
-              strip ? "managedFields stripped" : "as served", compact ? "compact" : "parsed",
-              per_object, in_use);
+  state.counters["bytes_per_object"] = m.rss;
+  state.counters["in_use_bytes_per_object"] = m.in_use;
+  state.counters["codec_bytes"] = static_cast<double>(m.codec);
+  std::printf(
+      "%s, %s, %s store: %.0f bytes per cached object (RSS; in use: %.0f; of which the store's "
+      "dictionary and zstd contexts: %zu bytes in all)\n",
+      pods ? "10000 pod-shaped objects" : "10000 ConfigMaps",
+      strip ? "managedFields stripped" : "as served", compact ? "compact" : "parsed", m.rss,
+      m.in_use, m.codec);
 }
 BENCHMARK(BM_InformerMemory)
     ->ArgsProduct({{0, 1}, {0, 1}, {0, 1}})
     ->ArgNames({"pods", "strip", "compact"})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
+
+// What a read costs: Store::get() of one of 10,000 stripped objects, by key, in either form
+// (parsed: a shared_ptr copy; compact: zstd decompression and MessagePack decoding of a tree).
+void BM_StoreGet(benchmark::State& state) {
+  bool pods = state.range(0) == 1;
+  bool compact = state.range(1) == 1;
+  constexpr int kObjects = 10000;
+  kiln::kube::Store store(kiln::kube::StoreOptions{.compact = compact});
+  std::vector<std::string> keys;
+  {
+    auto builder = store.builder();
+    for (int i = 0; i < kObjects; ++i) {
+      json object = json::parse(pods ? pod(i) : config_map(i));
+      kiln::kube::strip_managed_fields(object);
+      keys.push_back(kiln::kube::object_key(object));
+      builder.add(std::make_shared<const json>(std::move(object)));
+    }
+    store.replace(std::move(builder));
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    auto object = store.get(keys[i++ % keys.size()]);
+    benchmark::DoNotOptimize(object);
+  }
+}
+BENCHMARK(BM_StoreGet)
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->ArgNames({"pods", "compact"})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

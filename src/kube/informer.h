@@ -10,6 +10,13 @@
 //   if (!pods.wait_for_sync(std::chrono::seconds(30))) ...;
 //   for (auto& pod : pods.store().by_index(kIndexNamespace, "default")) ...;
 //
+// A list arrives page by page (WatcherOptions::page_size) as text, and its items are decoded one
+// at a time: each is transformed and handed to a Store::Builder before the next is decoded, so
+// beyond what the store keeps (every tree in the parsed form, bytes in the compact one) at most
+// one object's tree and one page's text exist at once. The new content is swapped in whole when
+// the list completes, and only then do handlers hear of it, one object at a time (in the compact
+// form each is decoded again for its handlers: tens of microseconds per pod).
+//
 // Handlers run on the informer's thread, in event order; they must be quick (enqueue a key) and
 // must not throw (exceptions are caught and logged). Add handlers before start().
 
@@ -17,6 +24,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "kube/store.h"
@@ -39,6 +48,37 @@ struct EventHandler {
   std::function<void(const ObjectPtr&)> on_add{};
   std::function<void(const ObjectPtr& old_object, const ObjectPtr& new_object)> on_update{};
   std::function<void(const ObjectPtr&)> on_delete{};
+};
+
+// What an informer does with its watcher's events: objects go through the transform into the
+// store (a list page by page into a Store::Builder, swapped in at Restarted) and handlers hear
+// what changed (after a list: adds, updates by resourceVersion, deletions of what the list no
+// longer has). The Informer owns one and feeds it from its thread; tests and benchmarks feed one
+// directly. Not thread-safe: one thread applies events (it is the store's writer). `store` must
+// outlive it.
+class CacheWriter {
+ public:
+  CacheWriter(Store& store, std::function<void(nlohmann::json&)> transform,
+              std::string resource = "");
+
+  void add_handler(EventHandler handler);
+  // Applies one event; true when it completed a list (the store now holds exactly that list).
+  bool apply(watcher::Event& event);
+  // Objects of the list being received (0 between lists).
+  size_t pending() const { return list_ ? list_->size() : 0; }
+
+ private:
+  void on_page(watcher::ListPage& page);
+  void on_restarted();
+  ObjectPtr prepare(nlohmann::json&& object) const;
+  template <class F>
+  void notify(F&& f);
+
+  Store& store_;
+  const std::function<void(nlohmann::json&)> transform_;
+  const std::string resource_;  // For logs.
+  std::vector<EventHandler> handlers_;
+  std::optional<Store::Builder> list_;
 };
 
 class Informer {
@@ -64,17 +104,12 @@ class Informer {
 
  private:
   void run();
-  void apply(watcher::Event event);
-  void on_restarted(watcher::Restarted& restarted);
-  ObjectPtr prepare(nlohmann::json&& object) const;
-  template <class F>
-  void notify(F&& f);
 
   const ResourceRef resource_;
   const InformerOptions options_;
   Watcher watcher_;
   Store store_;
-  std::vector<EventHandler> handlers_;
+  CacheWriter writer_;
   std::thread thread_;
 
   mutable std::mutex mutex_;

@@ -19,7 +19,7 @@ Event Watcher::step() {
       [this](auto& state) -> Event {
         using S = std::decay_t<decltype(state)>;
         if constexpr (std::is_same_v<S, Listing>) {
-          return step_listing();
+          return step_listing(state);
         } else if constexpr (std::is_same_v<S, Watching>) {
           return step_watching(state);
         } else {
@@ -30,29 +30,80 @@ Event Watcher::step() {
       state_);
 }
 
-Event Watcher::step_listing() {
-  ListOptions list{.label_selector = options_.label_selector,
-                   .field_selector = options_.field_selector,
-                   .limit = options_.page_size};
-  auto result = client_.list_all(resource_, options_.ns, list);
-  if (!result.ok()) return back_off("", result.error().message());
-  ++lists_;
-  Restarted restarted;
-  restarted.resource_version = (*result)["metadata"].value("resourceVersion", "");
-  auto& items = (*result)["items"];
-  restarted.objects.reserve(items.size());
-  // A List's items lack apiVersion/kind; fill them in so cached objects are self-describing.
-  std::string kind = (*result).value("kind", "");
-  if (kind.size() > 4 && kind.ends_with("List")) kind.resize(kind.size() - 4);
-  for (auto& item : items) {
-    if (!item.contains("kind")) item["kind"] = kind;
-    if (!item.contains("apiVersion")) item["apiVersion"] = resource_.api_version();
-    restarted.objects.push_back(std::move(item));
+Result<ListPage> watcher::read_list_page(std::string body, const ResourceRef& resource,
+                                         bool first) {
+  // Depth 1 is the List's own fields; "items" is dropped unbuilt (the callback says no to its key).
+  nlohmann::json list = nlohmann::json::parse(
+      body,
+      [](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        return !(depth == 1 && event == nlohmann::json::parse_event_t::key && parsed == "items");
+      },
+      /*allow_exceptions=*/false);
+  if (list.is_discarded() || !list.is_object()) {
+    return Error::retryable("list " + resource.resource + ": response is not a JSON object");
   }
-  last_rv_ = restarted.resource_version;
-  state_ = Watching{last_rv_, nullptr};
-  next_backoff_ = options_.initial_backoff;
-  return restarted;
+  ListPage page{.body = std::move(body), .first = first};
+  page.item_kind = list.value("kind", "");
+  if (page.item_kind.size() > 4 && page.item_kind.ends_with("List")) {
+    page.item_kind.resize(page.item_kind.size() - 4);
+  }
+  page.item_api_version = resource.api_version();
+  if (auto meta = list.find("metadata"); meta != list.end() && meta->is_object()) {
+    page.resource_version = meta->value("resourceVersion", "");
+    page.continue_token = meta->value("continue", "");
+  }
+  return page;
+}
+
+void watcher::for_each_item(const ListPage& page, const std::function<void(nlohmann::json&)>& f) {
+  bool in_items = false;
+  // Each item is handed over as soon as it is complete, then discarded (the callback says no to
+  // keeping it), so the parser's tree never holds more than one item; what is left is the List
+  // without its items.
+  const nlohmann::json rest = nlohmann::json::parse(
+      page.body,
+      [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        using E = nlohmann::json::parse_event_t;
+        if (depth == 1 && event == E::key) in_items = parsed == "items";
+        if (depth != 2 || event != E::object_end || !in_items) return true;
+        if (!parsed.contains("kind")) parsed["kind"] = page.item_kind;
+        if (!parsed.contains("apiVersion")) parsed["apiVersion"] = page.item_api_version;
+        f(parsed);
+        return false;
+      },
+      /*allow_exceptions=*/false);  // read_list_page() checked the text.
+  static_cast<void>(rest);
+}
+
+Event Watcher::step_listing(Listing& l) {
+  if (l.complete) {
+    ++lists_;
+    last_rv_ = l.resource_version;
+    next_backoff_ = options_.initial_backoff;
+    state_ = Watching{last_rv_, nullptr};  // `l` is gone from here on.
+    return Restarted{last_rv_};
+  }
+  const std::string path =
+      resource_.path(options_.ns) +
+      query_string({{"labelSelector", options_.label_selector},
+                    {"fieldSelector", options_.field_selector},
+                    {"limit", options_.page_size > 0 ? std::to_string(options_.page_size) : ""},
+                    {"continue", l.continue_token}});
+  auto response = client_.request("GET", path);
+  if (!response.ok()) return back_off("", response.error().message());
+  if (response->code < 200 || response->code > 299) {
+    Error error = ApiStatus::from_response(response->code, response->body).to_error();
+    // An expired continue token (410): the snapshot is gone; list again from the start.
+    if (!l.continue_token.empty() && is_gone(error)) return to_listing(error.message());
+    return back_off("", error.with_context("GET " + path).message());
+  }
+  const bool first = l.continue_token.empty();
+  auto page = read_list_page(std::move(response->body), resource_, first);
+  if (!page.ok()) return back_off("", page.error().message());
+  if (first) l.resource_version = page->resource_version;
+  l.continue_token = page->continue_token;
+  l.complete = l.continue_token.empty();
+  return std::move(page).value();
 }
 
 Event Watcher::step_watching(Watching& w) {

@@ -3,7 +3,10 @@
 // The watcher: list, then watch from the list's resourceVersion, as an explicit state machine
 // (kube-rs' runtime::watcher; client-go's Reflector). Every transition happens in step():
 //
-//   Listing ──list ok──────────────▶ Watching{rv, no stream}   yields Restarted{objects, rv}
+//   Listing ──a page, more to come─▶ Listing{continue}          yields ListPage{objects, first}
+//   Listing ──the last page────────▶ Listing{complete}          yields ListPage{objects, first}
+//   Listing{complete} ─────────────▶ Watching{rv, no stream}    yields Restarted{rv}
+//   Listing ──410 on a continue────▶ Listing                    (the snapshot expired: list again)
 //   Listing ──list failed──────────▶ Backoff{relist}
 //   Watching{no stream} ──open ok──▶ Watching{rv, stream}
 //   Watching{no stream} ──410──────▶ Listing                    (the version was compacted)
@@ -14,6 +17,11 @@
 //   Watching{stream} ──broken──────▶ Backoff{rv}                (resume from the last version)
 //   Backoff{..} ──delay elapsed────▶ Listing or Watching{rv}
 //
+// A list is read in pages of `page_size` (limit/continue, one snapshot: the first page's
+// resourceVersion) and yielded page by page, as text whose items the consumer decodes one at a
+// time, so the list never exists as trees all at once; the first page of every (re)list says so,
+// and a consumer drops pages of a list that was abandoned (error, 410) before its Restarted.
+//
 // Watches ask for bookmarks (allowWatchBookmarks), so the resume version stays fresh even when
 // nothing changes. Backoff doubles from `initial_backoff` to `max_backoff` and resets after any
 // successful event. Objects are nlohmann::json as the server sent them.
@@ -21,6 +29,7 @@
 // Thread-safety: step() is called by one thread (the informer's); stop() from any thread.
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -45,7 +54,11 @@ struct WatcherOptions {
 
 namespace watcher {
 // States.
-struct Listing {};
+struct Listing {
+  std::string continue_token{};    // "" = the first page is next.
+  std::string resource_version{};  // The list's snapshot, from its first page.
+  bool complete = false;           // Every page yielded: the next step yields Restarted.
+};
 struct Watching {
   std::string resource_version{};
   std::shared_ptr<WatchStream> stream;  // Null until opened.
@@ -57,8 +70,18 @@ struct Backoff {
 using State = std::variant<Listing, Watching, Backoff>;
 
 // What a step yields.
-struct Restarted {  // A full list: the cache should become exactly these objects.
-  std::vector<nlohmann::json> objects;
+// One page of a full list, in order, still as the API server's JSON text: for_each_item() decodes
+// its items one at a time, so a page never exists as trees all at once.
+struct ListPage {
+  std::string body{};              // The List response, checked to be a JSON object.
+  std::string item_kind{};         // "Pod" for a PodList: a List's items lack kind ...
+  std::string item_api_version{};  // ... and apiVersion; for_each_item() fills them in.
+  std::string resource_version{};  // The List's metadata.resourceVersion.
+  std::string continue_token{};    // metadata.continue; "" on the last page.
+  bool first = false;  // The first page of a (re)list: pages yielded before it are void.
+};
+struct Restarted {  // The list is complete: the cache should become exactly the objects of the
+                    // ListPages since the last first one.
   std::string resource_version{};
 };
 struct Applied {  // Added or modified.
@@ -70,7 +93,15 @@ struct Deleted {
 struct Progress {  // A transition without objects (opened, bookmark, backoff, error).
   std::string what{};
 };
-using Event = std::variant<Restarted, Applied, Deleted, Progress>;
+using Event = std::variant<ListPage, Restarted, Applied, Deleted, Progress>;
+
+// Reads a List response `body` (JSON text) into a ListPage, skipping its items (nothing of them
+// is kept). Errors: retryable when `body` is not a JSON object (as Client::request_json).
+Result<ListPage> read_list_page(std::string body, const ResourceRef& resource, bool first);
+
+// Calls f(item) for each of the page's items, in order, each decoded alone and dropped when f
+// returns (f may move from it), with kind and apiVersion filled in when absent.
+void for_each_item(const ListPage& page, const std::function<void(nlohmann::json&)>& f);
 }  // namespace watcher
 
 class Watcher {
@@ -97,7 +128,7 @@ class Watcher {
   const std::string& last_error() const { return last_error_; }
 
  private:
-  watcher::Event step_listing();
+  watcher::Event step_listing(watcher::Listing& l);
   watcher::Event step_watching(watcher::Watching& w);
   watcher::Event step_backoff(const watcher::Backoff& b);
   watcher::Event back_off(const std::string& rv, const std::string& why);
