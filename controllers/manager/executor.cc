@@ -1,5 +1,8 @@
 #include "controllers/manager/executor.h"
 
+#include <openssl/evp.h>
+
+#include <array>
 #include <map>
 
 #include "common/log.h"
@@ -34,11 +37,83 @@ Result<kube::ResourceRef> resource_for(const std::string& api_version, const std
   return it->second;
 }
 
+nlohmann::json stamp_applied_hash(json desired) {
+  json& annotations = desired["metadata"]["annotations"];
+  if (!annotations.is_object()) annotations = json::object();
+  annotations.erase(kAppliedHashAnnotation);
+  if (annotations.empty()) desired["metadata"].erase("annotations");
+  const std::string text = desired.dump();
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hash;
+  for (unsigned int i = 0; i < 8 && i < length; ++i) {
+    hash += kHex[digest[i] >> 4];
+    hash += kHex[digest[i] & 15];
+  }
+  desired["metadata"]["annotations"][kAppliedHashAnnotation] = hash;
+  return desired;
+}
+
+namespace {
+
+// The JSON pointer of the first field of `desired` missing or different in `observed`; empty when
+// there is none.
+std::string difference(const json& observed, const json& desired, const std::string& path) {
+  if (desired.is_object()) {
+    if (!observed.is_object()) return path.empty() ? "/" : path;
+    for (auto it = desired.begin(); it != desired.end(); ++it) {
+      if (path.empty() && (it.key() == "apiVersion" || it.key() == "kind")) continue;
+      const std::string child = (json::json_pointer(path) / it.key()).to_string();
+      auto seen = observed.find(it.key());
+      if (seen == observed.end()) {
+        // The server omits an empty list or map (omitempty): absent is what it keeps of [] or {}.
+        if ((it->is_array() || it->is_object()) && it->empty()) continue;
+        return child;
+      }
+      if (auto d = difference(*seen, it.value(), child); !d.empty()) return d;
+    }
+    return "";
+  }
+  if (desired.is_array()) {
+    if (!observed.is_array() || observed.size() != desired.size()) return path;
+    for (std::size_t i = 0; i < desired.size(); ++i) {
+      if (auto d = difference(observed[i], desired[i], path + "/" + std::to_string(i));
+          !d.empty()) {
+        return d;
+      }
+    }
+    return "";
+  }
+  return observed == desired ? "" : path;
+}
+
+}  // namespace
+
+std::string applied_difference(const json& observed, const json& desired) {
+  return difference(observed, desired, "");
+}
+
+bool already_applied(const json& observed, const json& desired) {
+  return desired.is_object() && applied_difference(observed, desired).empty();
+}
+
 Result<kube::Requeue> Executor::execute(const json& parent,
                                         const kube::ResourceRef& parent_resource,
                                         const Actions& actions) {
-  for (const auto& object : actions.apply) {
-    KILN_TRY(auto r, resource_for(object.value("apiVersion", ""), object.value("kind", "")));
+  for (const auto& plain : actions.apply) {
+    KILN_TRY(auto r, resource_for(plain.value("apiVersion", ""), plain.value("kind", "")));
+    const json object = stamp_applied_hash(plain);
+    if (observed_) {
+      const auto& meta = object["metadata"];
+      auto seen = observed_(r, meta.value("namespace", ""), meta.value("name", ""));
+      const std::string differs = seen ? applied_difference(*seen, object) : "not cached";
+      if (differs.empty()) continue;
+      log::debug("applying child", {{"kind", object.value("kind", "")},
+                                    {"name", meta.value("name", "")},
+                                    {"differs", differs}});
+    }
     auto applied = kube::apply_desired(client_, r, object, kFieldManager);
     if (!applied.ok()) {
       return applied.error().with_context("apply " + object.value("kind", "") + " " +

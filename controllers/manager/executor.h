@@ -4,7 +4,9 @@
 // every kind so none writes its own apply/delete/status code.
 //
 //   1. server-side apply of every desired child (field manager kiln-manager, force: the
-//      controller owns its fields and takes them back),
+//      controller owns its fields and takes them back), except a child whose cached copy shows the
+//      apply would change nothing (see already_applied): reconciles run on every child event,
+//      and re-sending unchanged children spent most of the client's QPS budget on no-ops,
 //   2. deletes (a child already gone is fine),
 //   3. metadata merge patches of other objects (annotations only; never spec),
 //   4. the parent's status, with a PUT to the status subresource carrying the cached
@@ -18,6 +20,7 @@
 // recorder are thread-safe).
 
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -26,6 +29,7 @@
 #include "kube/client.h"
 #include "kube/controller.h"
 #include "kube/events.h"
+#include "kube/store.h"
 
 namespace kiln::controllers::manager {
 
@@ -34,6 +38,32 @@ inline constexpr const char* kFieldManager = "kiln-manager";
 // The resource of an apiVersion and kind among those Kiln reads or writes. Errors
 // (invalid-input): any other kind.
 Result<kube::ResourceRef> resource_for(const std::string& api_version, const std::string& kind);
+
+// The annotation carrying a hash of what kiln-manager last applied to a child.
+inline constexpr const char* kAppliedHashAnnotation = "kiln.dev/applied-hash";
+
+// Returns `desired` with metadata.annotations[kAppliedHashAnnotation] set to the first 16 hex
+// digits of the SHA-256 (OpenSSL) of its JSON text without that annotation. The hash changes when
+// any field the plan sends changes, including a field it stops sending.
+nlohmann::json stamp_applied_hash(nlohmann::json desired);
+
+// True when `desired` (stamped) is already in `observed` (the cached child): every field of
+// `desired` has the same value in `observed`: objects key by key, arrays of the same length
+// element by element, scalars equal (numbers by value); an empty list or map sent matches an
+// absent field (the server omits empty ones). The top level's apiVersion and kind are not compared
+// (list items come without them). Together with the hash annotation this means a
+// server-side apply would change nothing: the fields sent are set, and no field was dropped from
+// the plan since the last apply. A value the server normalizes (a quantity "0.5" read back as
+// "500m") never matches, so such a child is applied every time, as without this check.
+bool already_applied(const nlohmann::json& observed, const nlohmann::json& desired);
+// The JSON pointer of the first field of `desired` that `observed` lacks or holds another value
+// of ("/spec/replicas"); empty when already_applied. For logs.
+std::string applied_difference(const nlohmann::json& observed, const nlohmann::json& desired);
+
+// Where the executor finds a child's cached copy: (resource, namespace, name) → the object, or
+// null when it is not cached (then it is applied).
+using ObservedLookup = std::function<kube::ObjectPtr(const kube::ResourceRef&, const std::string&,
+                                                     const std::string&)>;
 
 // The parts of a plan, whatever the controller's own Plan type.
 struct Actions {
@@ -57,8 +87,10 @@ struct Actions {
 
 class Executor {
  public:
-  // `client` and `events` must outlive the executor.
-  Executor(kube::Client& client, kube::EventRecorder& events) : client_(client), events_(events) {}
+  // `client` and `events` must outlive the executor. Without `observed`, every child is applied
+  // on every call.
+  Executor(kube::Client& client, kube::EventRecorder& events, ObservedLookup observed = {})
+      : client_(client), events_(events), observed_(std::move(observed)) {}
 
   // Carries out `actions` for `parent` (the cached object: apiVersion, kind, metadata, status) of
   // resource `parent_resource`. Returns the requeue the plan asked for.
@@ -71,6 +103,7 @@ class Executor {
 
   kube::Client& client_;
   kube::EventRecorder& events_;
+  ObservedLookup observed_;
 };
 
 }  // namespace kiln::controllers::manager

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -172,7 +173,23 @@ int run(const Flags& flags) {
   caches.hpas = &manager.informer(kHpas, ours, strip);
 
   kube::EventRecorder events(**client, "kiln-manager");
-  controllers::manager::Executor executor(**client, events);
+  // Children are looked up in the caches, so an apply that would change nothing is not sent.
+  const std::map<std::string, kube::Informer*> child_caches{
+      {kJobs.resource, caches.jobs},
+      {kServices.resource, caches.services},
+      {kDeployments.resource, caches.deployments},
+      {kConfigMaps.resource, caches.configmaps},
+      {kClaims.resource, caches.pvcs},
+      {kHpas.resource, caches.hpas},
+      {kTrainingJobs.resource, caches.trainingjobs}};
+  controllers::manager::Executor executor(
+      **client, events,
+      [&child_caches](const kube::ResourceRef& r, const std::string& ns,
+                      const std::string& name) -> kube::ObjectPtr {
+        auto it = child_caches.find(r.resource);
+        if (it == child_caches.end() || it->second == nullptr) return nullptr;
+        return it->second->store().get(ns.empty() ? name : ns + "/" + name);
+      });
   const kube::ControllerOptions workers{.workers = flags.workers};
 
   controllers::manager::TrainingJobReconciler trainingjobs(

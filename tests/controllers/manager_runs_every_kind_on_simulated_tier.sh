@@ -2,7 +2,8 @@
 # server, controller-manager, scheduler, garbage collector; KWOK nodes run Job pods to success and
 # make Deployment pods Ready). Checks: a diamond DAG runs its steps in order to Succeeded; a
 # restarted manager creates no duplicate Jobs; a ModelDeployment gets its stable and router
-# Deployments, Services and router ConfigMap and turns Ready; a DriftMonitor on it reports why it
+# Deployments, Services and router ConfigMap and turns Ready, and a reconcile with nothing to change
+# writes nothing; a DriftMonitor on it reports why it
 # cannot evaluate yet (KWOK pods serve no HTTP); deleting parents cascades.
 # Usage: manager_runs_every_kind_on_simulated_tier.sh ROOT BUILD_DIR
 source "$(dirname "$0")/../cluster/cluster_env.sh"
@@ -75,6 +76,20 @@ args=$(kc get deployment scorer-stable -o jsonpath='{.spec.template.spec.contain
 [[ "$args" == *"/opt/models/model.json"* ]] || fail "serving args lack the model file: $args"
 [ "$(kc get modeldeployment scorer -o jsonpath='{.status.url}')" = "http://scorer.default.svc:80" ] ||
   fail "status.url is $(kc get modeldeployment scorer -o jsonpath='{.status.url}')"
+
+# A reconcile with nothing to change sends nothing: the cached children already hold what the plan
+# would apply (their kiln.dev/applied-hash and every field sent), so no apply goes out.
+total() { curl -sf "localhost:$port/metrics" | awk -v re="$1" '$0 ~ re { s += $NF } END { print s + 0 }'; }
+writes_re='^kiln_kube_client_requests_total[{].*verb="(POST|PUT|PATCH|DELETE)"'
+reconciles_re='^kiln_reconcile_total[{]controller="modeldeployment"'
+[ -n "$(kc get deployment scorer-stable -o jsonpath='{.metadata.annotations.kiln\.dev/applied-hash}')" ] ||
+  fail "the stable Deployment carries no applied-hash annotation"
+w0=$(total "$writes_re") r0=$(total "$reconciles_re")
+kc annotate modeldeployment scorer example.com/touched=1 >/dev/null
+for _ in $(seq 1 300); do [ "$(total "$reconciles_re")" -gt "$r0" ] && break; sleep 0.1; done
+[ "$(total "$reconciles_re")" -gt "$r0" ] || fail "touching the ModelDeployment did not reconcile it"
+[ "$(total "$writes_re")" -eq "$w0" ] ||
+  fail "a reconcile with nothing to change made $(( $(total "$writes_re") - w0 )) API writes"
 
 # 3. A DriftMonitor on it: KWOK pods serve no profiles, and the baseline comes from the serving
 # pods, so the monitor waits for it.
