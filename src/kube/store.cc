@@ -32,6 +32,9 @@ void for_each_index_value(const json& object, F&& f) {
   }
 }
 
+// A reading thread's decompression buffer is kept up to this size between reads.
+constexpr size_t kKeptBufferBytes = 256 * 1024;
+
 // Bytes this store wrote itself fail to decode only on memory corruption: an invariant, not input.
 [[noreturn]] void corrupt(const char* what) {
   std::fprintf(stderr, "kiln store: stored object does not decode (%s)\n", what);
@@ -125,8 +128,9 @@ std::vector<std::uint8_t> Store::Codec::compress(const std::vector<std::uint8_t>
   scratch_.resize(ZSTD_compressBound(msgpack.size()));
   size_t n =
       ZSTD_compress2(cctx_, scratch_.data(), scratch_.size(), msgpack.data(), msgpack.size());
-  if (ZSTD_isError(n))
-    throw std::bad_alloc();  // Only allocation can fail with a bound-sized output.
+  if (ZSTD_isError(n)) {  // Only allocation can fail with a bound-sized output.
+    throw std::bad_alloc();
+  }
   return {scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(n)};
 }
 
@@ -144,7 +148,9 @@ ObjectPtr Store::Codec::decode(const std::vector<std::uint8_t>& frame) const {
   size_t n = ZSTD_decompress_usingDDict(context.dctx, context.buffer.data(), size, frame.data(),
                                         frame.size(), ddict_);
   if (ZSTD_isError(n) || n != size) corrupt(ZSTD_getErrorName(n));
-  return from_msgpack(context.buffer.data(), n);
+  ObjectPtr object = from_msgpack(context.buffer.data(), n);
+  if (context.buffer.capacity() > kKeptBufferBytes) context.buffer = {};  // A rare large object.
+  return object;
 }
 
 // ---- Content: one generation of the store
@@ -179,11 +185,26 @@ struct Store::Content {
     return entry;
   }
 
-  ObjectPtr read(const Entry& entry) const {
+  static ObjectPtr read(const Codec* codec, const Entry& entry) {
     if (entry.object) return entry.object;
     if (codec) return codec->decode(entry.packed);
     return from_msgpack(entry.packed.data(), entry.packed.size());
   }
+  ObjectPtr read(const Entry& entry) const { return read(codec.get(), entry); }
+
+  // What a reader copies under the lock and decodes after releasing it: the parsed form's trees
+  // (shared, not copied), the compact form's bytes (tens to hundreds each). Decoding, the costly
+  // part (tens of microseconds a pod), so never holds the lock nor keeps the writer waiting.
+  struct Taken {
+    std::shared_ptr<const Codec> codec;
+    std::vector<Entry> entries;
+    std::vector<ObjectPtr> decode() const {
+      std::vector<ObjectPtr> out;
+      out.reserve(entries.size());
+      for (const auto& entry : entries) out.push_back(read(codec.get(), entry));
+      return out;
+    }
+  };
 
   void index(const Node* node, const json& object) {
     for_each_index_value(object, [&](const char* index, const std::string& value) {
@@ -235,29 +256,43 @@ Store::Store(StoreOptions options) : options_(options), content_(std::make_uniqu
 Store::~Store() = default;
 
 ObjectPtr Store::get(const std::string& key) const {
-  std::shared_lock lock(mutex_);
-  auto it = content_->objects.find(key);
-  return it == content_->objects.end() ? nullptr : content_->read(it->second);
+  std::shared_ptr<const Codec> codec;
+  Content::Entry packed;
+  {
+    std::shared_lock lock(mutex_);
+    auto it = content_->objects.find(key);
+    if (it == content_->objects.end()) return nullptr;
+    if (it->second.object) return it->second.object;
+    codec = content_->codec;
+    packed.packed = it->second.packed;  // Decoded below, without the lock (see Taken).
+  }
+  return Content::read(codec.get(), packed);
 }
 
 std::vector<ObjectPtr> Store::list() const {
-  std::shared_lock lock(mutex_);
-  std::vector<ObjectPtr> out;
-  out.reserve(content_->objects.size());
-  for (const auto& [key, entry] : content_->objects) out.push_back(content_->read(entry));
-  return out;
+  Content::Taken taken;
+  {
+    std::shared_lock lock(mutex_);
+    taken.codec = content_->codec;
+    taken.entries.reserve(content_->objects.size());
+    for (const auto& [key, entry] : content_->objects) taken.entries.push_back(entry);
+  }
+  return taken.decode();
 }
 
 std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::string& value) const {
-  std::shared_lock lock(mutex_);
-  std::vector<ObjectPtr> out;
-  auto values = content_->indexes.find(index);
-  if (values == content_->indexes.end()) return out;
-  auto nodes = values->second.find(value);
-  if (nodes == values->second.end()) return out;
-  out.reserve(nodes->second.size());
-  for (const auto* node : nodes->second) out.push_back(content_->read(node->second));
-  return out;
+  Content::Taken taken;
+  {
+    std::shared_lock lock(mutex_);
+    auto values = content_->indexes.find(index);
+    if (values == content_->indexes.end()) return {};
+    auto nodes = values->second.find(value);
+    if (nodes == values->second.end()) return {};
+    taken.codec = content_->codec;
+    taken.entries.reserve(nodes->second.size());
+    for (const auto* node : nodes->second) taken.entries.push_back(node->second);
+  }
+  return taken.decode();
 }
 
 std::vector<std::string> Store::keys() const {
@@ -335,9 +370,11 @@ void Store::Builder::add(ObjectPtr object) {
 
 void Store::Builder::train() {
   std::vector<const std::vector<std::uint8_t>*> samples;
+  size_t bytes = 0;
   for (const auto& [key, entry] : content_->objects) {
-    if (samples.size() == kDictionaryTrainObjects) break;
+    if (samples.size() == kDictionaryTrainObjects || bytes >= kDictionaryTrainBytes) break;
     samples.push_back(&entry.packed);
+    bytes += entry.packed.size();
   }
   auto codec = Codec::train(samples);
   if (!codec) return;  // Stays plain MessagePack; the next list tries again.

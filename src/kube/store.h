@@ -38,6 +38,8 @@
 // ~23 us for a pod, nearly all of it building the tree from MessagePack.
 //
 // Thread-safety: all const members may be called from any thread concurrently with the writer.
+// Reads hold a shared lock only to copy what they read (compact: the bytes) and decode after
+// releasing it, so a large by_index() or list() never keeps the writer waiting.
 // builder(), replace(), upsert() and erase() are the writer's (one thread at a time).
 
 #include <cstdint>
@@ -66,12 +68,14 @@ struct StoreOptions {
   bool compact = false;
 };
 
-// The compact form's dictionary: trained from the first kDictionaryTrainObjects objects of the
-// first list with at least kDictionaryMinObjects (below that the fixed cost outweighs the gain),
-// at most kDictionaryMaxBytes and 1/20 of the samples (zstd's guide: ~1/100; objects of one kind
-// share most of their bytes, so a small one suffices).
+// The compact form's dictionary: trained from the first kDictionaryTrainObjects objects (at most
+// kDictionaryTrainBytes of them) of the first list with at least kDictionaryMinObjects (below
+// that its fixed cost outweighs what it saves); at most kDictionaryMaxBytes and 1/20 of the
+// samples (zstd's guide says ~1/100; objects of one kind share most of their bytes, so a small
+// one suffices).
 inline constexpr size_t kDictionaryMinObjects = 512;
 inline constexpr size_t kDictionaryTrainObjects = 1000;
+inline constexpr size_t kDictionaryTrainBytes = 8 << 20;  // Samples stop at this many bytes.
 inline constexpr size_t kDictionaryMaxBytes = 32 * 1024;
 
 class Store {

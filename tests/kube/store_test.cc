@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 namespace kiln::kube {
 namespace {
@@ -187,6 +189,36 @@ TEST_P(StoreTest, ABuildersObjectsAreInvisibleUntilReplaceWhichHandsBackTheOldCo
   EXPECT_EQ(*taken, *pod(0, "web"));
   EXPECT_EQ(old.take("even/web-0"), nullptr);
   EXPECT_EQ(old.keys(), std::vector<std::string>{"odd/web-1"});
+}
+
+TEST_P(StoreTest, ReadersOnOtherThreadsSeeWholeObjectsWhileTheWriterWorks) {
+  store_.replace(pods(0, 600));  // Enough for a dictionary in the compact form.
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0}, reads{0};
+  auto reader = [&](int seed) {
+    for (int i = seed; !done.load(); i += 7) {
+      const std::string name = "web-" + std::to_string(i % 600);
+      auto got = store_.get(std::string(i % 600 % 2 ? "odd/" : "even/") + name);
+      if (got && (*got)["metadata"]["name"] != name) ++bad;
+      for (const auto& o : store_.by_index(kIndexLabel, "shard=" + std::to_string(i % 10))) {
+        const auto& app = (*o)["metadata"]["labels"]["app"];
+        if (app != "web" && app != "db") ++bad;
+      }
+      ++reads;
+    }
+  };
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r) readers.emplace_back(reader, r);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 600; ++i) store_.upsert(pod(i, round % 2 ? "db" : "web"));
+    for (int i = 0; i < 600; i += 5) store_.erase(object_key(*pod(i, "web")));
+    store_.replace(pods(0, 600, round % 2 ? "web" : "db"));
+  }
+  while (reads.load() < 30) std::this_thread::yield();  // Every reader got going.
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  expect_holds(store_, pods(0, 600, "db"));
 }
 
 INSTANTIATE_TEST_SUITE_P(BothForms, StoreTest, ::testing::Values(false, true),
