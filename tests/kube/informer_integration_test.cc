@@ -62,15 +62,17 @@ class InformerTest : public ::testing::Test {
 
   // An informer whose connections go through `proxy` (when given).
   std::unique_ptr<Informer> make_informer(testing::TcpProxy* proxy = nullptr,
-                                          bool compact_store = false) {
+                                          bool compact_store = false, int page_size = 500) {
     auto config = testing::cluster_config();
     config.qps = 0;
     if (proxy) config.server = "https://127.0.0.1:" + std::to_string(proxy->port());
     auto client = Client::create(config);
     EXPECT_TRUE(client.ok());
     informer_client_ = std::move(client).value();
-    WatcherOptions watch{
-        .ns = ns_, .initial_backoff = milliseconds(100), .max_backoff = milliseconds(1000)};
+    WatcherOptions watch{.ns = ns_,
+                         .page_size = page_size,
+                         .initial_backoff = milliseconds(100),
+                         .max_backoff = milliseconds(1000)};
     auto informer = std::make_unique<Informer>(
         *informer_client_, resources::kConfigMaps, watch,
         InformerOptions{.transform = strip_managed_fields, .compact_store = compact_store});
@@ -138,6 +140,19 @@ TEST_F(InformerTest, CompactStoreFollowsTheSameEventsAsTheParsedOne) {
   EXPECT_EQ((*informer->store().get(ns_ + "/a"))["data"]["v"], "2");
   EXPECT_EQ(informer->store().by_index(kIndexLabel, "app=web").size(), 2u);
   EXPECT_EQ(adds_.load(), 3);  // a, b, marker
+}
+
+TEST_F(InformerTest, AListReadInPagesArrivesWholeInOneSwap) {
+  for (const auto* name : {"a", "b", "c", "d", "e"}) create(name, {{"app", "web"}});
+  auto informer = make_informer(nullptr, /*compact_store=*/true, /*page_size=*/2);  // 3 pages.
+  informer->start();
+  ASSERT_TRUE(informer->wait_for_sync(milliseconds(30000)));
+  EXPECT_EQ(informer->relists(), 1);
+  EXPECT_EQ(informer->watcher().lists(), 1);
+  EXPECT_EQ(informer->store().size(), 5u);
+  EXPECT_EQ(adds_.load(), 5);
+  EXPECT_EQ(informer->store().by_index(kIndexLabel, "app=web").size(), 5u);
+  expect_cache_equals_fresh_list(*informer, "marker");
 }
 
 TEST_F(InformerTest, IndexesByNamespaceLabelAndOwnerAndTransformsBeforeStoring) {
