@@ -4,7 +4,9 @@
 # pods, 2 Services and a ConfigMap), then N DataPipelines of 3 steps. Prints the time until all are
 # Ready / Succeeded, objects per minute, the manager's API writes per object, its peak RSS and CPU
 # seconds, and the ratio to the anchor: Argo Workflows' published 270 workflows/min at client QPS
-# 20 (their scaling write-up; not run here). The manager runs with the client's default QPS 20.
+# 20 (their scaling write-up; not run here). The manager runs with the client's default QPS 20;
+# the cluster's controller-manager and scheduler run without client rate limits
+# (scripts/cluster/components.sh), so that their default 20 and 50 QPS do not bound the run.
 #   BUILD_DIR=build bash bench/controllers/compare_scale.sh [N...]   (default: 200)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"

@@ -41,6 +41,16 @@ start_apiserver() {
     --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://127.0.0.1:$APISERVER_PORT/readyz"
 }
 
+# The controller-manager's and scheduler's client rate limits (defaults 20 and 50 QPS) would bound
+# every scale run here (Deployments, ReplicaSets, Jobs and pods of thousands of kiln objects), not
+# kiln-manager; lifted as kwokctl's --disable-qps-limits does. KILN_COMPONENT_QPS=default keeps them.
+if [ "${KILN_COMPONENT_QPS:-5000}" = default ]; then
+  COMPONENT_QPS_FLAGS=()
+else
+  COMPONENT_QPS_FLAGS=(--kube-api-qps "${KILN_COMPONENT_QPS:-5000}"
+                       --kube-api-burst "$(( ${KILN_COMPONENT_QPS:-5000} * 2 ))")
+fi
+
 start_controller_manager() {
   write_kubeconfig "$DIR/kube-controller-manager.kubeconfig" kube-controller-manager
   local kcfg="$DIR/kube-controller-manager.kubeconfig"
@@ -52,7 +62,7 @@ start_controller_manager() {
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" --cluster-cidr "$CLUSTER_CIDR" \
     --allocate-node-cidrs=false --controllers '*,-cloud-node-lifecycle' \
-    --enable-hostpath-provisioner --v=1
+    --enable-hostpath-provisioner "${COMPONENT_QPS_FLAGS[@]}" --v=1
   WAIT_PROCESS=kube-controller-manager wait_for "kube-controller-manager /healthz" 90 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
 }
 
@@ -61,7 +71,8 @@ start_scheduler() {
   local kcfg="$DIR/kube-scheduler.kubeconfig"
   start kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$kcfg" --authentication-kubeconfig "$kcfg" --authorization-kubeconfig "$kcfg" \
-    --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false --v=1
+    --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false \
+    "${COMPONENT_QPS_FLAGS[@]}" --v=1
   WAIT_PROCESS=kube-scheduler wait_for "kube-scheduler /healthz" 90 curl -skf "https://127.0.0.1:$SCHEDULER_PORT/healthz"
 }
 

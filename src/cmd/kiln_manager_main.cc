@@ -42,6 +42,8 @@ struct Flags {
   std::string webhook_secret;
   std::string webhook_cert_dir;
   int workers = 2;
+  double kube_api_qps = 20;  // client-go's defaults; <= 0 lifts the limit.
+  int kube_api_burst = 30;
 };
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -122,6 +124,8 @@ int run(const Flags& flags) {
     log::error("cannot load the cluster configuration", {{"error", config.error().message()}});
     return 2;
   }
+  config->qps = flags.kube_api_qps;
+  config->burst = flags.kube_api_burst;
   // The client's metrics (requests, latency, rate-limiter waits) join the manager's /metrics.
   metrics::Registry client_registry;
   auto client =
@@ -284,6 +288,9 @@ int main(int argc, char** argv) {
   app.add_option("--webhook-cert-dir", f.webhook_cert_dir,
                  "Directory with tls.crt and tls.key (cert-manager) instead of the Secret");
   app.add_option("--workers", f.workers, "Reconcile workers per controller");
+  app.add_option("--kube-api-qps", f.kube_api_qps,
+                 "Requests per second to the API server, as client-go's (<= 0: no limit)");
+  app.add_option("--kube-api-burst", f.kube_api_burst, "Burst of that rate limit");
   CLI11_PARSE(app, argc, argv);
   return run(f);
 }
