@@ -54,8 +54,10 @@ run() { # kind n generator done-jsonpath done-value
   secs=$(awk -v s="$start" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - s }')
   awk -v kind="$kind" -v n="$n" -v t="$secs" -v w="$(( $(writes) - w0 ))" -v c0="$c0" -v c="$(cpu_seconds)" -v rss="$(rss_mib)" -v qps="$QPS" 'BEGIN {
     rate = n / t * 60; anchor = 13.5 * qps
-    printf "%s x %d at QPS %s: all done in %s s (%.0f/min, %.2fx Argo %.0f/min at QPS %s); %.1f API writes per object (%.0f%% of the QPS budget); manager CPU %.1f s, peak RSS %.0f MiB\n",
-      kind, n, qps, t, rate, rate / anchor, anchor, qps, w / n, 100 * w / (t * qps), c - c0, rss }'
+    vs = qps > 0 ? sprintf("%.2fx Argo %.0f/min at QPS %s", rate / anchor, anchor, qps) : "no Argo anchor unthrottled"
+    budget = qps > 0 ? sprintf("%.0f%% of the QPS budget", 100 * w / (t * qps)) : "no QPS limit"
+    printf "%s x %d at QPS %s: all done in %s s (%.0f/min, %s); %.1f API writes per object (%s); manager CPU %.1f s, peak RSS %.0f MiB\n",
+      kind, n, qps, t, rate, vs, w / n, budget, c - c0, rss }'
 }
 
 modeldeployments() { # first n: objects first .. min(first + 499, n)

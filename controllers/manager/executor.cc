@@ -45,7 +45,10 @@ nlohmann::json stamp_applied_hash(json desired) {
   const std::string text = desired.dump();
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||
+      length < 8) {
+    return desired;  // Unstamped: never counted as already applied.
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hash;
   for (unsigned int i = 0; i < 8 && i < length; ++i) {
@@ -57,6 +60,13 @@ nlohmann::json stamp_applied_hash(json desired) {
 }
 
 namespace {
+
+// Fields the API server replaces whole on apply (x-kubernetes-map-type / list-type atomic) among
+// those Kiln's children send: their cached value must equal the sent one, since an extra key or
+// element there (say a selector key added by hand) is something an apply would remove.
+bool atomic_field(const std::string& key) {
+  return key == "selector" || key == "nodeSelector" || key == "tolerations" || key == "metrics";
+}
 
 // The JSON pointer of the first field of `desired` missing or different in `observed`; empty when
 // there is none.
@@ -71,6 +81,10 @@ std::string difference(const json& observed, const json& desired, const std::str
         // The server omits an empty list or map (omitempty): absent is what it keeps of [] or {}.
         if ((it->is_array() || it->is_object()) && it->empty()) continue;
         return child;
+      }
+      if (!path.empty() && atomic_field(it.key())) {
+        if (*seen != it.value()) return child;
+        continue;
       }
       if (auto d = difference(*seen, it.value(), child); !d.empty()) return d;
     }
@@ -105,7 +119,11 @@ Result<kube::Requeue> Executor::execute(const json& parent,
   for (const auto& plain : actions.apply) {
     KILN_TRY(auto r, resource_for(plain.value("apiVersion", ""), plain.value("kind", "")));
     const json object = stamp_applied_hash(plain);
-    if (observed_) {
+    // The skip relies on every kind in the lookup being watched by its owner's controller: an
+    // apply whose watch event has not reached the cache yet re-queues the parent when it does.
+    const bool stamped = object["metadata"].contains("annotations") &&
+                         object["metadata"]["annotations"].contains(kAppliedHashAnnotation);
+    if (observed_ && stamped) {
       const auto& meta = object["metadata"];
       auto seen = observed_(r, meta.value("namespace", ""), meta.value("name", ""));
       const std::string differs = seen ? applied_difference(*seen, object) : "not cached";

@@ -50,11 +50,15 @@ nlohmann::json stamp_applied_hash(nlohmann::json desired);
 // True when `desired` (stamped) is already in `observed` (the cached child): every field of
 // `desired` has the same value in `observed`: objects key by key, arrays of the same length
 // element by element, scalars equal (numbers by value); an empty list or map sent matches an
-// absent field (the server omits empty ones). The top level's apiVersion and kind are not compared
-// (list items come without them). Together with the hash annotation this means a
-// server-side apply would change nothing: the fields sent are set, and no field was dropped from
-// the plan since the last apply. A value the server normalizes (a quantity "0.5" read back as
-// "500m") never matches, so such a child is applied every time, as without this check.
+// absent field (the server omits empty ones). Fields the server replaces whole (a Service's
+// selector, nodeSelector, tolerations, an HPA's metrics) must be equal, not only contain what is
+// sent. The top level's apiVersion and kind are not compared (list items come without them).
+// The caches hold no managedFields, so a field whose ownership another manager took while keeping
+// our value is not seen; an apply would not prune such a shared field either. Together with the
+// hash annotation this means a server-side apply would change nothing: the fields sent are set, and
+// no field was dropped from the plan since the last apply. A value the server normalizes (a
+// quantity "0.5" read back as "500m") never matches, so such a child is applied every time, as
+// without this check.
 bool already_applied(const nlohmann::json& observed, const nlohmann::json& desired);
 // The JSON pointer of the first field of `desired` that `observed` lacks or holds another value
 // of ("/spec/replicas"); empty when already_applied. For logs.

@@ -176,6 +176,19 @@ TEST_F(ExecutorOnServer, SecondRunSendsNoApplyAndChangesAreSent) {
   ASSERT_NE(seen, nullptr);
   EXPECT_FALSE((*seen)["metadata"]["labels"].contains("extra")) << "a dropped label stayed";
 
+  // Another writer adds a key to a Service's selector (a map the server replaces whole): the next
+  // run takes the selector back, though it still contains every key sent.
+  const json& selected = *std::find_if(actions.apply.begin(), actions.apply.end(),
+                                       [](const json& c) { return c["kind"] == "Service"; });
+  kt::kubectl("-n " + ns_ + " patch service " + selected["metadata"]["name"].get<std::string>() +
+              " --type merge -p '{\"spec\":{\"selector\":{\"extra\":\"1\"}}}'");
+  before = patches_sent(registry_);
+  ASSERT_TRUE(cached.execute(parent, parent_resource, actions).ok());
+  EXPECT_EQ(patches_sent(registry_) - before, 1);
+  seen = read_back(selected);
+  ASSERT_NE(seen, nullptr);
+  EXPECT_EQ((*seen)["spec"]["selector"], selected["spec"]["selector"]);
+
   // Another writer changes a field we own: the next run takes it back.
   const json& service = *std::find_if(actions.apply.begin(), actions.apply.end(),
                                       [](const json& c) { return c["kind"] == "Service"; });
