@@ -92,7 +92,18 @@ void Controller::stop() {
 }
 
 void Controller::worker() {
-  while (auto item = queue_->get()) process(item->key());
+  // After stop() a worker takes no new key, though the queue still hands out queued ones: a manager
+  // with thousands of keys queued stops within one reconcile. The next leader lists everything
+  // again, so nothing queued is lost.
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    auto item = queue_->get();
+    if (!item) return;
+    process(item->key());
+  }
 }
 
 void Controller::process(const std::string& key) {
