@@ -32,7 +32,6 @@ writes() {
 }
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$manager/stat"; }
 rss_mib() { awk '/VmHWM/ { print $2 / 1024 }' "/proc/$manager/status"; }
-count() { kc get "$1" -o jsonpath="$2" | tr ' ' '\n' | grep -c "^$3\$" || true; }
 
 run() { # kind n generator done-jsonpath done-value
   local kind=$1 n=$2 gen=$3 path=$4 value=$5 ns="scale-$1-$2"

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <map>
+#include <optional>
 
 #include "common/log.h"
 #include "kube/api_error.h"
@@ -68,45 +69,60 @@ bool atomic_field(const std::string& key) {
   return key == "selector" || key == "nodeSelector" || key == "tolerations" || key == "metrics";
 }
 
-// The JSON pointer of the first field of `desired` missing or different in `observed`; empty when
-// there is none.
-std::string difference(const json& observed, const json& desired, const std::string& path) {
+// `key` as a JSON pointer token (RFC 6901: "~" → "~0", "/" → "~1").
+std::string pointer_token(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Nullopt when `observed` holds `desired`; otherwise the JSON pointer, relative to this node, of
+// the first field missing or different ("" for the node itself). The pointer is built only for
+// the difference found, on the way back up: an unchanged child costs no strings.
+std::optional<std::string> difference(const json& observed, const json& desired, bool top) {
   if (desired.is_object()) {
-    if (!observed.is_object()) return path.empty() ? "/" : path;
+    if (!observed.is_object()) return "";
     for (auto it = desired.begin(); it != desired.end(); ++it) {
-      if (path.empty() && (it.key() == "apiVersion" || it.key() == "kind")) continue;
-      const std::string child = (json::json_pointer(path) / it.key()).to_string();
+      if (top && (it.key() == "apiVersion" || it.key() == "kind")) continue;
       auto seen = observed.find(it.key());
       if (seen == observed.end()) {
         // The server omits an empty list or map (omitempty): absent is what it keeps of [] or {}.
         if ((it->is_array() || it->is_object()) && it->empty()) continue;
-        return child;
+        return "/" + pointer_token(it.key());
       }
-      if (!path.empty() && atomic_field(it.key())) {
-        if (*seen != it.value()) return child;
+      if (!top && atomic_field(it.key())) {
+        if (*seen != it.value()) return "/" + pointer_token(it.key());
         continue;
       }
-      if (auto d = difference(*seen, it.value(), child); !d.empty()) return d;
+      if (auto d = difference(*seen, it.value(), false)) return "/" + pointer_token(it.key()) + *d;
     }
-    return "";
+    return std::nullopt;
   }
   if (desired.is_array()) {
-    if (!observed.is_array() || observed.size() != desired.size()) return path;
+    if (!observed.is_array() || observed.size() != desired.size()) return "";
     for (std::size_t i = 0; i < desired.size(); ++i) {
-      if (auto d = difference(observed[i], desired[i], path + "/" + std::to_string(i));
-          !d.empty()) {
-        return d;
-      }
+      if (auto d = difference(observed[i], desired[i], false)) return "/" + std::to_string(i) + *d;
     }
-    return "";
+    return std::nullopt;
   }
-  return observed == desired ? "" : path;
+  if (observed == desired) return std::nullopt;
+  return "";
 }
 
 }  // namespace
 
 std::string applied_difference(const json& observed, const json& desired) {
-  return difference(observed, desired, "");
+  const auto d = difference(observed, desired, true);
+  if (!d) return "";
+  return d->empty() ? "/" : *d;
 }
 
 bool already_applied(const json& observed, const json& desired) {

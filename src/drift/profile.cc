@@ -80,9 +80,10 @@ void add_sorted(const FeatureSchema& schema, NumericalSummary& n, const std::vec
   n.sketch.add_sorted(sorted);
 }
 
-FeatureSchema categorical_schema(const Column& column, const ProfileOptions& options) {
+// `counts`: column.code_counts().
+FeatureSchema categorical_schema(const Column& column, const std::vector<uint64_t>& counts,
+                                 const ProfileOptions& options) {
   FeatureSchema s{column.name, ColumnType::kCategorical, {}, {}, 0, options.sketch_k};
-  const std::vector<uint64_t> counts = column.code_counts();
   std::vector<std::size_t> order(counts.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
@@ -268,7 +269,9 @@ Result<Profile> Profile::from_table(const Table& baseline, const ProfileOptions&
       add_sorted(f.schema(), std::get<NumericalSummary>(f.summary_), sorted,
                  c.values.size() - sorted.size());
     } else {
-      out.features_.emplace_back(categorical_schema(c, options)).add_codes(c);
+      // The codes are counted once, for the tracked categories and for the summary.
+      const std::vector<uint64_t> counts = c.code_counts();
+      out.features_.emplace_back(categorical_schema(c, counts, options)).add_code_counts(c, counts);
     }
   }
   out.rows_ = baseline.rows();
@@ -296,17 +299,16 @@ Result<Profile> Profile::profile_of(const Table& data) const {
       add_sorted(f.schema(), std::get<NumericalSummary>(f.summary_), sorted,
                  c->values.size() - sorted.size());
     } else {
-      f.add_codes(*c);
+      f.add_code_counts(*c, c->code_counts());
     }
   }
   out.rows_ = data.rows();
   return out;
 }
 
-void FeatureProfile::add_codes(const Column& column) {
-  // Count codes once, then resolve each dictionary entry to its tracked slot (or "other").
+void FeatureProfile::add_code_counts(const Column& column, const std::vector<uint64_t>& per_code) {
+  // Resolve each dictionary entry to its tracked slot (or "other").
   auto& summary = std::get<CategoricalSummary>(summary_);
-  const std::vector<uint64_t> per_code = column.code_counts();
   uint64_t counted = 0;
   for (std::size_t d = 0; d < column.dictionary.size(); ++d) {
     counted += per_code[d];

@@ -22,8 +22,9 @@
 // Cost: add() is O(log bins) for a numerical value plus an amortized O(1) sketch insert, and one
 // hash lookup for a category (no allocation). from_table and profile_of take a numerical column at
 // once: one radix sort (drift/sort.h), then O(bins · log n) for the bins and a run insert into the
-// sketch (KllSketch::add_sorted) — the same counts, sums to rounding, sketch within its bound. Not thread-safe: give each thread its own Profile
-// and merge them (e.g. one per serving worker, merged when /profile is scraped).
+// sketch (KllSketch::add_sorted) — the same counts, sums to rounding, sketch within its bound. Not
+// thread-safe: give each thread its own Profile and merge them (e.g. one per serving worker, merged
+// when /profile is scraped).
 //
 //   // Baseline (training output):
 //   KILN_TRY(Profile baseline, Profile::from_table(train_table, {}));
@@ -142,8 +143,8 @@ class FeatureProfile {
 
  private:
   friend class Profile;
-  // Counts a categorical column's codes (this feature is categorical).
-  void add_codes(const Column& column);
+  // Adds a categorical column given its column.code_counts() (this feature is categorical).
+  void add_code_counts(const Column& column, const std::vector<uint64_t>& per_code);
   struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept;

@@ -48,36 +48,40 @@ class DeadlineStream {
 
   template <class Buffers>
   std::size_t read_some(const Buffers& buffers, boost::system::error_code& ec) {
-    for (;;) {
-      const std::size_t n = socket_.read_some(buffers, ec);
-      if (ec != asio::error::would_block) return n;
-      if (!wait(POLLIN, ec)) return 0;
-    }
+    return until_ready(POLLIN, ec, [&] { return socket_.read_some(buffers, ec); });
   }
   template <class Buffers>
   std::size_t read_some(const Buffers& buffers) {
-    boost::system::error_code ec;
-    const std::size_t n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return or_throw([&](boost::system::error_code& ec) { return read_some(buffers, ec); });
   }
   template <class Buffers>
   std::size_t write_some(const Buffers& buffers, boost::system::error_code& ec) {
-    for (;;) {
-      const std::size_t n = socket_.write_some(buffers, ec);
-      if (ec != asio::error::would_block) return n;
-      if (!wait(POLLOUT, ec)) return 0;
-    }
+    return until_ready(POLLOUT, ec, [&] { return socket_.write_some(buffers, ec); });
   }
   template <class Buffers>
   std::size_t write_some(const Buffers& buffers) {
+    return or_throw([&](boost::system::error_code& ec) { return write_some(buffers, ec); });
+  }
+
+ private:
+  // Repeats the non-blocking `op` (which sets `ec`) while it would block, waiting for `events`.
+  template <class Op>
+  std::size_t until_ready(short events, boost::system::error_code& ec, Op op) {
+    for (;;) {
+      const std::size_t n = op();
+      if (ec != asio::error::would_block) return n;
+      if (!wait(events, ec)) return 0;
+    }
+  }
+  // The throwing form Beast's stream concepts also ask for.
+  template <class Op>
+  static std::size_t or_throw(Op op) {
     boost::system::error_code ec;
-    const std::size_t n = write_some(buffers, ec);
+    const std::size_t n = op(ec);
     if (ec) throw boost::system::system_error(ec);
     return n;
   }
 
- private:
   // Waits for `events` until the deadline; false with ec = timed_out when it passes.
   bool wait(short events, boost::system::error_code& ec) {
     for (;;) {

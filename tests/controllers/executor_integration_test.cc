@@ -93,14 +93,18 @@ class ExecutorOnServer : public ::testing::Test {
     ns_ = kt::make_namespace(*client_, "executor");
   }
 
-  // The child as the informers keep it: read from the server, managedFields stripped.
-  kube::ObjectPtr read_back(const json& child) {
-    auto r = resource_for(child["apiVersion"], child["kind"]).value();
-    auto got = client_->get(r, ns_, child["metadata"]["name"]);
+  // An object as the informers keep it: read from the server, managedFields stripped.
+  kube::ObjectPtr cached_copy(const kube::ResourceRef& r, const std::string& ns,
+                              const std::string& name) {
+    auto got = client_->get(r, ns, name);
     if (!got.ok()) return nullptr;
     json object = std::move(got).value();
     kube::strip_managed_fields(object);
     return std::make_shared<const json>(std::move(object));
+  }
+  kube::ObjectPtr read_back(const json& child) {
+    return cached_copy(resource_for(child["apiVersion"], child["kind"]).value(), ns_,
+                       child["metadata"]["name"]);
   }
 
   metrics::Registry registry_;
@@ -132,13 +136,7 @@ TEST_F(ExecutorOnServer, SecondRunSendsNoApplyAndChangesAreSent) {
   // The lookup reads the server, as a synced informer would hold it.
   manager::Executor cached(*client_, events,
                            [this](const kube::ResourceRef& r, const std::string& ns,
-                                  const std::string& name) -> kube::ObjectPtr {
-                             auto got = client_->get(r, ns, name);
-                             if (!got.ok()) return nullptr;
-                             json object = std::move(got).value();
-                             kube::strip_managed_fields(object);
-                             return std::make_shared<const json>(std::move(object));
-                           });
+                                  const std::string& name) { return cached_copy(r, ns, name); });
   json parent = {{"apiVersion", "v1"},
                  {"kind", "ConfigMap"},
                  {"metadata", {{"name", "parent"}, {"namespace", ns_}, {"uid", "p"}}}};
@@ -146,58 +144,48 @@ TEST_F(ExecutorOnServer, SecondRunSendsNoApplyAndChangesAreSent) {
   actions.apply = planned_children(ns_);
   actions.status = nullptr;
   const kube::ResourceRef parent_resource{"", "v1", "configmaps", true};
+  const auto children = static_cast<double>(actions.apply.size());
+  // Runs `e` once over the children; returns the applies (PATCH requests) it sent.
+  auto applies_of_one_run = [&](manager::Executor& e) {
+    const double before = patches_sent(registry_);
+    EXPECT_TRUE(e.execute(parent, parent_resource, actions).ok());
+    return patches_sent(registry_) - before;
+  };
+  auto first_of_kind = [&](const char* kind) -> json& {
+    return *std::find_if(actions.apply.begin(), actions.apply.end(),
+                         [&](const json& c) { return c["kind"] == kind; });
+  };
 
-  double before = patches_sent(registry_);
-  ASSERT_TRUE(cached.execute(parent, parent_resource, actions).ok());
-  const double first = patches_sent(registry_) - before;
-  EXPECT_EQ(first, static_cast<double>(actions.apply.size()));  // Nothing cached yet.
-
-  before = patches_sent(registry_);
-  ASSERT_TRUE(cached.execute(parent, parent_resource, actions).ok());
-  EXPECT_EQ(patches_sent(registry_) - before, 0) << "unchanged children were applied again";
-
+  EXPECT_EQ(applies_of_one_run(cached), children);  // Nothing cached yet.
+  EXPECT_EQ(applies_of_one_run(cached), 0) << "unchanged children were applied again";
   // Without a lookup every child is applied every time.
-  before = patches_sent(registry_);
-  ASSERT_TRUE(executor.execute(parent, parent_resource, actions).ok());
-  EXPECT_EQ(patches_sent(registry_) - before, static_cast<double>(actions.apply.size()));
+  EXPECT_EQ(applies_of_one_run(executor), children);
 
   // A field the plan changes, and a field it stops sending, are applied (one child each).
-  json& config = *std::find_if(actions.apply.begin(), actions.apply.end(),
-                               [](const json& c) { return c["kind"] == "ConfigMap"; });
+  json& config = first_of_kind("ConfigMap");
   config["metadata"]["labels"]["extra"] = "1";
-  before = patches_sent(registry_);
-  ASSERT_TRUE(cached.execute(parent, parent_resource, actions).ok());
-  EXPECT_EQ(patches_sent(registry_) - before, 1);
+  EXPECT_EQ(applies_of_one_run(cached), 1);
   config["metadata"]["labels"].erase("extra");
-  before = patches_sent(registry_);
-  ASSERT_TRUE(cached.execute(parent, parent_resource, actions).ok());
-  EXPECT_EQ(patches_sent(registry_) - before, 1);
+  EXPECT_EQ(applies_of_one_run(cached), 1);
   auto seen = read_back(config);
   ASSERT_NE(seen, nullptr);
   EXPECT_FALSE((*seen)["metadata"]["labels"].contains("extra")) << "a dropped label stayed";
 
   // Another writer adds a key to a Service's selector (a map the server replaces whole): the next
   // run takes the selector back, though it still contains every key sent.
-  const json& selected = *std::find_if(actions.apply.begin(), actions.apply.end(),
-                                       [](const json& c) { return c["kind"] == "Service"; });
-  kt::kubectl("-n " + ns_ + " patch service " + selected["metadata"]["name"].get<std::string>() +
+  const json& service = first_of_kind("Service");
+  const std::string name = service["metadata"]["name"];
+  kt::kubectl("-n " + ns_ + " patch service " + name +
               " --type merge -p '{\"spec\":{\"selector\":{\"extra\":\"1\"}}}'");
-  before = patches_sent(registry_);
-  ASSERT_TRUE(cached.execute(parent, parent_resource, actions).ok());
-  EXPECT_EQ(patches_sent(registry_) - before, 1);
-  seen = read_back(selected);
+  EXPECT_EQ(applies_of_one_run(cached), 1);
+  seen = read_back(service);
   ASSERT_NE(seen, nullptr);
-  EXPECT_EQ((*seen)["spec"]["selector"], selected["spec"]["selector"]);
+  EXPECT_EQ((*seen)["spec"]["selector"], service["spec"]["selector"]);
 
   // Another writer changes a field we own: the next run takes it back.
-  const json& service = *std::find_if(actions.apply.begin(), actions.apply.end(),
-                                      [](const json& c) { return c["kind"] == "Service"; });
-  const std::string name = service["metadata"]["name"];
   kt::kubectl("-n " + ns_ + " label service " + name + " app.kubernetes.io/managed-by=someone " +
               "--overwrite");
-  before = patches_sent(registry_);
-  ASSERT_TRUE(cached.execute(parent, parent_resource, actions).ok());
-  EXPECT_EQ(patches_sent(registry_) - before, 1);
+  EXPECT_EQ(applies_of_one_run(cached), 1);
   seen = read_back(service);
   ASSERT_NE(seen, nullptr);
   EXPECT_EQ((*seen)["metadata"]["labels"]["app.kubernetes.io/managed-by"],
