@@ -5,6 +5,8 @@
 //   BM_SortFinite*      one million normal doubles: sort_finite (our radix sort) against
 //   Boost.Sort's
 //                       spreadsort and std::sort, each after the same finite-value copy.
+//   BM_Wasserstein*     W1 of two million-value samples: wasserstein_unsorted (bucketed) against
+//                       sorting both and walking them; the same distribution and a shifted one.
 //   BM_ExactCompare     compare_tables on ROWS x 100 features (50 numerical, 50 categorical),
 //                       reference and current of ROWS rows each (ROWS = KILN_DRIFT_BENCH_ROWS,
 //                       default 1,000,000), Evidently's automatic tests.
@@ -24,6 +26,7 @@
 #include "drift/detect.h"
 #include "drift/profile.h"
 #include "drift/sort.h"
+#include "drift/stattests.h"
 
 namespace kiln::drift {
 namespace {
@@ -196,6 +199,45 @@ void BM_SortFiniteStdSort(benchmark::State& state) {
   sort_copy(state, [](std::vector<double>& v) { std::sort(v.begin(), v.end()); });
 }
 BENCHMARK(BM_SortFiniteStdSort)->Unit(benchmark::kMillisecond);
+
+// W1 of two samples of a million normal doubles, the same distribution (arg 0: the CDFs cross
+// often) or the second shifted by 0.1 standard deviations (arg 1): the bucketed form against
+// sorting both samples and walking them.
+const std::vector<double>& wasserstein_input(bool shifted) {
+  static const std::vector<double> same = [] {
+    std::mt19937_64 rng(6);
+    std::normal_distribution<double> d(0, 3);
+    std::vector<double> out(1000000);
+    for (double& v : out) v = d(rng);
+    return out;
+  }();
+  static const std::vector<double> moved = [] {
+    std::vector<double> out = same;
+    for (double& v : out) v += 0.3;
+    return out;
+  }();
+  return shifted ? moved : same;
+}
+
+void BM_WassersteinUnsorted(benchmark::State& state) {
+  WassersteinScratch scratch;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        wasserstein_unsorted(sort_input(), wasserstein_input(state.range(0) != 0), scratch));
+  }
+}
+BENCHMARK(BM_WassersteinUnsorted)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+void BM_WassersteinSortBoth(benchmark::State& state) {
+  std::vector<double> a, b;
+  SortScratch scratch;
+  for (auto _ : state) {
+    sort_finite(sort_input(), a, scratch);
+    sort_finite(wasserstein_input(state.range(0) != 0), b, scratch);
+    benchmark::DoNotOptimize(wasserstein_sorted(a, b));
+  }
+}
+BENCHMARK(BM_WassersteinSortBoth)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 void BM_ExactCompare(benchmark::State& state) {
   const Data& d = data();

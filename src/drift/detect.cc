@@ -31,20 +31,39 @@ constexpr std::array<std::pair<TestKind, std::string_view>, 9> kTestNames = {{
 struct Scratch {
   std::vector<double> a, b;
   SortScratch sort;
+  WassersteinScratch wasserstein;
 };
 
-// The number of distinct values in the union of two sorted samples, counted up to `limit` (test
-// selection only asks whether there are more than 5).
-std::size_t distinct_union_sorted(const std::vector<double>& a, const std::vector<double>& b,
-                                  std::size_t limit) {
-  std::size_t n = 0, i = 0, j = 0;
-  while ((i < a.size() || j < b.size()) && n < limit) {
-    const double x = (j >= b.size() || (i < a.size() && a[i] <= b[j])) ? a[i] : b[j];
-    while (i < a.size() && a[i] == x) ++i;
-    while (j < b.size() && b[j] == x) ++j;
-    ++n;
-  }
+std::size_t count_finite(std::span<const double> values) {
+  std::size_t n = 0;
+  for (double v : values) n += std::isfinite(v);
   return n;
+}
+
+// The number of distinct finite values in a ∪ b, counted up to `limit` (test selection only asks
+// whether there are more than 5); stops at the limit, so continuous data costs a few reads.
+std::size_t distinct_union(std::span<const double> a, std::span<const double> b,
+                           std::size_t limit) {
+  std::vector<double> seen;
+  for (std::span<const double> values : {a, b}) {
+    for (double v : values) {
+      if (!std::isfinite(v) || std::find(seen.begin(), seen.end(), v) != seen.end()) continue;
+      seen.push_back(v);
+      if (seen.size() >= limit) return seen.size();
+    }
+  }
+  return seen.size();
+}
+
+// The finite values of `values` in their order (a copy only when some are not finite).
+std::span<const double> finite_values(std::span<const double> values, std::size_t finite,
+                                      std::vector<double>& buffer) {
+  if (finite == values.size()) return values;
+  buffer.clear();
+  for (double v : values) {
+    if (std::isfinite(v)) buffer.push_back(v);
+  }
+  return buffer;
 }
 
 // Counts of each distinct value of the union (ascending), for chi-square and Z on numbers.
@@ -64,19 +83,27 @@ std::pair<std::vector<uint64_t>, std::vector<uint64_t>> value_counts(const std::
 }
 
 void run_numerical(const Column& ref, const Column& cur, FeatureDrift& f, Scratch& scratch) {
+  f.reference_count = count_finite(ref.values);
+  f.current_count = count_finite(cur.values);
+  if (f.reference_count == 0 || f.current_count == 0) {
+    f.error = std::string("no non-missing values in the ") +
+              (f.reference_count == 0 ? "reference" : "current");
+    return;
+  }
+  if (f.test == TestKind::kAuto) {
+    f.test = detail::select_test(ColumnType::kNumerical, f.reference_count,
+                                 distinct_union(ref.values, cur.values, 6));
+  }
+  if (f.test == TestKind::kWasserstein) {  // Needs no sorted copy (wasserstein_unsorted).
+    const double norm = std::max(
+        population_std(finite_values(ref.values, f.reference_count, scratch.a)), 0.001);
+    f.statistic = wasserstein_unsorted(ref.values, cur.values, scratch.wasserstein) / norm;
+    return;
+  }
   sort_finite(ref.values, scratch.a, scratch.sort);
   sort_finite(cur.values, scratch.b, scratch.sort);
   const std::vector<double>& a = scratch.a;
   const std::vector<double>& b = scratch.b;
-  f.reference_count = a.size();
-  f.current_count = b.size();
-  if (a.empty() || b.empty()) {
-    f.error = std::string("no non-missing values in the ") + (a.empty() ? "reference" : "current");
-    return;
-  }
-  if (f.test == TestKind::kAuto) {
-    f.test = detail::select_test(ColumnType::kNumerical, a.size(), distinct_union_sorted(a, b, 6));
-  }
   switch (f.test) {
     case TestKind::kKs: {
       const KsResult r = ks_2samp_sorted(a, b);
@@ -84,8 +111,7 @@ void run_numerical(const Column& ref, const Column& cur, FeatureDrift& f, Scratc
       f.p_value = r.p_value;
       return;
     }
-    case TestKind::kWasserstein:
-      f.statistic = wasserstein_normed(a, b);
+    case TestKind::kWasserstein:  // Handled above.
       return;
     case TestKind::kPsi:
       f.statistic = psi(bin_numerical(a, b));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -9,6 +10,8 @@
 
 namespace kiln::drift {
 namespace {
+
+constexpr std::size_t kWassersteinBuckets = std::size_t{1} << 17;
 
 // Neumaier's compensated sum: accurate to a few ulps whatever the length, so our sums agree with
 // numpy's pairwise sums far below the 1e-9 we promise.
@@ -244,6 +247,216 @@ double wasserstein_sorted(std::span<const double> a, std::span<const double> b) 
   return sum.value() / (static_cast<double>(na) * static_cast<double>(nb));
 }
 
+namespace {
+
+// The buckets of wasserstein_unsorted(): value x goes to k = floor((x − lo)·K / (hi − lo)),
+// clamped to K − 1, a non-decreasing function of x (rounding is monotone), so each bucket holds a
+// run of the sorted values. Its interval is [s_k, s_k+1] with s_k = lo + k·w (s_K = hi). Rounding
+// may leave a value an ulp or two outside its bucket's interval; what that adds to one bucket's
+// integral the neighbour's loses, so W1 moves only where the CDFs cross at that separator, by at
+// most that distance over the sample size.
+struct Buckets {
+  double lo, hi, width, scale;
+  std::size_t count;
+
+  std::size_t of(double x) const {
+    return std::min(static_cast<std::size_t>((x - lo) * scale), count - 1);
+  }
+  double separator(std::size_t k) const {
+    return k >= count ? hi : lo + static_cast<double>(k) * width;
+  }
+};
+
+struct FiniteRange {
+  uint64_t count = 0;
+  double lo = std::numeric_limits<double>::infinity();
+  double hi = -std::numeric_limits<double>::infinity();
+};
+
+// Count, min and max of the finite values. Two-lane vectors (GCC/Clang vector extensions, SSE2
+// on x86-64), two of them, so that the min/max chains run side by side.
+FiniteRange finite_range(std::span<const double> values) {
+  using V = double __attribute__((vector_size(16)));
+  using Mask = int64_t __attribute__((vector_size(16)));
+  constexpr double kMax = std::numeric_limits<double>::max(), kInf = HUGE_VAL;
+  V lo0 = {kInf, kInf}, lo1 = lo0, hi0 = {-kInf, -kInf}, hi1 = hi0;
+  Mask count0 = {0, 0}, count1 = {0, 0};
+  const auto step = [&](V x, V& lo, V& hi, Mask& count) {
+    const Mask finite = (x <= kMax) & (x >= -kMax);  // All ones for a finite lane.
+    count -= finite;
+    lo = (finite & (x < lo)) ? x : lo;
+    hi = (finite & (x > hi)) ? x : hi;
+  };
+  std::size_t i = 0;
+  for (; i + 4 <= values.size(); i += 4) {
+    V x0, x1;
+    std::memcpy(&x0, values.data() + i, sizeof x0);
+    std::memcpy(&x1, values.data() + i + 2, sizeof x1);
+    step(x0, lo0, hi0, count0);
+    step(x1, lo1, hi1, count1);
+  }
+  FiniteRange out;
+  out.count = static_cast<uint64_t>(count0[0] + count0[1] + count1[0] + count1[1]);
+  out.lo = std::min({lo0[0], lo0[1], lo1[0], lo1[1]});
+  out.hi = std::max({hi0[0], hi0[1], hi1[0], hi1[1]});
+  for (; i < values.size(); ++i) {
+    const double x = values[i];
+    if (!std::isfinite(x)) continue;
+    ++out.count;
+    out.lo = std::min(out.lo, x);
+    out.hi = std::max(out.hi, x);
+  }
+  return out;
+}
+
+// Count and Σ (x − s_k) per bucket over the values (finite unless `kSkip` says to skip others).
+template <bool kSkip>
+void fill_buckets(std::span<const double> values, const Buckets& buckets,
+                  std::vector<uint32_t>& counts, std::vector<double>& offsets) {
+  counts.assign(buckets.count, 0);
+  offsets.assign(buckets.count, 0.0);
+  for (double x : values) {
+    if (kSkip && !std::isfinite(x)) continue;
+    const std::size_t k = buckets.of(x);
+    ++counts[k];
+    offsets[k] += x - buckets.separator(k);
+  }
+}
+
+// The values of `values` in buckets marked in `mixed`, ascending.
+template <bool kSkip>
+void gather_mixed(std::span<const double> values, const Buckets& buckets,
+                  const std::vector<uint8_t>& mixed, std::size_t total,
+                  WassersteinScratch& scratch, std::vector<double>& out) {
+  scratch.gathered.resize(total + 1);  // One spare: every value is written, kept or not.
+  double* dst = scratch.gathered.data();
+  std::size_t n = 0;
+  for (double x : values) {
+    if (kSkip && !std::isfinite(x)) continue;
+    dst[n] = x;
+    n += mixed[buckets.of(x)];
+  }
+  scratch.gathered.resize(n);
+  sort_finite(scratch.gathered, out, scratch.sort);
+}
+
+// ∫ |F_a − F_b| over the buckets, given per-bucket counts and offsets; `diff(A, B)` is
+// A·nb − B·na (F_a − F_b in units of 1/(na·nb)) as a double.
+template <class Diff>
+double integrate_buckets(std::span<const double> a, std::span<const double> b, uint64_t na,
+                         uint64_t nb, const Buckets& buckets, WassersteinScratch& scratch,
+                         const Diff& diff) {
+  Sum sum;
+  scratch.mixed.assign(buckets.count, 0);
+  std::size_t mixed_a = 0, mixed_b = 0;
+  const double fa = static_cast<double>(nb), fb = static_cast<double>(na);
+  uint64_t below_a = 0, below_b = 0;  // Values in the buckets before this one.
+  for (std::size_t k = 0; k < buckets.count; ++k) {
+    const uint64_t ca = scratch.count_a[k], cb = scratch.count_b[k];
+    // Over the bucket F_a runs from A/na to (A + ca)/na and F_b from B/nb to (B + cb)/nb.
+    const double min_diff = diff(below_a, below_b + cb), max_diff = diff(below_a + ca, below_b);
+    const double low = diff(below_a, below_b);
+    below_a += ca;
+    below_b += cb;
+    if (min_diff < 0 && max_diff > 0) {  // The CDFs may cross inside: walked below.
+      scratch.mixed[k] = 1;
+      mixed_a += ca;
+      mixed_b += cb;
+      continue;
+    }
+    // One CDF stays above the other: ∫ (F_a − F_b) over the bucket, then its absolute value.
+    const double w = buckets.separator(k + 1) - buckets.separator(k);
+    const double step = static_cast<double>(ca) * fa - static_cast<double>(cb) * fb;
+    const double integral =
+        (low + step) * w - (scratch.offset_a[k] * fa - scratch.offset_b[k] * fb);
+    sum.add(min_diff >= 0 ? integral : -integral);
+  }
+  if (mixed_a + mixed_b == 0) return sum.value();
+  const bool skip = a.size() != na || b.size() != nb;
+  (skip ? gather_mixed<true> : gather_mixed<false>)(a, buckets, scratch.mixed, a.size(), scratch,
+                                                   scratch.mixed_a);
+  (skip ? gather_mixed<true> : gather_mixed<false>)(b, buckets, scratch.mixed, b.size(), scratch,
+                                                   scratch.mixed_b);
+  const std::vector<double>& va = scratch.mixed_a;
+  const std::vector<double>& vb = scratch.mixed_b;
+  std::size_t i = 0, j = 0;
+  below_a = below_b = 0;
+  for (std::size_t k = 0; k < buckets.count; ++k) {
+    const uint64_t ca = scratch.count_a[k], cb = scratch.count_b[k];
+    if (scratch.mixed[k]) {
+      // F_a − F_b is a step function: walk the bucket's values in order.
+      uint64_t at_a = below_a, at_b = below_b;
+      const std::size_t end_a = i + ca, end_b = j + cb;
+      double t = buckets.separator(k);
+      while (i < end_a || j < end_b) {
+        const double z = j >= end_b || (i < end_a && va[i] <= vb[j]) ? va[i] : vb[j];
+        sum.add(std::abs(diff(at_a, at_b)) * (z - t));
+        t = z;
+        while (i < end_a && va[i] == z) ++i, ++at_a;
+        while (j < end_b && vb[j] == z) ++j, ++at_b;
+      }
+      sum.add(std::abs(diff(at_a, at_b)) * (buckets.separator(k + 1) - t));
+    }
+    below_a += ca;
+    below_b += cb;
+  }
+  return sum.value();
+}
+
+}  // namespace
+
+double wasserstein_unsorted(std::span<const double> a, std::span<const double> b,
+                            WassersteinScratch& scratch) {
+  const FiniteRange range_a = finite_range(a), range_b = finite_range(b);
+  const uint64_t na = range_a.count, nb = range_b.count;
+  const double lo = std::min(range_a.lo, range_b.lo), hi = std::max(range_a.hi, range_b.hi);
+  if (na == 0 || nb == 0) return std::numeric_limits<double>::quiet_NaN();
+  if (lo == hi) return 0.0;
+  const double range = hi - lo;
+  if (!std::isfinite(range) || na > std::numeric_limits<uint32_t>::max() ||
+      nb > std::numeric_limits<uint32_t>::max()) {
+    std::vector<double> sa, sb;
+    sort_finite(a, sa, scratch.sort);
+    sort_finite(b, sb, scratch.sort);
+    return wasserstein_sorted(sa, sb);
+  }
+  Buckets buckets;
+  buckets.lo = lo;
+  buckets.hi = hi;
+  // Buckets at least 2^-32 of the values' magnitude wide, so that their separators are far apart
+  // in ulps; one bucket (walked whole, a plain sort) when even that does not fit.
+  const double magnitude = std::max(std::abs(lo), std::abs(hi));
+  const double fits = std::floor(range / (magnitude * 0x1p-32));
+  buckets.count = std::clamp<std::size_t>((na + nb) / 8, 1, kWassersteinBuckets);
+  if (fits < static_cast<double>(buckets.count)) {
+    buckets.count = static_cast<std::size_t>(std::max(fits, 1.0));
+  }
+  buckets.width = range / static_cast<double>(buckets.count);
+  buckets.scale = static_cast<double>(buckets.count) / range;
+  if (!std::isfinite(buckets.scale)) {  // A subnormal range.
+    buckets.count = 1;
+    buckets.scale = 0;
+  }
+  (a.size() != na ? fill_buckets<true> : fill_buckets<false>)(a, buckets, scratch.count_a,
+                                                               scratch.offset_a);
+  (b.size() != nb ? fill_buckets<true> : fill_buckets<false>)(b, buckets, scratch.count_b,
+                                                               scratch.offset_b);
+  const double unit = static_cast<double>(na) * static_cast<double>(nb);
+  double integral;
+  if (unit < 0x1p53) {  // Every A·nb − B·na is exact in a double.
+    integral = integrate_buckets(a, b, na, nb, buckets, scratch, [&](uint64_t x, uint64_t y) {
+      return static_cast<double>(x) * static_cast<double>(nb) -
+             static_cast<double>(y) * static_cast<double>(na);
+    });
+  } else {
+    using Wide = __int128;
+    integral = integrate_buckets(a, b, na, nb, buckets, scratch, [&](uint64_t x, uint64_t y) {
+      return static_cast<double>(static_cast<Wide>(x) * nb - static_cast<Wide>(y) * na);
+    });
+  }
+  return integral / unit;
+}
+
 double population_std(std::span<const double> values) {
   // numpy.std: the mean by a pairwise sum, then the pairwise sum of squared deviations.
   if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
@@ -254,12 +467,6 @@ double population_std(std::span<const double> values) {
     return d * d;
   });
   return std::sqrt(squares / n);
-}
-
-double wasserstein_normed(std::span<const double> reference_sorted,
-                          std::span<const double> current_sorted) {
-  const double norm = std::max(population_std(reference_sorted), 0.001);
-  return wasserstein_sorted(reference_sorted, current_sorted) / norm;
 }
 
 TestStatistic chi_square(std::span<const uint64_t> reference, std::span<const uint64_t> current) {

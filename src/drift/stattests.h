@@ -16,6 +16,8 @@
 #include <span>
 #include <vector>
 
+#include "drift/sort.h"
+
 namespace kiln::drift {
 
 // Shares of two samples over the same bins (each sums to 1 unless a sample is empty).
@@ -57,12 +59,35 @@ double l_infinity(const BinnedShares& shares);
 // sorted ascending and non-empty; O(na + nb).
 double wasserstein_sorted(std::span<const double> a, std::span<const double> b);
 
+// Buffers wasserstein_unsorted() reuses across calls (their capacity stays). Not thread-safe: one
+// per thread.
+struct WassersteinScratch {
+  std::vector<uint32_t> count_a, count_b;
+  std::vector<double> offset_a, offset_b;
+  std::vector<uint8_t> mixed;
+  std::vector<double> gathered, mixed_a, mixed_b;
+  SortScratch sort;
+};
+
+// The same W1 as wasserstein_sorted() over two unsorted samples; non-finite values are skipped.
+// NaN when either sample has no finite value.
+//
+// W1 = ∫ |F_a − F_b| dx is split at K + 1 separators lo = s_0 <= ... <= s_K = hi over the range of
+// the union (K <= 65,536 equal-width buckets, each value in the bucket [s_k, s_k+1) that holds
+// it). On a bucket where one CDF stays above the other (F_a(s_k) >= F_b(s_k+1⁻) or the reverse),
+// the integral needs only each sample's count c and Σ (x − s_k) over the bucket:
+// ∫_{s_k}^{s_k+1} F_a = (A·w + c·w − Σ (x − s_k)) / n_a, with A the values below s_k and w the
+// bucket's width. Only the buckets where the CDFs cross are sorted and walked value by value. So
+// the result is exact (up to rounding: it agrees with the sorted walk to about 1e-13 relative)
+// while sorting only the values near crossings, a few percent of a million when the samples share
+// a distribution and almost none when they drift apart. O(n_a + n_b) time; 24 bytes per bucket
+// and 8 per value in a crossing bucket of scratch. A range that overflows a double falls back to
+// sorting both samples.
+double wasserstein_unsorted(std::span<const double> a, std::span<const double> b,
+                            WassersteinScratch& scratch);
+
 // Population standard deviation (numpy.std, ddof=0).
 double population_std(std::span<const double> values);
-
-// Evidently's normed Wasserstein: W1 / max(std(reference), 0.001).
-double wasserstein_normed(std::span<const double> reference_sorted,
-                          std::span<const double> current_sorted);
 
 struct TestStatistic {
   double statistic = 0;
