@@ -65,38 +65,66 @@ void KllSketch::insert_item(std::size_t h, double x) {
   }
 }
 
-void KllSketch::add_sorted(std::span<const double> sorted) {
-  if (sorted.size() <= k_) {
-    for (double x : sorted) add(x);
+template <class At>
+void KllSketch::add_run(std::size_t n, const At& at) {
+  if (n == 0) return;
+  if (n <= k_) {
+    for (std::size_t r = 0; r < n; ++r) add(at(r));
     return;
   }
-  min_ = n_ == 0 ? sorted.front() : std::min(min_, sorted.front());
-  max_ = n_ == 0 ? sorted.back() : std::max(max_, sorted.back());
-  n_ += sorted.size();
-  std::vector<double> run;  // The run at level h, still sorted; halved in place.
-  std::span<const double> current = sorted;
-  std::size_t h = 0;
-  while (current.size() > k_) {
+  min_ = n_ == 0 ? at(0) : std::min(min_, at(0));
+  max_ = n_ == 0 ? at(n - 1) : std::max(max_, at(n - 1));
+  n_ += n;
+  // The run at level h is the ranks base + stride·p, p < size.
+  std::size_t base = 0, stride = 1, size = n, h = 0;
+  while (size > k_) {
     if (levels_.size() < h + 2) levels_.resize(h + 2);
-    if (current.size() % 2 == 1) {
-      insert_item(h, current.back());
+    if (size % 2 == 1) {  // The odd last item stays at this level.
+      insert_item(h, at(base + stride * (size - 1)));
       ++retained_;
-      current = current.first(current.size() - 1);
+      --size;
     }
-    const std::size_t offset = next_random(rng_) & 1;
-    if (run.empty()) run.resize(current.size() / 2);
-    std::size_t w = 0;
-    for (std::size_t i = offset; i < current.size(); i += 2) run[w++] = current[i];
-    current = std::span<const double>(run.data(), w);
+    const std::size_t offset = next_random(rng_) & 1;  // Every other item from here moves up.
+    base += offset * stride;
+    stride *= 2;
+    size /= 2;
     ++h;
   }
   auto& level = levels_[h];
   const auto middle = static_cast<std::ptrdiff_t>(level.size());
-  level.insert(level.end(), current.begin(), current.end());
+  for (std::size_t p = 0; p < size; ++p) level.push_back(at(base + stride * p));
   if (h > 0) std::inplace_merge(level.begin(), level.begin() + middle, level.end());
-  retained_ += current.size();
+  retained_ += size;
   refresh_capacities();
   compress();
+}
+
+void KllSketch::add_sorted(std::span<const double> sorted) {
+  add_run(sorted.size(), [&](std::size_t r) { return sorted[r]; });
+}
+
+std::vector<std::size_t> KllSketch::sorted_run_ranks(std::size_t n) const {
+  // The same walk as add_run on a copy of the sketch, recording the ranks it reads.
+  KllSketch copy(k_);
+  copy.rng_ = rng_;
+  copy.n_ = n_;
+  copy.min_ = min_;
+  copy.max_ = max_;
+  std::vector<std::size_t> ranks;
+  copy.add_run(n, [&](std::size_t r) {
+    ranks.push_back(r);
+    return 0.0;
+  });
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  return ranks;
+}
+
+void KllSketch::add_sorted_ranks(std::size_t n, std::span<const double> values_at_ranks) {
+  const std::vector<std::size_t> ranks = sorted_run_ranks(n);
+  add_run(n, [&](std::size_t r) {
+    return values_at_ranks[std::lower_bound(ranks.begin(), ranks.end(), r) - ranks.begin()];
+  });
 }
 
 void KllSketch::compact_level(std::size_t h) {

@@ -45,6 +45,13 @@ class KllSketch {
   // items remain: each halving at level h moves any rank by at most 2^h, so the run adds a rank
   // error below 2^H / run size < 2 / k, under the bound above. O(run size); allocates half the run.
   void add_sorted(std::span<const double> sorted);
+  // add_sorted() for a run known only by its length and its values at some ranks: the ranks
+  // (0-based, ascending, distinct) add_sorted() of a run of n values would read, given the coin
+  // flips still to come. A caller that can find order statistics without sorting (ColumnRanks)
+  // reads those values and passes them, in the same order, to add_sorted_ranks(), which adds the
+  // run exactly as add_sorted() would. Nothing may flip a coin (add, merge) between the two.
+  std::vector<std::size_t> sorted_run_ranks(std::size_t n) const;
+  void add_sorted_ranks(std::size_t n, std::span<const double> values_at_ranks);
   // Adds all sketch items of `other` (same k required for the error bound; any k is accepted).
   void merge(const KllSketch& other);
 
@@ -77,6 +84,9 @@ class KllSketch {
   void compact_level(std::size_t level);
   // Puts one item of weight 2^h at level h, keeping levels above 0 sorted.
   void insert_item(std::size_t h, double x);
+  // add_sorted's halving over a run of n values read through at(rank), ascending in rank.
+  template <class At>
+  void add_run(std::size_t n, const At& at);
   std::size_t retained() const noexcept;
 
   uint32_t k_;

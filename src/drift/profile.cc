@@ -6,19 +6,28 @@
 #include <numeric>
 #include <unordered_set>
 
-#include "drift/sort.h"
+#include "drift/ranks.h"
 
 namespace kiln::drift {
 namespace {
 
 using nlohmann::json;
 
-// numpy.quantile(sorted, q) with the default "linear" method.
-double quantile_linear(const std::vector<double>& sorted, double q) {
-  const double pos = q * static_cast<double>(sorted.size() - 1);
+// numpy.quantile(column, q) with the default "linear" method, from the column's order statistics.
+double quantile_linear(const ColumnRanks& ranks, double q) {
+  const double pos = q * static_cast<double>(ranks.count() - 1);
   const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+  const std::size_t hi = std::min<std::size_t>(lo + 1, ranks.count() - 1);
+  const double low = ranks.at(lo);
+  return low + (ranks.at(hi) - low) * (pos - static_cast<double>(lo));
+}
+
+// The ranks quantile_linear(ranks, q) reads.
+void want_quantile(ColumnRanks& ranks, double q) {
+  const double pos = q * static_cast<double>(ranks.count() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  ranks.want_rank(lo);
+  ranks.want_rank(std::min<std::size_t>(lo + 1, ranks.count() - 1));
 }
 
 // std::upper_bound(edges, v) − begin, the bin of v, without a branch on the data (Khuong and
@@ -36,48 +45,70 @@ std::size_t bin_of(const std::vector<double>& edges, double v) {
   return static_cast<std::size_t>(base - edges.data()) + (*base <= v ? 1 : 0);
 }
 
-// `sorted`: the column's finite values, ascending.
-FeatureSchema numerical_schema(const Column& column, const std::vector<double>& sorted,
+// The schema of a numerical column: its median as the center of the sums, and the edges at the
+// j/bins quantiles (equal edges merged). `ranks`: built over the column and gathered for
+// want_schema() and the sketch's ranks.
+void want_schema(ColumnRanks& ranks, const ProfileOptions& options) {
+  if (ranks.count() == 0) return;
+  want_quantile(ranks, 0.5);
+  for (uint32_t j = 1; j < options.bins; ++j) {
+    want_quantile(ranks, static_cast<double>(j) / options.bins);
+  }
+}
+
+FeatureSchema numerical_schema(const Column& column, const ColumnRanks& ranks,
                                const ProfileOptions& options) {
   FeatureSchema s{column.name, ColumnType::kNumerical, {}, {}, 0, options.sketch_k};
-  if (sorted.empty()) return s;
-  s.center = quantile_linear(sorted, 0.5);
+  if (ranks.count() == 0) return s;
+  s.center = quantile_linear(ranks, 0.5);
   for (uint32_t j = 1; j < options.bins; ++j) {
-    const double e = quantile_linear(sorted, static_cast<double>(j) / options.bins);
+    const double e = quantile_linear(ranks, static_cast<double>(j) / options.bins);
     if (s.bin_edges.empty() || e > s.bin_edges.back()) s.bin_edges.push_back(e);
   }
   return s;
 }
 
-// Adds a column at once: `sorted` holds its finite values ascending, `missing` counts the others.
-// The same summary as FeatureProfile::add on every value (the sums to rounding), in O(n + bins ·
-// log n) after the sort, against a binary search and a sketch insert per value.
-void add_sorted(const FeatureSchema& schema, NumericalSummary& n, const std::vector<double>& sorted,
-                uint64_t missing) {
-  n.missing += missing;
-  if (sorted.empty()) return;
+// What add_column() reads of a column beyond the schema: the counts below the bin edges and the
+// values at the ranks `sketch` keeps of a sorted run.
+void want_summary(ColumnRanks& ranks, const FeatureSchema& schema, const KllSketch& sketch) {
+  for (double e : schema.bin_edges) ranks.want_below(e);
+  for (std::size_t r : sketch.sorted_run_ranks(ranks.count())) ranks.want_rank(r);
+}
+
+// Adds a column at once: `ranks` indexes its finite values (`values`), gathered for want_summary().
+// The same summary as FeatureProfile::add on every value (the sums to rounding), in a few passes
+// over the column, against a binary search and a sketch insert per value.
+void add_column(const FeatureSchema& schema, NumericalSummary& n, const ColumnRanks& ranks,
+                std::span<const double> values) {
+  const uint64_t count = ranks.count();
+  n.missing += values.size() - count;
+  if (count == 0) return;
   // Bin i holds [e_{i-1}, e_i): its count is the number of values below e_i minus those below
   // e_{i-1}, as std::upper_bound(edges, value) places each value in add().
   std::size_t below_previous = 0;
   for (std::size_t i = 0; i < schema.bin_edges.size(); ++i) {
-    const auto below = static_cast<std::size_t>(
-        std::lower_bound(sorted.begin(), sorted.end(), schema.bin_edges[i]) - sorted.begin());
+    const std::size_t below = ranks.below(schema.bin_edges[i]);
     n.bin_counts[i] += below - below_previous;
     below_previous = below;
   }
-  n.bin_counts.back() += sorted.size() - below_previous;
-  n.min = n.count ? std::min(n.min, sorted.front()) : sorted.front();
-  n.max = n.count ? std::max(n.max, sorted.back()) : sorted.back();
-  n.count += sorted.size();
+  n.bin_counts.back() += count - below_previous;
+  n.min = n.count ? std::min(n.min, ranks.min()) : ranks.min();
+  n.max = n.count ? std::max(n.max, ranks.max()) : ranks.max();
+  n.count += count;
   double sum = 0, sum_squares = 0;
-  for (double v : sorted) {
+  for (double v : values) {
+    if (!std::isfinite(v)) continue;
     const double d = v - schema.center;
     sum += d;
     sum_squares += d * d;
   }
   n.sum += sum;
   n.sum_squares += sum_squares;
-  n.sketch.add_sorted(sorted);
+  const std::vector<std::size_t> sketch_ranks = n.sketch.sorted_run_ranks(count);
+  std::vector<double> at_ranks;
+  at_ranks.reserve(sketch_ranks.size());
+  for (std::size_t r : sketch_ranks) at_ranks.push_back(ranks.at(r));
+  n.sketch.add_sorted_ranks(count, at_ranks);
 }
 
 // `counts`: column.code_counts().
@@ -257,17 +288,21 @@ Profile::Profile(std::vector<FeatureSchema> schema) {
 Result<Profile> Profile::from_table(const Table& baseline, const ProfileOptions& options) {
   auto checked = check_table(baseline);
   if (!checked.ok()) return std::move(checked).error();
-  // Each numerical column is sorted once, for its bin edges and its summary.
+  // Each numerical column is indexed once (ColumnRanks), for its bin edges and its summary.
   Profile out{std::vector<FeatureSchema>{}};
   out.features_.reserve(baseline.columns.size());
-  SortScratch scratch;
-  std::vector<double> sorted;
+  ColumnRanks ranks;
   for (const Column& c : baseline.columns) {
     if (c.type == ColumnType::kNumerical) {
-      sort_finite(c.values, sorted, scratch);
-      FeatureProfile& f = out.features_.emplace_back(numerical_schema(c, sorted, options));
-      add_sorted(f.schema(), std::get<NumericalSummary>(f.summary_), sorted,
-                 c.values.size() - sorted.size());
+      ranks.build(c.values);
+      want_schema(ranks, options);
+      // A new summary's sketch reads the ranks a fresh sketch of this k does.
+      for (std::size_t r : KllSketch(options.sketch_k).sorted_run_ranks(ranks.count())) {
+        ranks.want_rank(r);
+      }
+      ranks.gather();
+      FeatureProfile& f = out.features_.emplace_back(numerical_schema(c, ranks, options));
+      add_column(f.schema(), std::get<NumericalSummary>(f.summary_), ranks, c.values);
     } else {
       // The codes are counted once, for the tracked categories and for the summary.
       const std::vector<uint64_t> counts = c.code_counts();
@@ -282,8 +317,7 @@ Result<Profile> Profile::profile_of(const Table& data) const {
   auto checked = check_table(data);
   if (!checked.ok()) return std::move(checked).error();
   Profile out = empty_like();
-  SortScratch scratch;
-  std::vector<double> sorted;
+  ColumnRanks ranks;
   for (FeatureProfile& f : out.features_) {
     const Column* c = data.find(f.schema().name);
     if (c == nullptr) {
@@ -295,9 +329,11 @@ Result<Profile> Profile::profile_of(const Table& data) const {
                                   std::string(to_string(f.type())));
     }
     if (c->type == ColumnType::kNumerical) {
-      sort_finite(c->values, sorted, scratch);
-      add_sorted(f.schema(), std::get<NumericalSummary>(f.summary_), sorted,
-                 c->values.size() - sorted.size());
+      auto& summary = std::get<NumericalSummary>(f.summary_);
+      ranks.build(c->values);
+      want_summary(ranks, f.schema(), summary.sketch);
+      ranks.gather();
+      add_column(f.schema(), summary, ranks, c->values);
     } else {
       f.add_code_counts(*c, c->code_counts());
     }

@@ -1,7 +1,8 @@
 #pragma once
 
-// Sorting whole columns, the largest cost of exact-mode drift (two million-row sorts per numerical
-// feature) and of profiling a dataset.
+// Sorting whole columns, for the exact-mode tests that need every value in order (KS, chi-square on
+// few distinct values, the binned distances). Exact Wasserstein (wasserstein_unsorted) and
+// profiles (ColumnRanks) sort only the values near the places they look at.
 //
 // sort_finite() is a least-significant-digit radix sort (Knuth, TAOCP vol. 3, §5.2.5) over the
 // IEEE-754 bit patterns of the values, mapped to unsigned integers that order as the doubles do

@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <numeric>
 
+#include "drift/buckets.h"
 #include "drift/special.h"
 
 namespace kiln::drift {
 namespace {
+
+using detail::Buckets;
+using detail::finite_range;
+using detail::FiniteRange;
 
 constexpr std::size_t kWassersteinBuckets = std::size_t{1} << 17;
 
@@ -249,66 +253,6 @@ double wasserstein_sorted(std::span<const double> a, std::span<const double> b) 
 
 namespace {
 
-// The buckets of wasserstein_unsorted(): value x goes to k = floor((x − lo)·K / (hi − lo)),
-// clamped to K − 1, a non-decreasing function of x (rounding is monotone), so each bucket holds a
-// run of the sorted values. Its interval is [s_k, s_k+1] with s_k = lo + k·w (s_K = hi). Rounding
-// may leave a value an ulp or two outside its bucket's interval; what that adds to one bucket's
-// integral the neighbour's loses, so W1 moves only where the CDFs cross at that separator, by at
-// most that distance over the sample size.
-struct Buckets {
-  double lo, hi, width, scale;
-  std::size_t count;
-
-  std::size_t of(double x) const {
-    return std::min(static_cast<std::size_t>((x - lo) * scale), count - 1);
-  }
-  double separator(std::size_t k) const {
-    return k >= count ? hi : lo + static_cast<double>(k) * width;
-  }
-};
-
-struct FiniteRange {
-  uint64_t count = 0;
-  double lo = std::numeric_limits<double>::infinity();
-  double hi = -std::numeric_limits<double>::infinity();
-};
-
-// Count, min and max of the finite values. Two-lane vectors (GCC/Clang vector extensions, SSE2
-// on x86-64), two of them, so that the min/max chains run side by side.
-FiniteRange finite_range(std::span<const double> values) {
-  using V = double __attribute__((vector_size(16)));
-  using Mask = int64_t __attribute__((vector_size(16)));
-  constexpr double kMax = std::numeric_limits<double>::max(), kInf = HUGE_VAL;
-  V lo0 = {kInf, kInf}, lo1 = lo0, hi0 = {-kInf, -kInf}, hi1 = hi0;
-  Mask count0 = {0, 0}, count1 = {0, 0};
-  const auto step = [&](V x, V& lo, V& hi, Mask& count) {
-    const Mask finite = (x <= kMax) & (x >= -kMax);  // All ones for a finite lane.
-    count -= finite;
-    lo = (finite & (x < lo)) ? x : lo;
-    hi = (finite & (x > hi)) ? x : hi;
-  };
-  std::size_t i = 0;
-  for (; i + 4 <= values.size(); i += 4) {
-    V x0, x1;
-    std::memcpy(&x0, values.data() + i, sizeof x0);
-    std::memcpy(&x1, values.data() + i + 2, sizeof x1);
-    step(x0, lo0, hi0, count0);
-    step(x1, lo1, hi1, count1);
-  }
-  FiniteRange out;
-  out.count = static_cast<uint64_t>(count0[0] + count0[1] + count1[0] + count1[1]);
-  out.lo = std::min({lo0[0], lo0[1], lo1[0], lo1[1]});
-  out.hi = std::max({hi0[0], hi0[1], hi1[0], hi1[1]});
-  for (; i < values.size(); ++i) {
-    const double x = values[i];
-    if (!std::isfinite(x)) continue;
-    ++out.count;
-    out.lo = std::min(out.lo, x);
-    out.hi = std::max(out.hi, x);
-  }
-  return out;
-}
-
 // Count and Σ (x − s_k) per bucket over the values (finite unless `kSkip` says to skip others).
 template <bool kSkip>
 void fill_buckets(std::span<const double> values, const Buckets& buckets,
@@ -420,23 +364,7 @@ double wasserstein_unsorted(std::span<const double> a, std::span<const double> b
     sort_finite(b, sb, scratch.sort);
     return wasserstein_sorted(sa, sb);
   }
-  Buckets buckets;
-  buckets.lo = lo;
-  buckets.hi = hi;
-  // Buckets at least 2^-32 of the values' magnitude wide, so that their separators are far apart
-  // in ulps; one bucket (walked whole, a plain sort) when even that does not fit.
-  const double magnitude = std::max(std::abs(lo), std::abs(hi));
-  const double fits = std::floor(range / (magnitude * 0x1p-32));
-  buckets.count = std::clamp<std::size_t>((na + nb) / 8, 1, kWassersteinBuckets);
-  if (fits < static_cast<double>(buckets.count)) {
-    buckets.count = static_cast<std::size_t>(std::max(fits, 1.0));
-  }
-  buckets.width = range / static_cast<double>(buckets.count);
-  buckets.scale = static_cast<double>(buckets.count) / range;
-  if (!std::isfinite(buckets.scale)) {  // A subnormal range.
-    buckets.count = 1;
-    buckets.scale = 0;
-  }
+  const Buckets buckets = Buckets::over(lo, hi, na + nb, kWassersteinBuckets);
   (a.size() != na ? fill_buckets<true> : fill_buckets<false>)(a, buckets, scratch.count_a,
                                                                scratch.offset_a);
   (b.size() != nb ? fill_buckets<true> : fill_buckets<false>)(b, buckets, scratch.count_b,
