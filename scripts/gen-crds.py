@@ -491,7 +491,7 @@ def modeldeployment():
                 "The routers' cumulative counters at this measurement, per variant: where the next "
                 "measurement's window starts (kept here so a new leader continues the window)."),
         }),
-        "url": string("The router Service URL inside the cluster."),
+        "url": string("The endpoint Service URL inside the cluster (the router while traffic is split, else the stable pods)."),
     })
     return crd("ModelDeployment", "modeldeployments", ["md"], spec, status, [
         {"name": "Stable", "type": "string", "jsonPath": ".status.stable.version"},

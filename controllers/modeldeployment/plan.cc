@@ -30,6 +30,8 @@ struct Context {
   ModelDeploymentPlan plan;
   // Children kept as they are because their desired state could not be built (never deleted).
   std::set<std::pair<std::string, std::string>> keep;
+  // The router Deployment reports a ready pod.
+  bool router_available = false;
   json& status() { return plan.status; }
 };
 
@@ -158,7 +160,9 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   RolloutInput in;
   in.rollout = rollout;
   in.initial_weight = v.canary_percent;
-  in.canary_ready = deployment_available(dep, c.uri);
+  // The split takes effect once the router serves it.
+  const bool canary_available = deployment_available(dep, c.uri);
+  in.canary_ready = canary_available && ctx.router_available;
   in.promote = support::annotation(ctx.md, kPromoteAnnotation).value_or("");
   in.now = ctx.now;
   if (ctx.observed.analysis &&
@@ -191,9 +195,13 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   if (promoted) {
     condition(ctx, "CanaryReady", false, "Promoted", "the canary was promoted to stable", false);
   } else {
-    condition(ctx, "CanaryReady", in.canary_ready, in.canary_ready ? "Available" : "CanaryNotReady",
-              in.canary_ready ? "the canary Deployment is available"
-                              : "the canary Deployment has no ready pod yet");
+    condition(ctx, "CanaryReady", in.canary_ready,
+              in.canary_ready     ? "Available"
+              : canary_available ? "RouterNotReady"
+                                 : "CanaryNotReady",
+              in.canary_ready     ? "the canary Deployment is available"
+              : canary_available ? "the router Deployment has no ready pod yet"
+                                 : "the canary Deployment has no ready pod yet");
   }
   return {promoted ? 0 : d.canary_weight, !promoted};
 }
@@ -217,7 +225,9 @@ void no_canary(Context& ctx, const Variants& v) {
 
 namespace {
 
-void add_serving(Context& ctx, const VariantSpec& spec, const BuildOptions& options) {
+// The variant's Deployment, and its Service when a router sends traffic to it.
+void add_serving(Context& ctx, const VariantSpec& spec, const BuildOptions& options,
+                 bool with_service) {
   auto d = desired_variant_deployment(ctx.md, spec, options);
   if (!d.ok()) {
     // An unmountable uri: report it and leave what runs alone rather than delete it.
@@ -228,7 +238,7 @@ void add_serving(Context& ctx, const VariantSpec& spec, const BuildOptions& opti
     return;
   }
   ctx.plan.apply.push_back(std::move(*d));
-  ctx.plan.apply.push_back(desired_variant_service(ctx.md, spec.variant));
+  if (with_service) ctx.plan.apply.push_back(desired_variant_service(ctx.md, spec.variant));
 }
 
 void shadow_status(Context& ctx, const Variants& v) {
@@ -248,10 +258,15 @@ void shadow_status(Context& ctx, const Variants& v) {
   const json* dep =
       find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kShadow));
   status["shadow"] = variant_status(*v.shadow, dep);
-  const bool ready = deployment_available(dep, v.shadow->uri);
-  condition(
-      ctx, "ShadowReady", ready, ready ? "Available" : "ShadowNotReady",
-      ready ? "the shadow Deployment is available" : "the shadow Deployment has no ready pod yet");
+  const bool available = deployment_available(dep, v.shadow->uri);
+  const bool ready = available && ctx.router_available;
+  condition(ctx, "ShadowReady", ready,
+            ready       ? "Available"
+            : available ? "RouterNotReady"
+                        : "ShadowNotReady",
+            ready       ? "the shadow Deployment is available"
+            : available ? "the router Deployment has no ready pod yet"
+                        : "the shadow Deployment has no ready pod yet");
 }
 
 // Deletes observed children that the plan no longer applies.
@@ -269,14 +284,11 @@ void remove_unwanted(Context& ctx) {
 }
 
 void ready_condition(Context& ctx, const Variants& v) {
+  // The endpoint selects the stable pods until a router is ready, so stable alone decides.
   const json* stable =
       find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kStable));
-  const json* router =
-      find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kRouter));
   if (!deployment_available(stable, v.stable.uri)) {
     condition(ctx, "Ready", false, "StableNotReady", "the stable Deployment has no ready pod yet");
-  } else if (!deployment_available(router, "")) {
-    condition(ctx, "Ready", false, "RouterNotReady", "the router Deployment has no ready pod yet");
   } else {
     condition(ctx, "Ready", true, "Available",
               "serving at " + value_or<std::string>(ctx.status(), "url", ""));
@@ -315,6 +327,8 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
   v.stable = choose_stable(ctx, std::get<ModelSource>(stable), v.canary);
   status["stable"] = stable_status(v.stable);
 
+  ctx.router_available = deployment_available(
+      find_child(observed, "Deployment", variant_name(ctx.name, Variant::kRouter)), "");
   int canary_weight = 0;
   bool canary_deployed = false;
   if (v.canary) {
@@ -323,34 +337,53 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
     no_canary(ctx, v);
   }
 
+  // A router runs while traffic is split (a canary or a shadow), and one round longer while the
+  // endpoint still selects its pods, so that the endpoint moves back to stable before the router
+  // and the variant Services it forwards to are deleted.
+  const json* endpoint = find_child(observed, "Service", variant_name(ctx.name, Variant::kRouter));
+  const bool router_selected =
+      endpoint != nullptr &&
+      support::value_or<std::string>(endpoint->value("spec", json::object()).value("selector",
+                                                                                   json::object()),
+                                     "kiln.dev/variant", "") == to_string(Variant::kRouter);
+  const bool split = canary_deployed || v.shadow.has_value();
+  const bool with_router = split || router_selected;
+  const bool through_router = split && ctx.router_available;
+  if (!through_router) canary_weight = 0;
+
   const bool autoscaled = spec.contains("autoscaling");
   const int replicas = value_or<int>(spec, "replicas", 1);
   add_serving(ctx,
               {Variant::kStable, v.stable, autoscaled ? std::nullopt : std::optional<int>(replicas),
                v.spec_stable_uri},
-              options);
+              options, with_router);
   if (canary_deployed)
-    add_serving(ctx, {Variant::kCanary, *v.canary, std::max(1, replicas), ""}, options);
-  if (v.shadow) add_serving(ctx, {Variant::kShadow, *v.shadow, std::max(1, replicas), ""}, options);
+    add_serving(ctx, {Variant::kCanary, *v.canary, std::max(1, replicas), ""}, options, true);
+  if (v.shadow)
+    add_serving(ctx, {Variant::kShadow, *v.shadow, std::max(1, replicas), ""}, options, true);
   if (auto hpa = desired_stable_hpa(md)) ctx.plan.apply.push_back(std::move(*hpa));
 
-  RouterSplit split;
-  split.stable_weight = 100 - canary_weight;
-  if (canary_deployed) split.canary_weight = canary_weight;
-  if (v.shadow) split.shadow_mirror = v.shadow_mirror;
-  const json config_map = desired_router_config_map(md, split);
-  const std::string hash = support::short_hash(config_map["data"].dump());
-  ctx.plan.apply.push_back(config_map);
-  ctx.plan.apply.push_back(desired_router_deployment(md, hash, options));
-  ctx.plan.apply.push_back(desired_router_service(md));
+  RouterSplit router_split;
+  router_split.stable_weight = 100 - canary_weight;
+  if (canary_deployed) router_split.canary_weight = canary_weight;
+  if (v.shadow) router_split.shadow_mirror = v.shadow_mirror;
+  if (with_router) {
+    const json config_map = desired_router_config_map(md, router_split);
+    const std::string hash = support::short_hash(config_map["data"].dump());
+    ctx.plan.apply.push_back(config_map);
+    ctx.plan.apply.push_back(desired_router_deployment(md, hash, options));
+  }
+  ctx.plan.apply.push_back(
+      desired_endpoint_service(md, through_router ? Variant::kRouter : Variant::kStable));
   remove_unwanted(ctx);
+  if (router_selected && !split) ctx.plan.requeue_within(std::chrono::seconds(5));
 
   const json* stable_dep =
       find_child(observed, "Deployment", variant_name(ctx.name, Variant::kStable));
   status["stable"]["readyReplicas"] = ready_replicas(stable_dep);
-  status["traffic"] = {{"stable", split.stable_weight},
+  status["traffic"] = {{"stable", router_split.stable_weight},
                        {"canary", canary_weight},
-                       {"shadowMirror", v.shadow ? v.shadow_mirror : 0}};
+                       {"shadowMirror", v.shadow && through_router ? v.shadow_mirror : 0}};
   shadow_status(ctx, v);
   ready_condition(ctx, v);
   return std::move(ctx.plan);

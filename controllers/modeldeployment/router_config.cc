@@ -74,8 +74,10 @@ json desired_router_deployment(const json& md, const std::string& config_hash,
               {"spec", pod_spec}}}}}};
 }
 
-json desired_router_service(const json& md) {
-  return desired_variant_service(md, Variant::kRouter);
+json desired_endpoint_service(const json& md, Variant behind) {
+  json service = desired_variant_service(md, Variant::kRouter);
+  service["spec"]["selector"] = selector_labels(support::name_of(md), behind);
+  return service;
 }
 
 std::optional<json> desired_stable_hpa(const json& md) {

@@ -61,8 +61,10 @@ json desired_router_config_map(const json& md, const RouterSplit& split);
 json desired_router_deployment(const json& md, const std::string& config_hash,
                                const BuildOptions& options);
 
-// Service <md>: the public endpoint.
-json desired_router_service(const json& md);
+// Service <md>: the public endpoint. It selects the pods of `behind`: the router's while traffic is
+// split (a canary or a shadow), the stable variant's otherwise, so a single-variant deployment
+// runs no router and answers without its hop.
+json desired_endpoint_service(const json& md, Variant behind);
 
 // autoscaling/v2 HorizontalPodAutoscaler <md>-stable for spec.autoscaling {minReplicas,
 // maxReplicas, targetCPUUtilizationPercentage}; nullopt when spec.autoscaling is absent.

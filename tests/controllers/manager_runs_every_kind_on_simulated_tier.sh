@@ -1,9 +1,10 @@
 # kiln-manager with DataPipeline, ModelDeployment and DriftMonitor on the simulated tier (real API
 # server, controller-manager, scheduler, garbage collector; KWOK nodes run Job pods to success and
 # make Deployment pods Ready). Checks: a diamond DAG runs its steps in order to Succeeded; a
-# restarted manager creates no duplicate Jobs; a ModelDeployment gets its stable and router
-# Deployments, Services and router ConfigMap and turns Ready, and a reconcile with nothing to change
-# writes nothing; a DriftMonitor on it reports why it
+# restarted manager creates no duplicate Jobs; a ModelDeployment gets its stable Deployment and an
+# endpoint Service on the stable pods (no router for one variant) and turns Ready, a reconcile with
+# nothing to change writes nothing, and a canary goes through timed steps to promoted with the
+# router coming and going; a DriftMonitor on it reports why it
 # cannot evaluate yet (KWOK pods serve no HTTP); deleting parents cascades.
 # Usage: manager_runs_every_kind_on_simulated_tier.sh ROOT BUILD_DIR
 source "$(dirname "$0")/../cluster/cluster_env.sh"
@@ -68,9 +69,11 @@ spec:
 YAML
 kc wait --for=condition=Ready modeldeployment/scorer --timeout=120s ||
   { show modeldeployment scorer; fail "ModelDeployment not Ready"; }
-for d in scorer-stable scorer; do kc get deployment "$d" >/dev/null || fail "no Deployment $d"; done
-for s in scorer-stable scorer; do kc get service "$s" >/dev/null || fail "no Service $s"; done
-kc get configmap scorer-router >/dev/null || fail "no router ConfigMap"
+kc get deployment scorer-stable >/dev/null || fail "no stable Deployment"
+# One variant: the endpoint Service selects the stable pods and no router runs.
+selects() { kc get service scorer -o jsonpath='{.spec.selector.kiln\.dev/variant}'; }
+[ "$(selects)" = stable ] || fail "the endpoint Service selects '$(selects)', expected stable"
+if kc get deployment scorer >/dev/null 2>&1; then fail "a single-variant ModelDeployment runs a router"; fi
 [ "$(kc get deployment scorer-stable -o jsonpath='{.spec.replicas}')" = 2 ] || fail "stable replicas"
 args=$(kc get deployment scorer-stable -o jsonpath='{.spec.template.spec.containers[0].args}')
 [[ "$args" == *"/opt/models/model.json"* ]] || fail "serving args lack the model file: $args"
@@ -90,6 +93,43 @@ for _ in $(seq 1 300); do [ "$(total "$reconciles_re")" -gt "$r0" ] && break; sl
 [ "$(total "$reconciles_re")" -gt "$r0" ] || fail "touching the ModelDeployment did not reconcile it"
 [ "$(total "$writes_re")" -eq "$w0" ] ||
   fail "a reconcile with nothing to change made $(( $(total "$writes_re") - w0 )) API writes"
+
+# 2b. A canary through timed steps to promoted (analysis needs router metrics, which KWOK pods do
+# not serve; tests/e2e covers it; KWOK pods never open the file): the router starts and the endpoint moves to it once it is ready,
+# the canary takes 10% then 50%, is promoted, the endpoint moves back to stable and the router,
+# its ConfigMap, the canary and the stable Service it forwarded to are deleted.
+kc patch modeldeployment scorer --type merge -p '{"spec": {
+  "canary": {"model": {"uri": "file:///opt/models/v2/model.json", "format": "xgboost", "version": "v2"},
+             "trafficPercent": 10},
+  "rollout": {"steps": [{"setWeight": 10, "pause": {"duration": "4s"}},
+                        {"setWeight": 50, "pause": {"duration": "4s"}}, {"setWeight": 100}]}}}' \
+  >/dev/null
+md_field() { kc get modeldeployment scorer -o jsonpath="$1"; }
+seen_router=false seen_weights=""
+for _ in $(seq 1 240); do
+  [ "$(selects)" = router ] && seen_router=true
+  w=$(md_field '{.status.traffic.canary}')
+  [[ " $seen_weights " == *" $w "* ]] || seen_weights="$seen_weights $w"
+  [ "$(md_field '{.status.rollout.phase}')" = Promoted ] && break
+  sleep 0.5
+done
+[ "$(md_field '{.status.rollout.phase}')" = Promoted ] ||
+  { show modeldeployment scorer; fail "the canary was not promoted"; }
+$seen_router || fail "the endpoint never selected the router during the rollout"
+[[ " $seen_weights " == *" 10 "* && " $seen_weights " == *" 50 "* ]] ||
+  fail "the canary's traffic went through '$seen_weights', expected 10 and 50"
+[ "$(md_field '{.status.stable.version}')" = v2 ] || fail "stable is not the promoted v2"
+for _ in $(seq 1 120); do
+  [ "$(selects)" = stable ] && ! kc get deployment scorer >/dev/null 2>&1 && break
+  sleep 0.5
+done
+[ "$(selects)" = stable ] || fail "after the promotion the endpoint selects '$(selects)'"
+for gone in deployment/scorer deployment/scorer-canary configmap/scorer-router service/scorer-stable; do
+  if kc get "$gone" >/dev/null 2>&1; then fail "$gone still exists after the promotion"; fi
+done
+kc wait --for=condition=Ready modeldeployment/scorer --timeout=60s >/dev/null ||
+  fail "not Ready after the promotion"
+echo "canary: router up, traffic${seen_weights}, promoted, router gone"
 
 # 3. A DriftMonitor on it: KWOK pods serve no profiles, and the baseline comes from the serving
 # pods, so the monitor waits for it.

@@ -177,9 +177,14 @@ TEST(ModelDeploymentBuilders, RouterDeploymentMountsItsConfigAndIsNamedAfterTheP
             json({"route", "--config", "/etc/kiln/router/config.json", "--port", "8080"}));
   EXPECT_TRUE(pod["spec"]["containers"][0]["readinessProbe"].contains("tcpSocket"));
   EXPECT_EQ(pod["spec"]["volumes"][0]["configMap"]["name"], "flights-router");
-  const json s = desired_router_service(sample_md());
+  const json s = desired_endpoint_service(sample_md(), Variant::kRouter);
   EXPECT_EQ(s["metadata"]["name"], "flights");
   EXPECT_EQ(s["spec"]["selector"]["kiln.dev/variant"], "router");
+  // Without a split the same endpoint selects the stable pods.
+  const json direct = desired_endpoint_service(sample_md(), Variant::kStable);
+  EXPECT_EQ(direct["metadata"]["name"], "flights");
+  EXPECT_EQ(direct["spec"]["selector"]["kiln.dev/variant"], "stable");
+  EXPECT_EQ(direct["spec"]["selector"]["kiln.dev/modeldeployment"], "flights");
 }
 
 TEST(ModelDeploymentBuilders, LongNamesStayDnsLabelsAndDistinct) {

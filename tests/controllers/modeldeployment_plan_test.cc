@@ -81,6 +81,11 @@ struct World {
     }
     return nullptr;
   }
+  // The variant whose pods the endpoint Service <md> selects.
+  std::string endpoint_selects() const {
+    const json* s = child("Service", "flights");
+    return s ? (*s)["spec"]["selector"].value("kiln.dev/variant", "") : "";
+  }
   json router_config() const {
     const json* cm = child("ConfigMap", "flights-router");
     return cm ? json::parse((*cm)["data"]["config.json"].get<std::string>()) : json();
@@ -101,12 +106,13 @@ bool has_event(const support::Plan& p, std::string_view reason) {
   return false;
 }
 
-TEST(ModelDeploymentPlan, StableOnlyCreatesVariantAndRouterAndBecomesReady) {
+TEST(ModelDeploymentPlan, StableOnlyServesWithoutARouterAndBecomesReady) {
   World w{base_md()};
   w.ready = false;
   w.plan(kT0);
-  EXPECT_EQ(w.last.apply.size(),
-            5u);  // stable Deployment + Service, router ConfigMap + Deployment + Service
+  EXPECT_EQ(w.last.apply.size(), 2u);  // The stable Deployment and the endpoint Service.
+  EXPECT_EQ(w.endpoint_selects(), "stable");
+  EXPECT_EQ(w.child("Deployment", "flights"), nullptr);  // No router.
   EXPECT_EQ(w.condition("Ready"), "False");
   EXPECT_EQ(w.md["status"]["url"], "http://flights.ml.svc:80");
   EXPECT_EQ(w.md["status"]["observedGeneration"], 1);
@@ -133,9 +139,12 @@ TEST(ModelDeploymentPlan, CanaryGoesTenPercentThroughStepsToPromoted) {
   EXPECT_EQ(w.md["status"]["traffic"]["canary"], 0);  // The canary is not ready yet.
   EXPECT_EQ(w.condition("Progressing"), "True");
   ASSERT_NE(w.child("Deployment", "flights-canary"), nullptr);
+  ASSERT_NE(w.child("Deployment", "flights"), nullptr);  // The router, not ready yet:
+  EXPECT_EQ(w.endpoint_selects(), "stable");             // the endpoint stays on stable.
   w.ready = true;
   w.plan(kT0);
   w.plan(kT0 + 1s);
+  EXPECT_EQ(w.endpoint_selects(), "router");
   EXPECT_EQ(w.md["status"]["traffic"]["canary"], 10);
   EXPECT_EQ(w.router_config()["canary"]["weight"], 10);
   EXPECT_EQ(w.router_config()["canary"]["url"], "http://flights-canary.ml.svc:80");
@@ -171,16 +180,25 @@ TEST(ModelDeploymentPlan, CanaryGoesTenPercentThroughStepsToPromoted) {
   EXPECT_EQ(w.child("Deployment", "flights-canary"), nullptr);
   EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v2/model.json");
   EXPECT_EQ(w.condition("Progressing"), "False");
+  // No split any more: the endpoint moves back to the stable pods while the router, which it
+  // selected until now, stays for this round.
   EXPECT_FALSE(w.router_config().contains("canary"));
+  EXPECT_EQ(w.endpoint_selects(), "stable");
+  EXPECT_NE(w.child("Deployment", "flights"), nullptr);
 
-  // The canary Deployment and Service observed from before are deleted, once.
+  // The canary Deployment and Service observed from before are deleted, once; with the endpoint
+  // off the router, the router and the stable Service it forwarded to go too.
   json stale_canary = {{"apiVersion", "apps/v1"},
                        {"kind", "Deployment"},
                        {"metadata", {{"name", "flights-canary"}, {"namespace", "ml"}}}};
   w.observed.children.push_back(stale_canary);
   w.plan(kT0 + 5min);
-  ASSERT_EQ(w.last.remove.size(), 1u);
-  EXPECT_EQ(w.last.remove[0].name, "flights-canary");
+  std::vector<std::string> removed;
+  for (const auto& r : w.last.remove) removed.push_back(r.kind + "/" + r.name);
+  std::sort(removed.begin(), removed.end());
+  EXPECT_EQ(removed, std::vector<std::string>({"ConfigMap/flights-router", "Deployment/flights",
+                                               "Deployment/flights-canary",
+                                               "Service/flights-stable"}));
   w.plan(kT0 + 6min);  // Settled: promoted stays promoted, stable keeps the canary's model.
   EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
   EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v2/model.json");
@@ -330,11 +348,17 @@ TEST(ModelDeploymentPlan, ShadowAndAutoscalingAddChildrenAndRemovingThemDeletes)
   EXPECT_EQ(w.router_config()["shadow"]["mirrorPercent"], 25);
   EXPECT_EQ(w.condition("ShadowReady"), "True");
   EXPECT_EQ(w.md["status"]["traffic"]["shadowMirror"], 25);
+  EXPECT_EQ(w.endpoint_selects(), "router");
   w.md["spec"].erase("shadow");
   w.md["spec"].erase("autoscaling");
   w.plan(kT0 + 2s);
   EXPECT_EQ(w.last.remove.size(), 3u);  // shadow Deployment + Service, HPA
   EXPECT_EQ(w.condition("ShadowReady"), "False");
+  EXPECT_EQ(w.endpoint_selects(), "stable");
+  w.plan(kT0 + 3s);  // The endpoint is off the router: the router goes.
+  EXPECT_EQ(w.last.remove.size(), 3u);  // router ConfigMap + Deployment, stable Service
+  EXPECT_EQ(w.child("Deployment", "flights"), nullptr);
+  EXPECT_EQ(w.condition("Ready"), "True");
 }
 
 TEST(ModelDeploymentPlan, AnUnmountableModelUriLeavesTheRunningVariantAlone) {

@@ -1,10 +1,10 @@
 # The ML lifecycle end to end on the node tier: real kubelet, containerd and runc run every pod;
 # kiln-manager runs on the host. A DataPipeline makes the data (real busybox containers), a
-# TrainingJob trains XGBoost with kiln-runtime train, a ModelDeployment serves it through the
-# router (answers Open Inference Protocol v2 requests from the host; a malformed one gets a 4xx
-# JSON error), a DriftMonitor sees drifted traffic in the serving pods' profiles, retrains, and
-# sends the new model to a canary that the analysed rollout promotes; a canary failing its analysis
-# is rolled back.
+# TrainingJob trains XGBoost with kiln-runtime train, a ModelDeployment serves it (one variant: its
+# Service goes straight to the serving pods, no router; answers Open Inference Protocol v2 requests
+# from the host; a malformed one gets a 4xx JSON error), a DriftMonitor sees drifted traffic in the serving pods' profiles, retrains, and
+# sends the new model to a canary that the analysed rollout promotes through the router that the
+# canary brings; a canary failing its analysis is rolled back.
 # Usage: lifecycle_on_node_tier.sh ROOT BUILD_DIR
 source "$(dirname "$0")/../cluster/cluster_env.sh"
 BUILD_DIR="$2"
@@ -40,15 +40,18 @@ awk -v a="$auc" 'BEGIN { exit !(a > 0.95) }' || fail "held-out AUC $auc <= 0.95"
   fail "status.model.uri is $(jp trainingjob/lifecycle '{.status.model.uri}')"
 echo "training: Succeeded, AUC $auc"
 
-# 3. Serving through the router.
+# 3. Serving, one variant: the Service selects the stable pods and no router runs.
 kc wait --for=condition=Ready modeldeployment/lifecycle --timeout=300s ||
   { show modeldeployment lifecycle; fail "ModelDeployment not Ready"; }
+selects() { jp service/lifecycle '{.spec.selector.kiln\.dev/variant}'; }
+[ "$(selects)" = stable ] || fail "the Service selects '$(selects)' for a single variant"
+if kc get deployment lifecycle >/dev/null 2>&1; then fail "a single variant runs a router"; fi
 ip=$(jp service/lifecycle '{.spec.clusterIP}')
 infer() { curl -s -o "$KILN_CLUSTER_DIR/answer.json" -w '%{http_code}' -H 'content-type: application/json' \
   -X POST "http://$ip/v2/models/lifecycle/infer" --data-binary "$1" || true; }
 # kube-proxy programs the new Service's rules shortly after its endpoints turn ready.
 for _ in $(seq 1 150); do curl -sf "http://$ip/v2/health/ready" >/dev/null && break; sleep 0.2; done
-curl -sf "http://$ip/v2/health/ready" >/dev/null || fail "the router's Service $ip does not answer"
+curl -sf "http://$ip/v2/health/ready" >/dev/null || fail "the Service $ip does not answer"
 code=$(infer '{"inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","data":[0.9,0.6,0.1, 0.1,0.1,0.5]}]}')
 [ "$code" = 200 ] || fail "infer answered $code: $(cat "$KILN_CLUSTER_DIR/answer.json")"
 python3 - "$KILN_CLUSTER_DIR/answer.json" <<'PY' || fail "unexpected predictions: $(cat "$KILN_CLUSTER_DIR/answer.json")"
@@ -59,7 +62,7 @@ PY
 code=$(infer '{"inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","data":[1,2]}]}')
 [[ "$code" == 4* ]] || fail "a malformed request got $code"
 grep -q '"error"' "$KILN_CLUSTER_DIR/answer.json" || fail "no JSON error: $(cat "$KILN_CLUSTER_DIR/answer.json")"
-echo "serving: predictions through the router; malformed request -> $code"
+echo "serving: predictions from the stable pods; malformed request -> $code"
 
 # 4. Drifted traffic: x1 moves up by 0.4, x2 and x3 keep their distribution.
 body=$(awk 'BEGIN { srand(11); printf "{\"inputs\":[{\"name\":\"x\",\"shape\":[400,3],\"datatype\":\"FP32\",\"data\":[";
@@ -91,13 +94,16 @@ done
 [ "$(jp modeldeployment/lifecycle '{.status.canary.version}')" = "$retrain" ] ||
   { show modeldeployment lifecycle; fail "the retrained model did not become the canary"; }
 one='{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[0.7,0.5,0.2]}]}'
+through_router=false
 for _ in $(seq 1 600); do
   phase=$(jp modeldeployment/lifecycle '{.status.rollout.phase}')
+  [ "$(selects)" = router ] && through_router=true
   [ "$phase" = Promoted ] || [ "$phase" = RolledBack ] && break
   for _ in $(seq 1 10); do infer "$one" >/dev/null; done
   sleep 0.5
 done
 [ "$phase" = Promoted ] || { show modeldeployment lifecycle; fail "rollout ended as '$phase'"; }
+$through_router || fail "the Service never selected the router during the rollout"
 [ "$(jp modeldeployment/lifecycle '{.status.stable.version}')" = "$retrain" ] ||
   fail "stable version is $(jp modeldeployment/lifecycle '{.status.stable.version}') after promotion"
 [ -n "$(jp modeldeployment/lifecycle '{.status.lastAnalysis.routerCounters.canary.requests}')" ] ||
