@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scale of kiln-manager on the simulated tier (real API server, controller-manager, scheduler;
-# KWOK nodes): N ModelDeployments applied at once (each a stable and a router Deployment with 2
-# pods, 2 Services and a ConfigMap), then N DataPipelines of 3 steps. Prints the time until all are
+# KWOK nodes): N ModelDeployments applied at once (one variant each: a stable Deployment of 2 pods
+# and the endpoint Service), then N DataPipelines of 3 steps. Prints the time until all are
 # Ready / Succeeded, objects per minute, the manager's API writes per object, its peak RSS and CPU
 # seconds, and the ratio to the anchor: Argo Workflows' published 270 workflows/min at client QPS
 # 20 and 810/min at QPS 60 (their scaling write-up; not run here), i.e. 13.5/min per unit of QPS.
@@ -17,7 +17,7 @@ source "$ROOT/tests/cluster/cluster_env.sh" "$ROOT"
 QPS="${KILN_SCALE_QPS:-20}"
 KINDS="${KILN_SCALE_KINDS:-modeldeployments datapipelines}"
 largest=$(printf '%s\n' "${@:-200}" | sort -n | tail -1)
-# Room for every pod: N ModelDeployments run 4 pods each (2 stable, 2 router).
+# Room for every pod: N ModelDeployments run 2 pods each (4 with a router, kept as headroom).
 export KILN_KWOK_NODES=$(( largest * 4 / 3000 + 4 )) KILN_KWOK_NODE_PODS=3000
 up simulated
 install_crds
@@ -47,6 +47,7 @@ run() { # kind n generator done-jsonpath done-value
   while [ "$done" -lt "$n" ]; do
     sleep "$poll"
     done=$(kc -n "$ns" get "$kind" -o jsonpath="$path" | tr ' ' '\n' | grep -c "^$value\$" || true)
+    [ "$n" -ge 5000 ] && echo "  $kind: $done/$n after $(awk -v s="$start" -v now="$(date +%s.%N)" 'BEGIN { printf "%.0f", now - s }') s, $(( $(writes) - w0 )) writes" >&2
     awk -v s="$start" -v now="$(date +%s.%N)" -v l="$limit" 'BEGIN { exit !(now - s > l) }' && { echo "$kind x $n: timed out after $limit s at $done/$n"; return 1; }
   done
   local secs

@@ -13,14 +13,12 @@
 
 #include "drift/kll.h"
 
+#include "sorted_finite.h"
+
 namespace kiln::drift {
 namespace {
 
-std::vector<double> sorted_finite(std::vector<double> values) {
-  std::erase_if(values, [](double v) { return !std::isfinite(v); });
-  std::sort(values.begin(), values.end());
-  return values;
-}
+using testing::sorted_finite;
 
 // Asks for a sample of ranks and edges (half of them announced before gather(), half not) and
 // checks every answer against the sorted column.

@@ -9,17 +9,12 @@
 #include <limits>
 #include <random>
 
+#include "sorted_finite.h"
+
 namespace kiln::drift {
 namespace {
 
-std::vector<double> expected(const std::vector<double>& values) {
-  std::vector<double> out;
-  for (double v : values) {
-    if (std::isfinite(v)) out.push_back(v);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using testing::sorted_finite;
 
 // Equal as sequences, with -0.0 and +0.0 told apart only by std::sort's freedom (they compare
 // equal, so either order is sorted).
@@ -39,7 +34,7 @@ TEST(SortFinite, OrdersEdgeValuesAndDropsNonFinite) {
   std::vector<double> out;
   SortScratch scratch;
   sort_finite(values, out, scratch);
-  expect_sorted_like(out, expected(values));
+  expect_sorted_like(out, sorted_finite(values));
   EXPECT_EQ(out.size(), values.size() - 4);
 }
 
@@ -73,7 +68,7 @@ TEST(SortFinite, MatchesStdSortOnRandomColumns) {
     }
     for (const auto& values : cases) {
       sort_finite(values, out, scratch);
-      expect_sorted_like(out, expected(values));
+      expect_sorted_like(out, sorted_finite(values));
     }
   }
 }

@@ -11,14 +11,12 @@
 
 #include "drift/stattests.h"
 
+#include "sorted_finite.h"
+
 namespace kiln::drift {
 namespace {
 
-std::vector<double> sorted_finite(std::vector<double> values) {
-  std::erase_if(values, [](double v) { return !std::isfinite(v); });
-  std::sort(values.begin(), values.end());
-  return values;
-}
+using testing::sorted_finite;
 
 void expect_same_as_sorted(const std::vector<double>& a, const std::vector<double>& b,
                            WassersteinScratch& scratch) {
