@@ -88,6 +88,7 @@ struct Buckets {
 
   // x in [lo, hi].
   std::size_t of(double x) const {
+    if (count == 1) return 0;  // Also where scale is 0 and (x − lo)·scale could be inf·0.
     return std::min(static_cast<std::size_t>((x - lo) * scale), count - 1);
   }
   double separator(std::size_t k) const {

@@ -299,20 +299,22 @@ double integrate_buckets(std::span<const double> a, std::span<const double> b, u
     const uint64_t ca = scratch.count_a[k], cb = scratch.count_b[k];
     // Over the bucket F_a runs from A/na to (A + ca)/na and F_b from B/nb to (B + cb)/nb.
     const double min_diff = diff(below_a, below_b + cb), max_diff = diff(below_a + ca, below_b);
-    const double low = diff(below_a, below_b);
+    const double top = diff(below_a + ca, below_b + cb);
     below_a += ca;
     below_b += cb;
-    if (min_diff < 0 && max_diff > 0) {  // The CDFs may cross inside: walked below.
+    // The closed form below needs one CDF strictly above the other across the bucket; where they
+    // may meet or cross, its terms cancel (a touch leaves a tiny integral of large terms), so such
+    // a bucket is walked below.
+    if (!(min_diff > 0 || max_diff < 0 || (ca == 0 && cb == 0))) {
       scratch.mixed[k] = 1;
       mixed_a += ca;
       mixed_b += cb;
       continue;
     }
     // One CDF stays above the other: ∫ (F_a − F_b) over the bucket, then its absolute value.
+    // Per sample, ∫ F·n over [s_k, s_k+1] = (A + c)·w − Σ (x − s_k).
     const double w = buckets.separator(k + 1) - buckets.separator(k);
-    const double step = static_cast<double>(ca) * fa - static_cast<double>(cb) * fb;
-    const double integral =
-        (low + step) * w - (scratch.offset_a[k] * fa - scratch.offset_b[k] * fb);
+    const double integral = top * w - (scratch.offset_a[k] * fa - scratch.offset_b[k] * fb);
     sum.add(min_diff >= 0 ? integral : -integral);
   }
   if (mixed_a + mixed_b == 0) return sum.value();
@@ -356,9 +358,11 @@ double wasserstein_unsorted(std::span<const double> a, std::span<const double> b
   const double lo = std::min(range_a.lo, range_b.lo), hi = std::max(range_a.hi, range_b.hi);
   if (na == 0 || nb == 0) return std::numeric_limits<double>::quiet_NaN();
   if (lo == hi) return 0.0;
+  // The sums below are in units of 1/(na·nb): beyond a double there, the sorted walk (exact for
+  // equal sizes; it overflows as well for unequal ones).
   const double range = hi - lo;
-  if (!std::isfinite(range) || na > std::numeric_limits<uint32_t>::max() ||
-      nb > std::numeric_limits<uint32_t>::max()) {
+  if (!std::isfinite(range * static_cast<double>(na) * static_cast<double>(nb)) ||
+      na > std::numeric_limits<uint32_t>::max() || nb > std::numeric_limits<uint32_t>::max()) {
     std::vector<double> sa, sb;
     sort_finite(a, sa, scratch.sort);
     sort_finite(b, sb, scratch.sort);

@@ -71,6 +71,8 @@ TEST(ColumnRanks, TiesOutliersAndConstants) {
   outlier[500] = 1e12;  // Everything else falls in the first bucket.
   expect_matches_sort(outlier, 4);
   expect_matches_sort(std::vector<double>(5000, -2.5), 5);
+  // A range that overflows a double: one bucket, no inf·0 when placing values.
+  expect_matches_sort({-1e308, 1e308, 0.5, -3.0}, 6);
 }
 
 TEST(ColumnRanks, NonFiniteValuesAreSkipped) {
