@@ -128,10 +128,15 @@ int run(const Flags& flags) {
   config->burst = flags.kube_api_burst;
   // The client's metrics (requests, latency, rate-limiter waits) join the manager's /metrics.
   metrics::Registry client_registry;
-  auto client =
-      kube::Client::create(*config, std::make_shared<kube::ClientMetrics>(client_registry));
-  if (!client.ok()) {
-    log::error("cannot create the API client", {{"error", client.error().message()}});
+  const auto client_metrics = std::make_shared<kube::ClientMetrics>(client_registry);
+  auto client = kube::Client::create(*config, client_metrics);
+  // Events go through a second client with a rate limit of its own (the same QPS and burst), as
+  // controller-runtime's recorder does: best-effort Events never hold up a reconcile's writes.
+  // Its requests count in the same metrics; kiln_kube_event_writes_total tells them apart.
+  auto events_client = kube::Client::create(*config, client_metrics);
+  if (!client.ok() || !events_client.ok()) {
+    log::error("cannot create the API client",
+               {{"error", (client.ok() ? events_client : client).error().message()}});
     return 2;
   }
   const std::string ns = flags.leader_election_namespace.empty()
@@ -180,7 +185,13 @@ int run(const Flags& flags) {
   caches.pvcs = &manager.informer(kClaims, ours, strip);
   caches.hpas = &manager.informer(kHpas, ours, strip);
 
-  kube::EventRecorder events(**client, "kiln-manager");
+  kube::EventRecorder events(
+      **events_client, "kiln-manager",
+      &client_registry
+           .counter("kiln_kube_event_writes_total",
+                    "Events created or updated (count bumps) by the Event recorder's own client.",
+                    {})
+           .with({}));
   // Children are looked up in the caches, so an apply that would change nothing is not sent.
   const std::map<std::string, kube::Informer*> child_caches{
       {kJobs.resource, caches.jobs},

@@ -7,8 +7,8 @@
 
 namespace kiln::kube {
 
-EventRecorder::EventRecorder(Client& client, std::string component)
-    : client_(client), component_(std::move(component)) {}
+EventRecorder::EventRecorder(Client& client, std::string component, metrics::Counter* writes)
+    : client_(client), component_(std::move(component)), writes_(writes) {}
 
 Result<nlohmann::json> EventRecorder::record(const nlohmann::json& regarding,
                                              const std::string& type, const std::string& reason,
@@ -29,6 +29,7 @@ Result<nlohmann::json> EventRecorder::record(const nlohmann::json& regarding,
     }
   }
   if (seen.count > 0) {  // A repeat: bump the existing Event.
+    if (writes_) writes_->inc();
     auto patched = client_.merge_patch(resources::kEvents, seen.ns, seen.name,
                                        {{"count", seen.count + 1}, {"lastTimestamp", now}});
     if (patched.ok() || !is_not_found(patched.error())) return patched;
@@ -62,6 +63,7 @@ Result<nlohmann::json> EventRecorder::record(const nlohmann::json& regarding,
                           {"firstTimestamp", now},
                           {"lastTimestamp", now},
                           {"count", 1}};
+  if (writes_) writes_->inc();
   auto created = client_.create(resources::kEvents, ns, event);
   if (!created.ok()) return created;
   std::lock_guard lock(mutex_);

@@ -22,8 +22,9 @@ namespace kiln::kube {
 class EventRecorder {
  public:
   // `client` must outlive the recorder. `component` goes to source.component and
-  // reportingComponent (e.g. "kiln-manager").
-  EventRecorder(Client& client, std::string component);
+  // reportingComponent (e.g. "kiln-manager"). `writes`, when given, counts every Event written
+  // (created or bumped).
+  EventRecorder(Client& client, std::string component, metrics::Counter* writes = nullptr);
 
   // `regarding` needs apiVersion, kind, metadata.name/namespace/uid. `type` is "Normal" or
   // "Warning"; `reason` is CamelCase. Returns the Event as written.
@@ -41,6 +42,7 @@ class EventRecorder {
   };
   Client& client_;
   const std::string component_;
+  metrics::Counter* writes_;
   std::mutex mutex_;
   std::unordered_map<std::string, Seen> seen_;  // Guarded by mutex_.
   uint64_t sequence_ = 0;                       // Guarded by mutex_.

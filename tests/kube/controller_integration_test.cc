@@ -168,12 +168,15 @@ TEST_F(ControllerTest, EventRecorderAggregatesRepeats) {
   ASSERT_TRUE(object.ok());
   (*object)["apiVersion"] = "v1";
   (*object)["kind"] = "ConfigMap";
-  EventRecorder recorder(*client_, "kiln-test");
+  metrics::Registry registry;
+  auto& writes = registry.counter("kiln_kube_event_writes_total", "Events written.", {}).with({});
+  EventRecorder recorder(*client_, "kiln-test", &writes);
   for (int i = 0; i < 3; ++i) {
     auto e = recorder.record(*object, "Warning", "BackOff", "retrying");
     ASSERT_TRUE(e.ok()) << e.error().to_string();
   }
   ASSERT_TRUE(recorder.record(*object, "Normal", "Synced", "done").ok());
+  EXPECT_EQ(writes.value(), 4);  // Two creates and two bumps, each one request.
   auto events = client_->list(resources::kEvents, ns_);
   ASSERT_TRUE(events.ok());
   ASSERT_EQ((*events)["items"].size(), 2u);
