@@ -87,14 +87,20 @@ Event Watcher::step_listing(Listing& l) {
       resource_.path(options_.ns) +
       query_string({{"labelSelector", options_.label_selector},
                     {"fieldSelector", options_.field_selector},
-                    {"limit", options_.page_size > 0 ? std::to_string(options_.page_size) : ""},
+                    {"limit", options_.page_size > 0 && !l.unpaged
+                                  ? std::to_string(options_.page_size)
+                                  : ""},
                     {"continue", l.continue_token}});
   auto response = client_.request("GET", path);
   if (!response.ok()) return back_off("", response.error().message());
   if (response->code < 200 || response->code > 299) {
     Error error = ApiStatus::from_response(response->code, response->body).to_error();
     // An expired continue token (410): the snapshot is gone; list again from the start.
-    if (!l.continue_token.empty() && is_gone(error)) return to_listing(error.message());
+    if (!l.continue_token.empty() && is_gone(error)) {
+      Event event = to_listing(error.message());
+      std::get<Listing>(state_).unpaged = true;
+      return event;
+    }
     return back_off("", error.with_context("GET " + path).message());
   }
   const bool first = l.continue_token.empty();

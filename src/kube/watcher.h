@@ -6,7 +6,8 @@
 //   Listing ──a page, more to come─▶ Listing{continue}          yields ListPage{objects, first}
 //   Listing ──the last page────────▶ Listing{complete}          yields ListPage{objects, first}
 //   Listing{complete} ─────────────▶ Watching{rv, no stream}    yields Restarted{rv}
-//   Listing ──410 on a continue────▶ Listing                    (the snapshot expired: list again)
+//   Listing ──410 on a continue────▶ Listing{unpaged}           (the snapshot expired: list again,
+//                                                                 whole, in one request)
 //   Listing ──list failed──────────▶ Backoff{relist}
 //   Watching{no stream} ──open ok──▶ Watching{rv, stream}
 //   Watching{no stream} ──410──────▶ Listing                    (the version was compacted)
@@ -58,6 +59,9 @@ struct Listing {
   std::string continue_token{};    // "" = the first page is next.
   std::string resource_version{};  // The list's snapshot, from its first page.
   bool complete = false;           // Every page yielded: the next step yields Restarted.
+  // After a continue token expired: one request for the whole list (client-go's pager,
+  // FullListIfExpired), so a list slower than the server's compaction cannot expire again.
+  bool unpaged = false;
 };
 struct Watching {
   std::string resource_version{};

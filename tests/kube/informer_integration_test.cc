@@ -243,5 +243,37 @@ TEST_F(InformerTest, ForcedGoneAfterCompactionRelistsAndReportsWhatChanged) {
   EXPECT_EQ(deletes_.load() - deletes_before, 2) << "the re-list's diff reports o1 and o2";
 }
 
+// A list read in pages whose snapshot is compacted between two pages: the continue token answers
+// 410, and the watcher lists again in one request (client-go's pager does the same), so a slow
+// list cannot keep expiring.
+TEST_F(InformerTest, ExpiredContinueTokenFallsBackToOneWholeList) {
+  for (int i = 0; i < 5; ++i) create("p" + std::to_string(i));
+  auto config = testing::cluster_config();
+  config.qps = 0;
+  auto client = Client::create(config);
+  ASSERT_TRUE(client.ok());
+  Watcher watcher(**client, resources::kConfigMaps,
+                  {.ns = ns_, .page_size = 2, .initial_backoff = milliseconds(100)});
+  auto first = watcher.step();
+  ASSERT_TRUE(std::holds_alternative<watcher::ListPage>(first));
+  // Compact etcd past the list's snapshot and drop the API server's watch cache with a restart,
+  // so that the continuation has to come from etcd, where its revision is gone.
+  modify("p0", "changed");
+  testing::compact_etcd();
+  testing::restart_apiserver();
+  std::vector<std::size_t> pages_after_gone;
+  bool restarted = false;
+  for (int i = 0; i < 200 && !restarted; ++i) {
+    auto event = watcher.step();
+    if (auto* page = std::get_if<watcher::ListPage>(&event); page && watcher.gones() > 0) {
+      pages_after_gone.push_back(json::parse(page->body)["items"].size());
+    }
+    restarted = std::holds_alternative<watcher::Restarted>(event);
+  }
+  ASSERT_TRUE(restarted) << watcher.last_error();
+  EXPECT_EQ(watcher.gones(), 1) << watcher.last_error();
+  EXPECT_EQ(pages_after_gone, std::vector<std::size_t>{5}) << "the re-list came in one page";
+}
+
 }  // namespace
 }  // namespace kiln::kube
