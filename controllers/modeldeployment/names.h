@@ -48,6 +48,10 @@ inline constexpr std::string_view kModelUriAnnotation = "kiln.dev/model-uri";
 inline constexpr std::string_view kModelFormatAnnotation = "kiln.dev/model-format";
 // On the router's pod template: a hash of its configuration, so a change rolls the router.
 inline constexpr std::string_view kRouterConfigHashAnnotation = "kiln.dev/router-config-hash";
+// On the router's ConfigMap once traffic is no longer split: when the router, the variant
+// Services and a promoted or removed canary/shadow may go (RFC 3339). Until then nodes whose
+// Service rules still point at the router keep being answered.
+inline constexpr std::string_view kRouterRetireAnnotation = "kiln.dev/router-retire-after";
 
 // The serving port of kiln-runtime serve and of the router, and the Services' port.
 inline constexpr int kContainerPort = 8080;

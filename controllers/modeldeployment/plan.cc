@@ -10,6 +10,9 @@ namespace {
 
 using support::value_or;
 
+// How long a router outlives the end of a split (see plan_modeldeployment).
+constexpr std::chrono::seconds kRouterRetireGrace{30};
+
 struct Variants {
   ModelSource stable;
   std::string spec_stable_uri;
@@ -327,8 +330,11 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
   v.stable = choose_stable(ctx, std::get<ModelSource>(stable), v.canary);
   status["stable"] = stable_status(v.stable);
 
-  ctx.router_available = deployment_available(
-      find_child(observed, "Deployment", variant_name(ctx.name, Variant::kRouter)), "");
+  // Any ready router pod serves: a router rolling to a new configuration keeps its old pods
+  // until new ones are ready, so this does not flicker with every weight change.
+  ctx.router_available =
+      ready_replicas(find_child(observed, "Deployment", variant_name(ctx.name, Variant::kRouter))) >=
+      1;
   int canary_weight = 0;
   bool canary_deployed = false;
   if (v.canary) {
@@ -337,9 +343,11 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
     no_canary(ctx, v);
   }
 
-  // A router runs while traffic is split (a canary or a shadow), and one round longer while the
-  // endpoint still selects its pods, so that the endpoint moves back to stable before the router
-  // and the variant Services it forwards to are deleted.
+  // A router runs while traffic is split (a canary or a shadow). When the split ends the endpoint
+  // moves back to the stable pods at once, and the router retires kRouterRetireGrace later (the
+  // time is kept on its ConfigMap): with the variant Services it forwards to and a promoted or
+  // removed canary/shadow, so that requests still sent to it by Service rules not yet updated
+  // are answered.
   const json* endpoint = find_child(observed, "Service", variant_name(ctx.name, Variant::kRouter));
   const bool router_selected =
       endpoint != nullptr &&
@@ -347,9 +355,32 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
                                                                                    json::object()),
                                      "kiln.dev/variant", "") == to_string(Variant::kRouter);
   const bool split = canary_deployed || v.shadow.has_value();
-  const bool with_router = split || router_selected;
+  std::string retire_after;
+  if (!split) {
+    const json* config = find_child(observed, "ConfigMap", router_config_name(ctx.name));
+    const auto noted = config ? support::annotation(*config, kRouterRetireAnnotation) : std::nullopt;
+    std::optional<TimePoint> noted_time;
+    if (noted) {
+      if (auto t = support::parse_time(*noted); t.ok()) noted_time = *t;
+    }
+    if (noted_time && now < *noted_time) {
+      retire_after = *noted;
+      ctx.plan.requeue_within(
+          std::chrono::duration_cast<std::chrono::milliseconds>(*noted_time - now));
+    } else if (!noted && router_selected) {
+      retire_after = support::format_time(now + kRouterRetireGrace);
+      ctx.plan.requeue_within(kRouterRetireGrace);
+    }
+  }
+  const bool retiring = !retire_after.empty();
+  const bool with_router = split || retiring;
   const bool through_router = split && ctx.router_available;
-  if (!through_router) canary_weight = 0;
+  if (retiring) {  // Keep what the router may still forward to.
+    for (Variant gone : {Variant::kCanary, Variant::kShadow}) {
+      ctx.keep.insert({"Deployment", variant_name(ctx.name, gone)});
+      ctx.keep.insert({"Service", variant_name(ctx.name, gone)});
+    }
+  }
 
   const bool autoscaled = spec.contains("autoscaling");
   const int replicas = value_or<int>(spec, "replicas", 1);
@@ -363,25 +394,30 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
     add_serving(ctx, {Variant::kShadow, *v.shadow, std::max(1, replicas), ""}, options, true);
   if (auto hpa = desired_stable_hpa(md)) ctx.plan.apply.push_back(std::move(*hpa));
 
+  // The router's configuration follows the rollout alone (not whether the router is ready), so
+  // it does not change, and roll the router, while the router starts.
   RouterSplit router_split;
   router_split.stable_weight = 100 - canary_weight;
   if (canary_deployed) router_split.canary_weight = canary_weight;
   if (v.shadow) router_split.shadow_mirror = v.shadow_mirror;
   if (with_router) {
-    const json config_map = desired_router_config_map(md, router_split);
+    json config_map = desired_router_config_map(md, router_split);
     const std::string hash = support::short_hash(config_map["data"].dump());
-    ctx.plan.apply.push_back(config_map);
+    if (retiring) {
+      config_map["metadata"]["annotations"][std::string(kRouterRetireAnnotation)] = retire_after;
+    }
+    ctx.plan.apply.push_back(std::move(config_map));
     ctx.plan.apply.push_back(desired_router_deployment(md, hash, options));
   }
   ctx.plan.apply.push_back(
       desired_endpoint_service(md, through_router ? Variant::kRouter : Variant::kStable));
   remove_unwanted(ctx);
-  if (router_selected && !split) ctx.plan.requeue_within(std::chrono::seconds(5));
+  if (!through_router) canary_weight = 0;  // What the status reports: no split reaches anyone.
 
   const json* stable_dep =
       find_child(observed, "Deployment", variant_name(ctx.name, Variant::kStable));
   status["stable"]["readyReplicas"] = ready_replicas(stable_dep);
-  status["traffic"] = {{"stable", router_split.stable_weight},
+  status["traffic"] = {{"stable", 100 - canary_weight},
                        {"canary", canary_weight},
                        {"shadowMirror", v.shadow && through_router ? v.shadow_mirror : 0}};
   shadow_status(ctx, v);

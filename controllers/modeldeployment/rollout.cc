@@ -141,6 +141,16 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
     }
   }
   const int n = static_cast<int>(steps_of(rollout).size());
+  if (!in.canary_ready) {
+    // Started, but the canary gets no traffic (its pods or the router's lost readiness): hold
+    // the step rather than let its pause run out unseen; the router keeps the step's weight.
+    d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
+    s.phase = "Progressing";
+    d.reason = "WaitingForCanary";
+    d.message = "step " + std::to_string(s.step) + " holds: the canary gets no traffic until its "
+                "Deployment and the router have a ready pod";
+    return d;
+  }
   std::optional<milliseconds> wait;
   while (s.step < n && step_complete(rollout, s.step, in, *s.step_start, wait)) {
     ++s.step;

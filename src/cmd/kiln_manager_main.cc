@@ -189,7 +189,8 @@ int run(const Flags& flags) {
       **events_client, "kiln-manager",
       &client_registry
            .counter("kiln_kube_event_writes_total",
-                    "Events created or updated (count bumps) by the Event recorder's own client.",
+                    "Event writes sent by the Event recorder's own client (creates, and count "
+                    "bumps of a repeated Event; failed ones included).",
                     {})
            .with({}));
   // Children are looked up in the caches, so an apply that would change nothing is not sent.

@@ -97,7 +97,7 @@ for _ in $(seq 1 300); do [ "$(total "$reconciles_re")" -gt "$r0" ] && break; sl
 # 2b. A canary through timed steps to promoted (analysis needs router metrics, which KWOK pods do
 # not serve; tests/e2e covers it; KWOK pods never open the file): the router starts and the endpoint moves to it once it is ready,
 # the canary takes 10% then 50%, is promoted, the endpoint moves back to stable and the router,
-# its ConfigMap, the canary and the stable Service it forwarded to are deleted.
+# its ConfigMap, the canary and the stable Service it forwarded to are deleted after a 30 s grace.
 kc patch modeldeployment scorer --type merge -p '{"spec": {
   "canary": {"model": {"uri": "file:///opt/models/v2/model.json", "format": "xgboost", "version": "v2"},
              "trafficPercent": 10},

@@ -1,7 +1,8 @@
 #include <algorithm>
 // Unit tests of the ModelDeployment plan and its rollout state machine: a small in-memory world
-// applies each plan (children replace the cache, status replaces the parent's status, Deployments
-// become available when told) and plans again at injected times.
+// applies each plan (applied children replace their cached copies, removed ones go, the rest
+// stay; status replaces the parent's status; Deployments become available when told) and plans
+// again at injected times.
 
 #include <gtest/gtest.h>
 
@@ -71,6 +72,17 @@ struct World {
         o["status"] = {{"readyReplicas", 1}, {"updatedReplicas", 1}, {"observedGeneration", 0}};
       }
       children.push_back(std::move(o));
+    }
+    for (const json& old : observed.children) {  // Neither applied nor removed: still there.
+      const auto same = [&](const std::string& kind, const std::string& name) {
+        return old["kind"] == kind && old["metadata"]["name"] == name;
+      };
+      const bool applied = std::any_of(last.apply.begin(), last.apply.end(), [&](const json& o) {
+        return same(o["kind"], o["metadata"]["name"]);
+      });
+      const bool removed = std::any_of(last.remove.begin(), last.remove.end(),
+                                       [&](const auto& r) { return same(r.kind, r.name); });
+      if (!applied && !removed) children.push_back(old);
     }
     observed.children = std::move(children);
     return last;
@@ -177,32 +189,69 @@ TEST(ModelDeploymentPlan, CanaryGoesTenPercentThroughStepsToPromoted) {
   EXPECT_EQ(w.md["status"]["stable"]["uri"], "pvc://models/v2/model.json");
   EXPECT_EQ(w.md["status"]["stable"]["version"], "v2");
   EXPECT_EQ(w.md["status"]["traffic"]["stable"], 100);
-  EXPECT_EQ(w.child("Deployment", "flights-canary"), nullptr);
   EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v2/model.json");
   EXPECT_EQ(w.condition("Progressing"), "False");
-  // No split any more: the endpoint moves back to the stable pods while the router, which it
-  // selected until now, stays for this round.
+  // No split any more: the endpoint moves back to the stable pods at once; the router, which
+  // Service rules not yet updated may still use, retires 30 s later with what it forwards to.
   EXPECT_FALSE(w.router_config().contains("canary"));
   EXPECT_EQ(w.endpoint_selects(), "stable");
   EXPECT_NE(w.child("Deployment", "flights"), nullptr);
+  EXPECT_NE(w.child("Deployment", "flights-canary"), nullptr);
+  EXPECT_TRUE(w.last.remove.empty());
+  const json* config = w.child("ConfigMap", "flights-router");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ((*config)["metadata"]["annotations"]["kiln.dev/router-retire-after"],
+            "2026-11-21T10:05:10Z");  // 30 s after the promotion at 10:04:40.
+  w.plan(kT0 + 5min);  // 20 s on: still retiring.
+  EXPECT_TRUE(w.last.remove.empty());
+  EXPECT_EQ((*w.child("ConfigMap", "flights-router"))["metadata"]["annotations"]
+                ["kiln.dev/router-retire-after"],
+            "2026-11-21T10:05:10Z");  // The time is kept, not pushed back.
 
-  // The canary Deployment and Service observed from before are deleted, once; with the endpoint
-  // off the router, the router and the stable Service it forwarded to go too.
-  json stale_canary = {{"apiVersion", "apps/v1"},
-                       {"kind", "Deployment"},
-                       {"metadata", {{"name", "flights-canary"}, {"namespace", "ml"}}}};
-  w.observed.children.push_back(stale_canary);
-  w.plan(kT0 + 5min);
+  // Past the grace: the router, its ConfigMap, the canary and the stable Service it forwarded
+  // to are deleted, once.
+  w.plan(kT0 + 5min + 11s);
   std::vector<std::string> removed;
   for (const auto& r : w.last.remove) removed.push_back(r.kind + "/" + r.name);
   std::sort(removed.begin(), removed.end());
   EXPECT_EQ(removed, std::vector<std::string>({"ConfigMap/flights-router", "Deployment/flights",
                                                "Deployment/flights-canary",
+                                               "Service/flights-canary",
                                                "Service/flights-stable"}));
+  EXPECT_EQ(w.endpoint_selects(), "stable");
   w.plan(kT0 + 6min);  // Settled: promoted stays promoted, stable keeps the canary's model.
   EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
   EXPECT_EQ(w.stable_model_arg(), "/mnt/kiln/models/v2/model.json");
   EXPECT_TRUE(w.last.remove.empty());
+}
+
+// The router loses its ready pods mid-rollout: the endpoint falls back to stable, the router's
+// configuration keeps the step's weight (a change would roll the router again and again), and the
+// rollout holds instead of letting its pause run out with no canary traffic.
+TEST(ModelDeploymentPlan, RouterWithoutReadyPodsHoldsTheRolloutAndKeepsItsConfiguration) {
+  json md = with_canary(base_md());
+  md["spec"]["rollout"].erase("analysis");
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  ASSERT_EQ(w.endpoint_selects(), "router");
+  ASSERT_EQ(w.md["status"]["traffic"]["canary"], 10);
+  const json config = w.router_config();
+  w.ready = false;
+  w.plan(kT0 + 10s);  // Applied Deployments report no ready pod from here on.
+  w.plan(kT0 + 3min);  // The 2-minute pause of step 0 has run out meanwhile.
+  EXPECT_EQ(w.endpoint_selects(), "stable");
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 0);
+  EXPECT_EQ(w.router_config(), config);
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 0);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  EXPECT_EQ(w.condition("CanaryReady"), "False");
+  w.ready = true;
+  w.plan(kT0 + 3min + 1s);
+  w.plan(kT0 + 3min + 2s);
+  EXPECT_EQ(w.endpoint_selects(), "router");
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 50);  // The held step completes now.
+  EXPECT_EQ(w.router_config()["canary"]["weight"], 50);
 }
 
 // After a promotion the stable pods keep the promoted model's baseline profile, also once the
@@ -352,12 +401,15 @@ TEST(ModelDeploymentPlan, ShadowAndAutoscalingAddChildrenAndRemovingThemDeletes)
   w.md["spec"].erase("shadow");
   w.md["spec"].erase("autoscaling");
   w.plan(kT0 + 2s);
-  EXPECT_EQ(w.last.remove.size(), 3u);  // shadow Deployment + Service, HPA
+  ASSERT_EQ(w.last.remove.size(), 1u);  // The HPA; the router and the shadow retire later.
+  EXPECT_EQ(w.last.remove[0].kind, "HorizontalPodAutoscaler");
   EXPECT_EQ(w.condition("ShadowReady"), "False");
   EXPECT_EQ(w.endpoint_selects(), "stable");
-  w.plan(kT0 + 3s);  // The endpoint is off the router: the router goes.
-  EXPECT_EQ(w.last.remove.size(), 3u);  // router ConfigMap + Deployment, stable Service
+  EXPECT_EQ(w.md["status"]["traffic"]["shadowMirror"], 0);
+  w.plan(kT0 + 33s);  // Past the grace: router ConfigMap + Deployment, stable and shadow go.
+  EXPECT_EQ(w.last.remove.size(), 5u);
   EXPECT_EQ(w.child("Deployment", "flights"), nullptr);
+  EXPECT_EQ(w.child("Deployment", "flights-shadow"), nullptr);
   EXPECT_EQ(w.condition("Ready"), "True");
 }
 
