@@ -142,13 +142,15 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
   }
   const int n = static_cast<int>(steps_of(rollout).size());
   if (!in.canary_ready) {
-    // Started, but the canary gets no traffic (its pods or the router's lost readiness): hold
-    // the step rather than let its pause run out unseen; the router keeps the step's weight.
+    // Started, but the canary or the router lost its ready pods: hold the step, and start its
+    // pause again from when they are back, so the pause is served with traffic in full. The
+    // router keeps the step's weight.
     d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
+    s.step_start = in.now;
     s.phase = "Progressing";
     d.reason = "WaitingForCanary";
-    d.message = "step " + std::to_string(s.step) + " holds: the canary gets no traffic until its "
-                "Deployment and the router have a ready pod";
+    d.message = "step " + std::to_string(s.step) + " holds until the canary's Deployment and the " +
+                "router have a ready pod; its pause starts again then";
     return d;
   }
   std::optional<milliseconds> wait;

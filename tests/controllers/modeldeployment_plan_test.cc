@@ -227,7 +227,7 @@ TEST(ModelDeploymentPlan, CanaryGoesTenPercentThroughStepsToPromoted) {
 
 // The router loses its ready pods mid-rollout: the endpoint falls back to stable, the router's
 // configuration keeps the step's weight (a change would roll the router again and again), and the
-// rollout holds instead of letting its pause run out with no canary traffic.
+// rollout holds; the step's pause starts again once traffic reaches the canary.
 TEST(ModelDeploymentPlan, RouterWithoutReadyPodsHoldsTheRolloutAndKeepsItsConfiguration) {
   json md = with_canary(base_md());
   md["spec"]["rollout"].erase("analysis");
@@ -250,7 +250,12 @@ TEST(ModelDeploymentPlan, RouterWithoutReadyPodsHoldsTheRolloutAndKeepsItsConfig
   w.plan(kT0 + 3min + 1s);
   w.plan(kT0 + 3min + 2s);
   EXPECT_EQ(w.endpoint_selects(), "router");
-  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 50);  // The held step completes now.
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 10);  // Step 0's pause runs again in full.
+  w.plan(kT0 + 4min + 50s);
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 0);
+  w.plan(kT0 + 5min + 2s);  // 2 minutes of traffic after the hold.
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 1);
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 50);
   EXPECT_EQ(w.router_config()["canary"]["weight"], 50);
 }
 
