@@ -52,6 +52,10 @@ inline constexpr std::string_view kRouterConfigHashAnnotation = "kiln.dev/router
 // Services and a promoted or removed canary/shadow may go (RFC 3339). Until then nodes whose
 // Service rules still point at the router keep being answered.
 inline constexpr std::string_view kRouterRetireAnnotation = "kiln.dev/router-retire-after";
+// The same for a canary or shadow that left a split the router goes on serving: its Deployment
+// and Service stay until then, as the router's old pods may still forward to them.
+inline constexpr std::string_view kCanaryRetireAnnotation = "kiln.dev/canary-retire-after";
+inline constexpr std::string_view kShadowRetireAnnotation = "kiln.dev/shadow-retire-after";
 
 // The serving port of kiln-runtime serve and of the router, and the Services' port.
 inline constexpr int kContainerPort = 8080;

@@ -1,6 +1,7 @@
 #include "controllers/modeldeployment/plan.h"
 
 #include <set>
+#include <tuple>
 
 #include "controllers/modeldeployment/names.h"
 #include "controllers/modeldeployment/router_config.h"
@@ -272,6 +273,26 @@ void shadow_status(Context& ctx, const Variants& v) {
                         : "the shadow Deployment has no ready pod yet");
 }
 
+// A retirement time kept on the router's ConfigMap under `annotation`: the noted time while it is
+// ahead (and a requeue for it), a new one kRouterRetireGrace from now when `start` and none is
+// noted, else "" (passed: what it kept may go).
+std::string retire_time(Context& ctx, const json* config, std::string_view annotation,
+                        bool start) {
+  const auto noted = config ? support::annotation(*config, annotation) : std::nullopt;
+  std::optional<TimePoint> noted_time;
+  if (noted) {
+    if (auto t = support::parse_time(*noted); t.ok()) noted_time = *t;
+  }
+  if (noted_time && ctx.now < *noted_time) {
+    ctx.plan.requeue_within(
+        std::chrono::duration_cast<std::chrono::milliseconds>(*noted_time - ctx.now));
+    return *noted;
+  }
+  if (noted || !start) return "";
+  ctx.plan.requeue_within(kRouterRetireGrace);
+  return support::format_time(ctx.now + kRouterRetireGrace);
+}
+
 // Deletes observed children that the plan no longer applies.
 void remove_unwanted(Context& ctx) {
   std::set<std::pair<std::string, std::string>> wanted;
@@ -355,21 +376,22 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
                                                                                    json::object()),
                                      "kiln.dev/variant", "") == to_string(Variant::kRouter);
   const bool split = canary_deployed || v.shadow.has_value();
-  std::string retire_after;
-  if (!split) {
-    const json* config = find_child(observed, "ConfigMap", router_config_name(ctx.name));
-    const auto noted = config ? support::annotation(*config, kRouterRetireAnnotation) : std::nullopt;
-    std::optional<TimePoint> noted_time;
-    if (noted) {
-      if (auto t = support::parse_time(*noted); t.ok()) noted_time = *t;
-    }
-    if (noted_time && now < *noted_time) {
-      retire_after = *noted;
-      ctx.plan.requeue_within(
-          std::chrono::duration_cast<std::chrono::milliseconds>(*noted_time - now));
-    } else if (!noted && router_selected) {
-      retire_after = support::format_time(now + kRouterRetireGrace);
-      ctx.plan.requeue_within(kRouterRetireGrace);
+  const json* config = find_child(observed, "ConfigMap", router_config_name(ctx.name));
+  const std::string retire_after =
+      split ? "" : retire_time(ctx, config, kRouterRetireAnnotation, router_selected);
+  // A canary or shadow that left a split the router goes on serving retires the same way.
+  std::vector<std::pair<std::string_view, std::string>> variant_retire;
+  if (split) {
+    for (const auto& [variant, serving, annotation] :
+         {std::tuple{Variant::kCanary, canary_deployed, kCanaryRetireAnnotation},
+          std::tuple{Variant::kShadow, v.shadow.has_value(), kShadowRetireAnnotation}}) {
+      const json* left = find_child(observed, "Deployment", variant_name(ctx.name, variant));
+      if (serving || left == nullptr) continue;
+      const std::string until = retire_time(ctx, config, annotation, true);
+      if (until.empty()) continue;
+      variant_retire.emplace_back(annotation, until);
+      ctx.keep.insert({"Deployment", variant_name(ctx.name, variant)});
+      ctx.keep.insert({"Service", variant_name(ctx.name, variant)});
     }
   }
   const bool retiring = !retire_after.empty();
@@ -405,6 +427,9 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
     const std::string hash = support::short_hash(config_map["data"].dump());
     if (retiring) {
       config_map["metadata"]["annotations"][std::string(kRouterRetireAnnotation)] = retire_after;
+    }
+    for (const auto& [annotation, until] : variant_retire) {
+      config_map["metadata"]["annotations"][std::string(annotation)] = until;
     }
     ctx.plan.apply.push_back(std::move(config_map));
     ctx.plan.apply.push_back(desired_router_deployment(md, hash, options));

@@ -259,6 +259,42 @@ TEST(ModelDeploymentPlan, RouterWithoutReadyPodsHoldsTheRolloutAndKeepsItsConfig
   EXPECT_EQ(w.router_config()["canary"]["weight"], 50);
 }
 
+// A canary promoted while a shadow stays: the router goes on, and the canary's Deployment and
+// Service, which the router's old pods may still forward to, retire 30 s later.
+TEST(ModelDeploymentPlan, ACanaryLeavingASplitTheRouterKeepsServingRetiresAfterTheGrace) {
+  json md = with_canary(base_md());
+  md["spec"]["rollout"] = json::parse(R"({"steps": [{"setWeight": 50}]})");
+  md["spec"]["shadow"] = json::parse(R"({"model": {"uri": "pvc://models/s/model.json"}})");
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  w.plan(kT0 + 2s);
+  ASSERT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+  EXPECT_EQ(w.endpoint_selects(), "router");  // The shadow still needs the router.
+  EXPECT_FALSE(w.router_config().contains("canary"));
+  EXPECT_NE(w.child("Deployment", "flights-canary"), nullptr);
+  EXPECT_NE(w.child("Service", "flights-canary"), nullptr);
+  EXPECT_TRUE(w.last.remove.empty());
+  const json* config = w.child("ConfigMap", "flights-router");
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ((*config)["metadata"]["annotations"]["kiln.dev/canary-retire-after"],
+            "2026-11-21T10:00:31Z");  // 30 s after the promotion at 10:00:01.
+  w.plan(kT0 + 20s);
+  EXPECT_TRUE(w.last.remove.empty());
+  w.plan(kT0 + 33s);
+  std::vector<std::string> removed;
+  for (const auto& r : w.last.remove) removed.push_back(r.kind + "/" + r.name);
+  std::sort(removed.begin(), removed.end());
+  EXPECT_EQ(removed,
+            std::vector<std::string>({"Deployment/flights-canary", "Service/flights-canary"}));
+  EXPECT_NE(w.child("Deployment", "flights"), nullptr);
+  EXPECT_FALSE((*w.child("ConfigMap", "flights-router"))["metadata"].contains("annotations") &&
+               (*w.child("ConfigMap", "flights-router"))["metadata"]["annotations"].contains(
+                   "kiln.dev/canary-retire-after"));
+  w.plan(kT0 + 40s);  // Settled.
+  EXPECT_TRUE(w.last.remove.empty());
+}
+
 // After a promotion the stable pods keep the promoted model's baseline profile, also once the
 // next canary (the next retraining) arrives and stable is rendered from status.stable.
 TEST(ModelDeploymentPlan, PromotedStableKeepsItsBaselineProfileWhenTheNextCanaryArrives) {
