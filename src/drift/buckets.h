@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <span>
+#include <vector>
 
 namespace kiln::drift::detail {
 
@@ -95,5 +96,29 @@ struct Buckets {
     return k >= count ? hi : lo + static_cast<double>(k) * width;
   }
 };
+
+// Copies the values in buckets marked in `marked` to `out`, in their order; NaN and ±inf are
+// skipped unless `all_finite` says there are none. Every value is written and the cursor moves
+// only for a marked bucket, so no branch depends on the data.
+inline void gather_marked(std::span<const double> values, const Buckets& buckets,
+                          const std::vector<uint8_t>& marked, bool all_finite,
+                          std::vector<double>& out) {
+  out.resize(values.size() + 1);  // One spare: the last value is written, kept or not.
+  double* dst = out.data();
+  std::size_t n = 0;
+  if (all_finite) {
+    for (double x : values) {
+      dst[n] = x;
+      n += marked[buckets.of(x)];
+    }
+  } else {
+    for (double x : values) {
+      if (!std::isfinite(x)) continue;
+      dst[n] = x;
+      n += marked[buckets.of(x)];
+    }
+  }
+  out.resize(n);
+}
 
 }  // namespace kiln::drift::detail

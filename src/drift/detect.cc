@@ -6,6 +6,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "drift/buckets.h"
 #include "drift/detect_internal.h"
 #include "drift/ks.h"
 #include "drift/sort.h"
@@ -33,12 +34,6 @@ struct Scratch {
   SortScratch sort;
   WassersteinScratch wasserstein;
 };
-
-std::size_t count_finite(std::span<const double> values) {
-  std::size_t n = 0;
-  for (double v : values) n += std::isfinite(v);
-  return n;
-}
 
 // The number of distinct finite values in a ∪ b, counted up to `limit` (test selection only asks
 // whether there are more than 5); stops at the limit, so continuous data costs a few reads.
@@ -83,8 +78,8 @@ std::pair<std::vector<uint64_t>, std::vector<uint64_t>> value_counts(const std::
 }
 
 void run_numerical(const Column& ref, const Column& cur, FeatureDrift& f, Scratch& scratch) {
-  f.reference_count = count_finite(ref.values);
-  f.current_count = count_finite(cur.values);
+  f.reference_count = detail::finite_range(ref.values).count;
+  f.current_count = detail::finite_range(cur.values).count;
   if (f.reference_count == 0 || f.current_count == 0) {
     f.error = std::string("no non-missing values in the ") +
               (f.reference_count == 0 ? "reference" : "current");

@@ -53,17 +53,8 @@ void ColumnRanks::want_below(double e) {
 }
 
 void ColumnRanks::gather() {
-  // Every value is written and the cursor advances only for a wanted bucket: no branch on data.
-  gathered_.resize(values_.size() + 1);
-  double* dst = gathered_.data();
-  std::size_t n = 0;
-  for (double x : values_) {
-    if (!all_finite_ && !std::isfinite(x)) continue;
-    dst[n] = x;
-    n += wanted_[buckets_.of(x)];
-  }
-  gathered_.resize(n);
-  if (n > 4096) {
+  detail::gather_marked(values_, buckets_, wanted_, all_finite_, gathered_);
+  if (gathered_.size() > 4096) {
     sort_finite(gathered_, sorted_, sort_);
   } else {
     sorted_ = gathered_;

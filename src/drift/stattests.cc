@@ -267,23 +267,6 @@ void fill_buckets(std::span<const double> values, const Buckets& buckets,
   }
 }
 
-// The values of `values` in buckets marked in `mixed`, ascending.
-template <bool kSkip>
-void gather_mixed(std::span<const double> values, const Buckets& buckets,
-                  const std::vector<uint8_t>& mixed, std::size_t total,
-                  WassersteinScratch& scratch, std::vector<double>& out) {
-  scratch.gathered.resize(total + 1);  // One spare: every value is written, kept or not.
-  double* dst = scratch.gathered.data();
-  std::size_t n = 0;
-  for (double x : values) {
-    if (kSkip && !std::isfinite(x)) continue;
-    dst[n] = x;
-    n += mixed[buckets.of(x)];
-  }
-  scratch.gathered.resize(n);
-  sort_finite(scratch.gathered, out, scratch.sort);
-}
-
 // ∫ |F_a − F_b| over the buckets, given per-bucket counts and offsets; `diff(A, B)` is
 // A·nb − B·na (F_a − F_b in units of 1/(na·nb)) as a double.
 template <class Diff>
@@ -292,7 +275,7 @@ double integrate_buckets(std::span<const double> a, std::span<const double> b, u
                          const Diff& diff) {
   Sum sum;
   scratch.mixed.assign(buckets.count, 0);
-  std::size_t mixed_a = 0, mixed_b = 0;
+  bool any_mixed = false;
   const double fa = static_cast<double>(nb), fb = static_cast<double>(na);
   uint64_t below_a = 0, below_b = 0;  // Values in the buckets before this one.
   for (std::size_t k = 0; k < buckets.count; ++k) {
@@ -307,8 +290,7 @@ double integrate_buckets(std::span<const double> a, std::span<const double> b, u
     // a bucket is walked below.
     if (!(min_diff > 0 || max_diff < 0 || (ca == 0 && cb == 0))) {
       scratch.mixed[k] = 1;
-      mixed_a += ca;
-      mixed_b += cb;
+      any_mixed = true;
       continue;
     }
     // One CDF stays above the other: ∫ (F_a − F_b) over the bucket, then its absolute value.
@@ -317,12 +299,12 @@ double integrate_buckets(std::span<const double> a, std::span<const double> b, u
     const double integral = top * w - (scratch.offset_a[k] * fa - scratch.offset_b[k] * fb);
     sum.add(min_diff >= 0 ? integral : -integral);
   }
-  if (mixed_a + mixed_b == 0) return sum.value();
-  const bool skip = a.size() != na || b.size() != nb;
-  (skip ? gather_mixed<true> : gather_mixed<false>)(a, buckets, scratch.mixed, a.size(), scratch,
-                                                   scratch.mixed_a);
-  (skip ? gather_mixed<true> : gather_mixed<false>)(b, buckets, scratch.mixed, b.size(), scratch,
-                                                   scratch.mixed_b);
+  if (!any_mixed) return sum.value();
+  // The values of the walked buckets, ascending.
+  detail::gather_marked(a, buckets, scratch.mixed, a.size() == na, scratch.gathered);
+  sort_finite(scratch.gathered, scratch.mixed_a, scratch.sort);
+  detail::gather_marked(b, buckets, scratch.mixed, b.size() == nb, scratch.gathered);
+  sort_finite(scratch.gathered, scratch.mixed_b, scratch.sort);
   const std::vector<double>& va = scratch.mixed_a;
   const std::vector<double>& vb = scratch.mixed_b;
   std::size_t i = 0, j = 0;
