@@ -59,6 +59,13 @@ bool deployment_available(const json* d, const std::string& uri) {
          value_or<int64_t>(s, "observedGeneration", 0) >= support::generation_of(*d);
 }
 
+// Every pod of the Deployment runs its current template (status.replicas counts the older ones).
+bool no_older_pods(const json* d) {
+  if (d == nullptr || !d->contains("status")) return false;
+  const json& s = (*d)["status"];
+  return value_or<int>(s, "replicas", 0) <= value_or<int>(s, "updatedReplicas", 0);
+}
+
 void condition(Context& ctx, std::string_view type, bool value, std::string_view reason,
                std::string_view message, bool warning_when_false = true) {
   const bool existed = support::find_condition(ctx.status(), type) != nullptr;
@@ -165,7 +172,9 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   in.rollout = rollout;
   in.initial_weight = v.canary_percent;
   // The split takes effect once the router serves it.
-  const bool canary_available = deployment_available(dep, c.uri);
+  // A canary Deployment kept from the previous canary (retiring) rolls to the new model: its old
+  // pods are ready but serve the old one, so it counts only once they are gone.
+  const bool canary_available = deployment_available(dep, c.uri) && no_older_pods(dep);
   in.canary_ready = canary_available && ctx.router_available;
   in.promote = support::annotation(ctx.md, kPromoteAnnotation).value_or("");
   in.now = ctx.now;

@@ -93,6 +93,13 @@ struct World {
     }
     return nullptr;
   }
+  // What the last plan deletes, as "Kind/name", sorted.
+  std::vector<std::string> removed() const {
+    std::vector<std::string> out;
+    for (const auto& r : last.remove) out.push_back(r.kind + "/" + r.name);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
   // The variant whose pods the endpoint Service <md> selects.
   std::string endpoint_selects() const {
     const json* s = child("Service", "flights");
@@ -211,10 +218,7 @@ TEST(ModelDeploymentPlan, CanaryGoesTenPercentThroughStepsToPromoted) {
   // Past the grace: the router, its ConfigMap, the canary and the stable Service it forwarded
   // to are deleted, once.
   w.plan(kT0 + 5min + 11s);
-  std::vector<std::string> removed;
-  for (const auto& r : w.last.remove) removed.push_back(r.kind + "/" + r.name);
-  std::sort(removed.begin(), removed.end());
-  EXPECT_EQ(removed, std::vector<std::string>({"ConfigMap/flights-router", "Deployment/flights",
+  EXPECT_EQ(w.removed(), std::vector<std::string>({"ConfigMap/flights-router", "Deployment/flights",
                                                "Deployment/flights-canary",
                                                "Service/flights-canary",
                                                "Service/flights-stable"}));
@@ -282,10 +286,7 @@ TEST(ModelDeploymentPlan, ACanaryLeavingASplitTheRouterKeepsServingRetiresAfterT
   w.plan(kT0 + 20s);
   EXPECT_TRUE(w.last.remove.empty());
   w.plan(kT0 + 33s);
-  std::vector<std::string> removed;
-  for (const auto& r : w.last.remove) removed.push_back(r.kind + "/" + r.name);
-  std::sort(removed.begin(), removed.end());
-  EXPECT_EQ(removed,
+  EXPECT_EQ(w.removed(),
             std::vector<std::string>({"Deployment/flights-canary", "Service/flights-canary"}));
   EXPECT_NE(w.child("Deployment", "flights"), nullptr);
   EXPECT_FALSE((*w.child("ConfigMap", "flights-router"))["metadata"].contains("annotations") &&
@@ -293,6 +294,23 @@ TEST(ModelDeploymentPlan, ACanaryLeavingASplitTheRouterKeepsServingRetiresAfterT
                    "kiln.dev/canary-retire-after"));
   w.plan(kT0 + 40s);  // Settled.
   EXPECT_TRUE(w.last.remove.empty());
+}
+
+// A canary Deployment still rolling from an older template (pods of a previous canary, kept while
+// it retired) is not ready for the new canary: its ready pods serve the old model.
+TEST(ModelDeploymentPlan, ACanaryDeploymentWithPodsOfAnOlderTemplateIsNotReady) {
+  World w{with_canary(base_md())};
+  w.plan(kT0);
+  for (json& c : w.observed.children) {
+    if (c["metadata"]["name"] == "flights-canary" && c["kind"] == "Deployment") {
+      c["status"] = {{"readyReplicas", 2}, {"updatedReplicas", 1}, {"replicas", 3},
+                     {"observedGeneration", 0}};
+    }
+  }
+  const auto plan = plan_modeldeployment(w.md, w.observed, kT0 + 1s, BuildOptions{});
+  EXPECT_EQ(support::condition_status(plan.status, "CanaryReady"), "False");
+  EXPECT_EQ(plan.status["traffic"]["canary"], 0);
+  EXPECT_FALSE(plan.status["rollout"].contains("stepStartTime"));  // Not started.
 }
 
 // After a promotion the stable pods keep the promoted model's baseline profile, also once the
