@@ -8,8 +8,14 @@
 # The manager runs with client QPS $KILN_SCALE_QPS (default 20, burst 1.5x, as client-go's
 # 20/30); the cluster's controller-manager and scheduler run without client rate limits
 # (scripts/cluster/components.sh), so that their default 20 and 50 QPS do not bound the run.
+# The control `deployments` applies what a ModelDeployment's controller would (a Deployment of 2
+# pods and a Service each) straight from kubectl, with no kiln object: the cluster's own ceiling
+# for the same children on the same machine.
 #   BUILD_DIR=build bash bench/controllers/compare_scale.sh [N...]   (default: 200)
-#   KILN_SCALE_KINDS="modeldeployments datapipelines" (default both), KILN_SCALE_QPS=60
+#   KILN_SCALE_KINDS="deployments modeldeployments datapipelines onestep" (default:
+#   modeldeployments datapipelines; onestep: DataPipelines of one step, as the anchor's workflow),
+#   KILN_SCALE_QPS=60, KILN_SCALE_LIMIT=600 (seconds before a run stops and reports its progress;
+#   default 0.6 s per object, at least 1,200)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
@@ -38,7 +44,7 @@ cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/pr
 rss_mib() { awk '/VmHWM/ { print $2 / 1024 }' "/proc/$manager/status"; }
 
 run() { # kind n generator done-jsonpath done-value
-  local kind=$1 n=$2 gen=$3 path=$4 value=$5 ns="scale-$1-$2"
+  local kind=$1 n=$2 gen=$3 path=$4 value=$5 ns="scale-$3-$2"
   kc create namespace "$ns" >/dev/null
   local w0 e0 c0 start done=0
   w0=$(writes); e0=$(event_writes); c0=$(cpu_seconds); start=$(date +%s.%N)
@@ -46,17 +52,21 @@ run() { # kind n generator done-jsonpath done-value
   # otherwise stretch the "at once" of 10,000 objects over minutes.
   seq 1 500 "$n" | KUBECTL="$KUBECTL" KILN_CLUSTER_DIR="$KILN_CLUSTER_DIR" xargs -P 8 -I{} bash -c "$(declare -f "$gen" kc); $gen {} $n | kc -n $ns create -f - >/dev/null"
   # Listing thousands of objects costs the API server too: poll less often for large runs.
-  local poll=1 limit=$(( n * 6 / 10 > 1200 ? n * 6 / 10 : 1200 ))
+  local poll=1 limit=${KILN_SCALE_LIMIT:-$(( n * 6 / 10 > 1200 ? n * 6 / 10 : 1200 ))}
   [ "$n" -ge 5000 ] && poll=10
   while [ "$done" -lt "$n" ]; do
     sleep "$poll"
     done=$(kc -n "$ns" get "$kind" -o jsonpath="$path" | tr ' ' '\n' | grep -c "^$value\$" || true)
-    [ "$n" -ge 5000 ] && echo "  $kind: $done/$n after $(awk -v s="$start" -v now="$(date +%s.%N)" 'BEGIN { printf "%.0f", now - s }') s, $(( $(writes) - w0 )) writes" >&2
-    awk -v s="$start" -v now="$(date +%s.%N)" -v l="$limit" 'BEGIN { exit !(now - s > l) }' && { echo "$kind x $n: timed out after $limit s at $done/$n"; return 1; }
+    [ "$n" -ge 5000 ] && echo "  $gen: $done/$n after $(awk -v s="$start" -v now="$(date +%s.%N)" 'BEGIN { printf "%.0f", now - s }') s, $(( $(writes) - w0 )) writes" >&2
+    if awk -v s="$start" -v now="$(date +%s.%N)" -v l="$limit" 'BEGIN { exit !(now - s > l) }'; then
+      # Reported, and the next run goes on.
+      echo "$gen x $n: stopped after $limit s at $done/$n ($(awk -v d="$done" -v s="$start" -v now="$(date +%s.%N)" 'BEGIN { printf "%.0f", d / (now - s) * 60 }')/min); $(( $(writes) - w0 )) manager writes; manager CPU $(awk -v c0="$c0" -v c="$(cpu_seconds)" 'BEGIN { printf "%.1f", c - c0 }') s, peak RSS $(rss_mib | awk '{ printf "%.0f", $1 }') MiB"
+      return 0
+    fi
   done
   local secs
   secs=$(awk -v s="$start" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - s }')
-  awk -v kind="$kind" -v n="$n" -v t="$secs" -v w="$(( $(writes) - w0 ))" -v e="$(( $(event_writes) - e0 ))" -v c0="$c0" -v c="$(cpu_seconds)" -v rss="$(rss_mib)" -v qps="$QPS" 'BEGIN {
+  awk -v kind="$gen" -v n="$n" -v t="$secs" -v w="$(( $(writes) - w0 ))" -v e="$(( $(event_writes) - e0 ))" -v c0="$c0" -v c="$(cpu_seconds)" -v rss="$(rss_mib)" -v qps="$QPS" 'BEGIN {
     rate = n / t * 60; anchor = 13.5 * qps
     vs = qps > 0 ? sprintf("%.2fx Argo %.0f/min at QPS %s", rate / anchor, anchor, qps) : "no Argo anchor unthrottled"
     budget = qps > 0 ? sprintf("%.0f%% of the controllers\x27 QPS budget", 100 * (w - e) / (t * qps)) : "no QPS limit"
@@ -67,6 +77,16 @@ run() { # kind n generator done-jsonpath done-value
 modeldeployments() { # first n: objects first .. min(first + 499, n)
   for i in $(seq "$1" $(( $1 + 499 < $2 ? $1 + 499 : $2 ))); do
     printf -- '---\napiVersion: kiln.dev/v1alpha1\nkind: ModelDeployment\nmetadata: {name: md-%d}\nspec:\n  model: {uri: "file:///opt/models/model.json", format: xgboost, version: v1}\n  replicas: 2\n' "$i"
+  done
+}
+onestep() { # first n: one-step DataPipelines, the shape of the anchor's one-pod workflow
+  for i in $(seq "$1" $(( $1 + 499 < $2 ? $1 + 499 : $2 ))); do
+    printf -- '---\napiVersion: kiln.dev/v1alpha1\nkind: DataPipeline\nmetadata: {name: dp1-%d}\nspec:\n  steps:\n  - {name: a, image: kiln/toolbox:dev, command: [echo, a]}\n' "$i"
+  done
+}
+deployments() { # first n: the control, no kiln object
+  for i in $(seq "$1" $(( $1 + 499 < $2 ? $1 + 499 : $2 ))); do
+    printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d-%d}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: d-%d}}\n  template:\n    metadata: {labels: {app: d-%d}}\n    spec: {containers: [{name: serve, image: kiln/runtime:dev}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: d-%d}\nspec: {selector: {app: d-%d}, ports: [{port: 80, targetPort: 8080}]}\n' "$i" "$i" "$i" "$i" "$i"
   done
 }
 datapipelines() { # first n
@@ -81,6 +101,9 @@ for n in "${@:-200}"; do
       modeldeployments)
         run modeldeployments "$n" modeldeployments '{.items[*].status.conditions[?(@.type=="Ready")].status}' True ;;
       datapipelines) run datapipelines "$n" datapipelines '{.items[*].status.phase}' Succeeded ;;
+      onestep) run datapipelines "$n" onestep '{.items[*].status.phase}' Succeeded ;;
+      deployments)
+        run deployments "$n" deployments '{.items[*].status.availableReplicas}' 2 ;;
       *) fail "unknown kind $kind" ;;
     esac
   done

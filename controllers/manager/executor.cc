@@ -170,13 +170,9 @@ Result<kube::Requeue> Executor::execute(const json& parent,
     auto updated = update_status(parent, parent_resource, actions.status);
     if (!updated.ok()) return updated.error();
   }
-  for (const auto& e : actions.events) {
-    auto recorded = events_.record(parent, e.type, e.reason, e.message);
-    if (!recorded.ok()) {  // An Event lost is not worth a retry of the whole reconcile.
-      log::warn("event not recorded",
-                {{"reason", e.reason}, {"error", recorded.error().message()}});
-    }
-  }
+  // Queued for the recorder's thread: the reconcile does not wait on the Events client's rate
+  // limit, and an Event lost is not worth a retry of the whole reconcile.
+  for (const auto& e : actions.events) events_.post(parent, e.type, e.reason, e.message);
   if (actions.requeue_after) return kube::Requeue::after(*actions.requeue_after);
   return kube::Requeue{};
 }

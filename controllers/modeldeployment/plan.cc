@@ -144,9 +144,8 @@ json variant_status(const ModelSource& m, const json* deployment) {
   return {{"version", m.version}, {"uri", m.uri}, {"readyReplicas", ready_replicas(deployment)}};
 }
 
-std::optional<TimePoint> analysis_time(const json& status, bool passed_only) {
+std::optional<TimePoint> analysis_time(const json& status) {
   const json last = status.value("lastAnalysis", json::object());
-  if (passed_only && !value_or<bool>(last, "passed", false)) return std::nullopt;
   auto t = support::parse_time(value_or<std::string>(last, "time", ""));
   return t.ok() ? std::optional<TimePoint>(*t) : std::nullopt;
 }
@@ -179,7 +178,7 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   in.promote = support::annotation(ctx.md, kPromoteAnnotation).value_or("");
   in.now = ctx.now;
   if (ctx.observed.analysis &&
-      modeldeployment::analysis_due(rollout, state, analysis_time(status, false), ctx.now)) {
+      modeldeployment::analysis_due(rollout, state, analysis_time(status), ctx.now)) {
     AnalysisResult result =
         evaluate_analysis(rollout->value("analysis", json::object()), *ctx.observed.analysis);
     status["lastAnalysis"] = result.to_status(ctx.now);
@@ -189,7 +188,6 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
     ctx.plan.analysis_recorded = true;
     in.analysis = result;
   }
-  in.last_passed_analysis = analysis_time(status, true);
   RolloutDecision d = step_rollout(state, in);
   for (auto& e : d.events) ctx.plan.events.push_back(std::move(e));
   if (d.requeue_after) ctx.plan.requeue_within(*d.requeue_after);
@@ -335,7 +333,7 @@ bool analysis_due(const json& md, TimePoint now) {
     return false;
   const json& status = md["status"];
   const RolloutState state = RolloutState::from_status(status.value("rollout", json::object()));
-  return modeldeployment::analysis_due(&md["spec"]["rollout"], state, analysis_time(status, false),
+  return modeldeployment::analysis_due(&md["spec"]["rollout"], state, analysis_time(status),
                                        now);
 }
 

@@ -1,5 +1,7 @@
 #include "controllers/modeldeployment/rollout.h"
 
+#include <utility>
+
 namespace kiln::controllers::modeldeployment {
 namespace {
 
@@ -28,13 +30,24 @@ bool step_runs_analysis(const json* rollout, int step) {
   return value_or<bool>(steps[step], "analysis", true);
 }
 
+int failure_limit(const json* rollout) {
+  return value_or<int>(rollout->value("analysis", json::object()), "failureLimit", 1);
+}
+
+// Paused after more failed measurements than failureLimit, with autoRollback off.
+bool halted_by_analysis(const json* rollout, const RolloutState& s) {
+  return rollout != nullptr && s.phase == "Paused" && s.failed_analyses > failure_limit(rollout);
+}
+
 milliseconds interval_of(const json* rollout) {
   return support::duration_or((*rollout)["analysis"], "interval", milliseconds(30'000));
 }
 
 // Whether step `i` is complete; when it waits on a timer, the time left goes to `wait`.
+// `passing` says a passing measurement taken in this call is still unused; the analysis step it
+// completes uses it up.
 bool step_complete(const json* rollout, int i, const RolloutInput& in, TimePoint start,
-                   std::optional<milliseconds>& wait) {
+                   bool& passing, std::optional<milliseconds>& wait) {
   const json& step = steps_of(rollout)[i];
   if (step.contains("pause") && step["pause"].is_object()) {
     const json& pause = step["pause"];
@@ -45,7 +58,10 @@ bool step_complete(const json* rollout, int i, const RolloutInput& in, TimePoint
     return false;
   }
   if (!step_runs_analysis(rollout, i)) return true;
-  return in.last_passed_analysis && *in.last_passed_analysis >= start;
+  // Only a measurement taken in this call: one is taken only while a step is active, so it falls
+  // within the current step. A time kept in status (RFC 3339 seconds) cannot tell a measurement
+  // from the step that just ended, or from the previous rollout, within the same second.
+  return std::exchange(passing, false);
 }
 
 bool waits_for_promote(const json* rollout, int i) {
@@ -84,7 +100,8 @@ int weight_at(const json* rollout, int step, int initial_weight) {
 
 bool analysis_due(const json* rollout, const RolloutState& state,
                   std::optional<TimePoint> last_analysis, TimePoint now) {
-  if (state.terminal() || !state.step_start || !step_runs_analysis(rollout, state.step)) {
+  if (state.terminal() || !state.step_start || !step_runs_analysis(rollout, state.step) ||
+      halted_by_analysis(rollout, state)) {
     return false;
   }
   return !last_analysis || now >= *last_analysis + interval_of(rollout);
@@ -107,6 +124,25 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
     d.message = "the canary takes spec.canary.trafficPercent without a rollout";
     return d;
   }
+  if (halted_by_analysis(rollout, s)) {
+    // Holds at its weight, with no more measurements, until kiln.dev/promote: "true" promotes
+    // the canary (or a new canary starts a new rollout).
+    if (in.promote == "true") {
+      s.step = static_cast<int>(steps_of(rollout).size());
+      s.phase = "Promoted";
+      d.promote = true;
+      d.reason = "RolloutPromoted";
+      d.message = "the canary's model is now stable (promoted by kiln.dev/promote after failed "
+                  "analysis)";
+      d.events.push_back({"Normal", "Promoted", d.message});
+      return d;
+    }
+    d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
+    d.reason = "AnalysisFailed";
+    d.message = "analysis failed; autoRollback is off, the rollout is paused until "
+                "kiln.dev/promote: \"true\"";
+    return d;
+  }
   if (!s.step_start) {
     if (!in.canary_ready) {
       d.reason = "WaitingForCanary";
@@ -122,8 +158,7 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
     ++s.failed_analyses;
     d.events.push_back({"Warning", "AnalysisFailed",
                         "canary analysis failed (" + std::to_string(s.failed_analyses) + ")"});
-    const json analysis = rollout->value("analysis", json::object());
-    if (s.failed_analyses > value_or<int>(analysis, "failureLimit", 1)) {
+    if (s.failed_analyses > failure_limit(rollout)) {
       if (value_or<bool>(*rollout, "autoRollback", true)) {
         s.phase = "RolledBack";
         d.rolled_back = true;
@@ -136,7 +171,8 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
       s.phase = "Paused";
       d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
       d.reason = "AnalysisFailed";
-      d.message = "analysis failed; autoRollback is off, the rollout is paused";
+      d.message = "analysis failed; autoRollback is off, the rollout is paused until "
+                  "kiln.dev/promote: \"true\"";
       return d;
     }
   }
@@ -154,9 +190,11 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
     return d;
   }
   std::optional<milliseconds> wait;
-  while (s.step < n && step_complete(rollout, s.step, in, *s.step_start, wait)) {
+  bool passing = in.analysis && in.analysis->passed;
+  while (s.step < n && step_complete(rollout, s.step, in, *s.step_start, passing, wait)) {
     ++s.step;
     s.step_start = in.now;
+    passing = false;  // The measurement was taken in the step that was active when it was due.
     if (s.step < n) {
       d.events.push_back({"Normal", "RolloutStep",
                           "step " + std::to_string(s.step) + ": canary weight " +

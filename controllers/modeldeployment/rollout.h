@@ -21,7 +21,10 @@
 //   pause {duration}   duration has passed since stepStartTime;
 //   pause {}           the annotation kiln.dev/promote is "true" or equals the step's index;
 //   no pause           with analysis on (step.analysis, default true, and metrics configured):
-//                      one counted, passing measurement taken during the step; otherwise at once.
+//                      one counted, passing measurement taken during the step (in the call that
+//                      completes it, while this step was already the current one: a measurement
+//                      taken as a pause ends does not count for the analysis step after it);
+//                      otherwise at once.
 // Several steps may complete in one call. After the last step: promotion when autoPromote
 // (default true) or kiln.dev/promote is "true"; else Paused.
 //
@@ -29,7 +32,8 @@
 // a step with analysis on is active, one measurement every interval (analysis_due). A counted
 // failing measurement increments failedAnalyses; more failures than failureLimit (the number
 // tolerated, as in Argo Rollouts) ends the rollout: RolledBack with autoRollback (default true),
-// else Paused at the current weight.
+// else Paused at the current weight, with no more measurements, until kiln.dev/promote: "true"
+// promotes the canary or a new canary starts a new rollout.
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -61,9 +65,9 @@ struct RolloutInput {
   int initial_weight = 10;        // spec.canary.trafficPercent.
   bool canary_ready = false;
   std::string promote;  // The kiln.dev/promote annotation ("" when absent).
-  // A measurement taken now (only when analysis_due said so), and when the last passing one was.
+  // A measurement taken now (only when analysis_due said so); a passing one completes the
+  // current analysis step, and only that one.
   std::optional<AnalysisResult> analysis;
-  std::optional<TimePoint> last_passed_analysis;
   TimePoint now;
 };
 

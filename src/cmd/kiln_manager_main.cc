@@ -132,8 +132,11 @@ int run(const Flags& flags) {
   auto client = kube::Client::create(*config, client_metrics);
   // Events go through a second client with a rate limit of its own (the same QPS and burst), as
   // controller-runtime's recorder does: best-effort Events never hold up a reconcile's writes.
-  // Its requests count in the same metrics; kiln_kube_event_writes_total tells them apart.
-  auto events_client = kube::Client::create(*config, client_metrics);
+  // Its requests count in the same metrics; kiln_kube_event_writes_total tells them apart, and
+  // its rate-limiter waits carry client="events".
+  kube::Config events_config = *config;
+  events_config.client_name = "events";
+  auto events_client = kube::Client::create(events_config, client_metrics);
   if (!client.ok() || !events_client.ok()) {
     log::error("cannot create the API client",
                {{"error", (client.ok() ? events_client : client).error().message()}});
@@ -193,6 +196,13 @@ int run(const Flags& flags) {
                     "bumps of a repeated Event; failed ones included).",
                     {})
            .with({}));
+  events.set_queue(kube::EventRecorder::kDefaultMaxQueued,
+                   &client_registry
+                        .counter("kiln_kube_events_dropped_total",
+                                 "Events dropped because the recorder's queue was full "
+                                 "(client-go's broadcaster drops them the same way).",
+                                 {})
+                        .with({}));
   // Children are looked up in the caches, so an apply that would change nothing is not sent.
   const std::map<std::string, kube::Informer*> child_caches{
       {kJobs.resource, caches.jobs},

@@ -34,10 +34,10 @@ ClientMetrics::ClientMetrics(metrics::Registry& registry)
                                  "Latency of requests to the kube-apiserver, rate-limit wait "
                                  "excluded.",
                                  {"verb"})),
-      rate_limiter_wait(registry
-                            .histogram("kiln_kube_client_rate_limiter_wait_seconds",
-                                       "Time requests waited for the client-side rate limiter.")
-                            .with({})),
+      rate_limiter_wait(registry.histogram(
+          "kiln_kube_client_rate_limiter_wait_seconds",
+          "Time requests waited for the client-side rate limiter, by client (Config::client_name).",
+          {"client"})),
       retries(registry
                   .counter("kiln_kube_client_retries_total",
                            "Requests retried after 429/5xx with Retry-After or transport errors.")
@@ -57,6 +57,7 @@ Client::Client(Config config, std::shared_ptr<ClientMetrics> metrics, const Cloc
     own_registry_ = std::make_unique<metrics::Registry>();
     metrics_ = std::make_shared<ClientMetrics>(*own_registry_);
   }
+  rate_limiter_wait_ = &metrics_->rate_limiter_wait.with({config_.client_name});
   impl_->http = detail::make_http_client(config_, config_.timeout);
 }
 
@@ -76,7 +77,7 @@ Result<std::unique_ptr<Client>> Client::create(Config config,
 
 void Client::wait_for_token() {
   auto wait = bucket_.reserve();
-  metrics_->rate_limiter_wait.observe(std::chrono::duration<double>(wait).count());
+  rate_limiter_wait_->observe(std::chrono::duration<double>(wait).count());
   if (wait > Clock::duration::zero()) std::this_thread::sleep_for(wait);
 }
 

@@ -44,7 +44,7 @@ struct ClientMetrics {
   explicit ClientMetrics(metrics::Registry& registry);
   metrics::Family<metrics::Counter>& requests;   // kiln_kube_client_requests_total{verb,code}
   metrics::Family<metrics::Histogram>& latency;  // ..._request_duration_seconds{verb}
-  metrics::Histogram& rate_limiter_wait;         // ..._rate_limiter_wait_seconds
+  metrics::Family<metrics::Histogram>& rate_limiter_wait;  // ..._rate_limiter_wait_seconds{client}
   metrics::Counter& retries;                     // ..._retries_total
 };
 
@@ -136,6 +136,7 @@ class Client {
   Config config_;
   std::unique_ptr<metrics::Registry> own_registry_;
   std::shared_ptr<ClientMetrics> metrics_;
+  metrics::Histogram* rate_limiter_wait_ = nullptr;  // metrics_'s, for config_.client_name.
   const Clock& clock_;
   TokenBucket bucket_;
   std::unique_ptr<Impl> impl_;

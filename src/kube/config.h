@@ -50,6 +50,9 @@ struct Config {
   int burst = 30;                         // ... and its burst. qps <= 0 disables the limit.
   std::chrono::seconds timeout{30};       // Per request (watches use their own timeout).
   std::string user_agent = "kiln";
+  // Names this client in its metrics: the `client` label of kiln_kube_client_rate_limiter_wait_
+  // seconds, so a second client with a limit of its own (kiln-manager's Events) is told apart.
+  std::string client_name = "main";
 
   // The bearer token to send now (token_file re-read if it changed), or empty for none.
   Result<std::string> bearer_token() const;

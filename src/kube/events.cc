@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "common/log.h"
 #include "kube/api_error.h"
 #include "kube/conditions.h"
 
@@ -9,6 +10,78 @@ namespace kiln::kube {
 
 EventRecorder::EventRecorder(Client& client, std::string component, metrics::Counter* writes)
     : client_(client), component_(std::move(component)), writes_(writes) {}
+
+EventRecorder::~EventRecorder() {
+  flush(kShutdownFlush);
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+    if (dropped_) dropped_->inc(static_cast<double>(queue_.size()));
+    queue_.clear();
+  }
+  queue_changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventRecorder::set_queue(size_t max_queued, metrics::Counter* dropped) {
+  std::lock_guard lock(queue_mutex_);
+  max_queued_ = max_queued;
+  dropped_ = dropped;
+}
+
+void EventRecorder::post(const nlohmann::json& regarding, const std::string& type,
+                         const std::string& reason, const std::string& message) {
+  const auto& meta = regarding.at("metadata");
+  nlohmann::json ref = {{"apiVersion", regarding.value("apiVersion", "")},
+                        {"kind", regarding.value("kind", "")},
+                        {"metadata",
+                         {{"name", meta.value("name", "")},
+                          {"uid", meta.value("uid", "")},
+                          {"resourceVersion", meta.value("resourceVersion", "")}}}};
+  if (meta.contains("namespace")) ref["metadata"]["namespace"] = meta["namespace"];
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (stopping_ || queue_.size() >= max_queued_) {
+      if (dropped_) dropped_->inc();
+      return;
+    }
+    queue_.push_back({std::move(ref), type, reason, message});
+    if (!thread_.joinable()) thread_ = std::thread([this] { drain(); });
+  }
+  queue_changed_.notify_all();
+}
+
+bool EventRecorder::flush(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(queue_mutex_);
+  return queue_changed_.wait_for(lock, timeout, [&] { return queue_.empty() && !writing_; });
+}
+
+void EventRecorder::drain() {
+  std::unique_lock lock(queue_mutex_);
+  while (true) {
+    queue_changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    Posted next = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    lock.unlock();
+    try {  // Nothing may escape the thread (std::terminate).
+      auto recorded = record(next.regarding, next.type, next.reason, next.message);
+      if (!recorded.ok()) {
+        log::warn("event not recorded",
+                  {{"kind", next.regarding.value("kind", "")},
+                   {"name", next.regarding["metadata"].value("name", "")},
+                   {"reason", next.reason},
+                   {"error", recorded.error().message()}});
+      }
+    } catch (const std::exception& e) {
+      log::warn("event not recorded", {{"reason", next.reason}, {"error", e.what()}});
+    }
+    lock.lock();
+    writing_ = false;
+    queue_changed_.notify_all();
+  }
+}
 
 Result<nlohmann::json> EventRecorder::record(const nlohmann::json& regarding,
                                              const std::string& type, const std::string& reason,

@@ -38,6 +38,11 @@ done
 [ "$(kc get trainingjob ddp -o jsonpath='{.status.conditions[?(@.type=="Succeeded")].status}')" = True ] ||
   fail "condition Succeeded is not True"
 [ "$(kc get trainingjob ddp -o jsonpath='{.status.observedGeneration}')" = 1 ] || fail "observedGeneration"
+# Events are written by the recorder's own thread, just after the status.
+for _ in $(seq 1 50); do
+  kc get events --field-selector involvedObject.name=ddp,reason=Succeeded -o name | grep -q . && break
+  sleep 0.2
+done
 kc get events --field-selector involvedObject.name=ddp,reason=Succeeded -o name | grep -q . ||
   fail "no Succeeded Event"
 metrics=$(curl -sf "localhost:$port/metrics")

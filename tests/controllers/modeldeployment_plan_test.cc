@@ -370,6 +370,79 @@ TEST(ModelDeploymentPlan, FailingAnalysisBeyondTheLimitRollsBack) {
   EXPECT_EQ(w.condition("RolledBack"), "False");
 }
 
+// Times in status are RFC 3339 seconds: a measurement that completed a step, or the previous
+// rollout's last one, must not complete a step started within the same second.
+TEST(ModelDeploymentPlan, OneMeasurementCompletesOneAnalysisStepEvenWithinTheSameSecond) {
+  json md = with_canary(base_md());
+  md["spec"]["rollout"]["steps"] =
+      json::parse(R"([{"setWeight": 10}, {"setWeight": 50}, {"setWeight": 100}])");
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  ASSERT_EQ(w.md["status"]["rollout"]["step"], 0);
+  ASSERT_EQ(w.md["status"]["traffic"]["canary"], 10);
+  w.plan(kT0 + 31s, healthy());  // Completes step 0 only.
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 1);
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 50);
+  w.plan(kT0 + 31s + 400ms);
+  w.plan(kT0 + 31s + 800ms);
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 1);
+  w.plan(kT0 + 62s, healthy());
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 2);
+  w.plan(kT0 + 62s + 500ms);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  w.plan(kT0 + 93s, healthy());
+  ASSERT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+  ASSERT_EQ(w.md["status"]["lastAnalysis"]["passed"], true);
+
+  // The next canary, ready within the second of the last passing measurement.
+  w.md["spec"]["canary"]["model"] = {{"uri", "pvc://models/v3/model.json"}, {"version", "v3"}};
+  for (auto t : {200ms, 400ms, 600ms, 800ms}) w.plan(kT0 + 93s + t);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 0);
+  EXPECT_EQ(w.md["status"]["stable"]["version"], "v2");
+}
+
+TEST(ModelDeploymentPlan, AMeasurementTakenAsAPauseEndsDoesNotCompleteTheAnalysisStepAfterIt) {
+  World w{with_canary(base_md())};  // pause 2m at 10%, pause 2m at 50%, then 100% with analysis.
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  w.plan(kT0 + 2min + 1s, healthy());
+  ASSERT_EQ(w.md["status"]["rollout"]["step"], 1);
+  w.plan(kT0 + 4min + 1s, healthy());  // Ends the 50% pause; taken at 50%, it counts for none.
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 2);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 100);
+  w.plan(kT0 + 4min + 1s + 500ms);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  w.plan(kT0 + 4min + 31s, healthy());  // Taken at 100%.
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+}
+
+TEST(ModelDeploymentPlan, FailedAnalysisWithoutAutoRollbackHoldsUntilThePromoteAnnotation) {
+  json md = with_canary(base_md());
+  md["spec"]["rollout"]["autoRollback"] = false;
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  w.plan(kT0 + 31s, failing());
+  w.plan(kT0 + 62s, failing());
+  ASSERT_EQ(w.md["status"]["rollout"]["phase"], "Paused");
+  EXPECT_EQ(w.md["status"]["rollout"]["failedAnalyses"], 2);
+  EXPECT_FALSE(analysis_due(w.md, kT0 + 10min));  // No more measurements.
+  w.plan(kT0 + 93s, healthy());
+  w.plan(kT0 + 10min);  // Step 0's 2-minute pause would have ended long ago.
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Paused");
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 0);
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 10);
+  EXPECT_EQ(w.md["status"]["stable"]["version"], "v1");
+  EXPECT_EQ(w.condition("RolledBack"), "False");
+  w.md["metadata"]["annotations"]["kiln.dev/promote"] = "true";
+  w.plan(kT0 + 11min);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+  EXPECT_EQ(w.md["status"]["stable"]["version"], "v2");
+}
+
 TEST(ModelDeploymentPlan, TooFewRequestsNeitherPassNorFail) {
   World w{with_canary(base_md())};
   w.plan(kT0);

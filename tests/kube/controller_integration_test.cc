@@ -186,6 +186,43 @@ TEST_F(ControllerTest, EventRecorderAggregatesRepeats) {
   }
 }
 
+TEST_F(ControllerTest, PostedEventsAreWrittenByTheRecordersThreadAndAggregated) {
+  auto object = client_->create(resources::kConfigMaps, ns_, config_map("p"));
+  ASSERT_TRUE(object.ok());
+  (*object)["apiVersion"] = "v1";
+  (*object)["kind"] = "ConfigMap";
+  metrics::Registry registry;
+  auto& writes = registry.counter("kiln_kube_event_writes_total", "Events written.", {}).with({});
+  auto& dropped = registry.counter("kiln_kube_events_dropped_total", "Dropped.", {}).with({});
+  {
+    EventRecorder recorder(*client_, "kiln-test", &writes);
+    recorder.set_queue(EventRecorder::kDefaultMaxQueued, &dropped);
+    for (int i = 0; i < 3; ++i) recorder.post(*object, "Normal", "Posted", "queued");
+    ASSERT_TRUE(recorder.flush(std::chrono::seconds(10)));
+    EXPECT_EQ(writes.value(), 3);  // One create, two bumps.
+    EXPECT_EQ(dropped.value(), 0);
+    auto events = client_->list(resources::kEvents, ns_,
+                                {.field_selector = "involvedObject.name=p,reason=Posted"});
+    ASSERT_TRUE(events.ok());
+    ASSERT_EQ((*events)["items"].size(), 1u);
+    EXPECT_EQ((*events)["items"][0]["count"], 3);
+    EXPECT_EQ((*events)["items"][0]["involvedObject"]["uid"], (*object)["metadata"]["uid"]);
+
+    recorder.set_queue(0, &dropped);  // A full queue drops the new Event, counted.
+    recorder.post(*object, "Warning", "Dropped", "no room");
+    EXPECT_TRUE(recorder.flush(std::chrono::seconds(10)));
+    EXPECT_EQ(dropped.value(), 1);
+    EXPECT_EQ(writes.value(), 3);
+    recorder.set_queue(EventRecorder::kDefaultMaxQueued, &dropped);
+    recorder.post(*object, "Normal", "AtShutdown", "written before the recorder goes");
+  }  // The destructor flushes what was queued.
+  auto last = client_->list(resources::kEvents, ns_,
+                            {.field_selector = "involvedObject.name=p,reason=AtShutdown"});
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ((*last)["items"].size(), 1u);
+  EXPECT_EQ(writes.value(), 4);
+}
+
 TEST_F(ControllerTest, ManagerServesProbesAndMetricsOnOnePortAndStopsGracefully) {
   ASSERT_TRUE(
       client_
