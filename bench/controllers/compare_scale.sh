@@ -14,7 +14,8 @@
 #   BUILD_DIR=build bash bench/controllers/compare_scale.sh [N...]   (default: 200)
 #   KILN_SCALE_KINDS="deployments modeldeployments datapipelines onestep" (default:
 #   modeldeployments datapipelines; onestep: DataPipelines of one step, as the anchor's workflow),
-#   KILN_SCALE_QPS=60, KILN_SCALE_LIMIT=600 (seconds before a run stops and reports its progress;
+#   KILN_SCALE_QPS=60, KILN_SCALE_WORKERS=16 (reconcile workers per controller, default 4),
+#   KILN_SCALE_LIMIT=600 (seconds before a run stops and reports its progress;
 #   default 0.6 s per object, at least 1,200)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -28,7 +29,7 @@ export KILN_KWOK_NODES=$(( largest * 4 / 3000 + 4 )) KILN_KWOK_NODE_PODS=3000
 up simulated
 install_crds
 port=28095
-start_manager "$BUILD_DIR" $port --workers 4 --kube-api-qps "$QPS" \
+start_manager "$BUILD_DIR" $port --workers "${KILN_SCALE_WORKERS:-4}" --kube-api-qps "$QPS" \
   --kube-api-burst "$(awk -v q="$QPS" 'BEGIN { printf "%d", q * 1.5 }')"
 manager=$MANAGER_PID
 
