@@ -478,6 +478,10 @@ def modeldeployment():
                                                     "RolledBack"]),
             "stepStartTime": string("When the step began.", format="date-time"),
             "failedAnalyses": integer("Failed measurements in this rollout."),
+            "halted": boolean("Paused by failed analysis with autoRollback off: the canary holds "
+                              "at its weight, without measurements, until the spec changes (a "
+                              "new canary, autoRollback: true, or a failureLimit above "
+                              "failedAnalyses)."),
         }),
         "lastAnalysis": obj("The latest measurement.", {
             "time": string("When.", format="date-time"),

@@ -34,11 +34,6 @@ int failure_limit(const json* rollout) {
   return value_or<int>(rollout->value("analysis", json::object()), "failureLimit", 1);
 }
 
-// Paused after more failed measurements than failureLimit, with autoRollback off.
-bool halted_by_analysis(const json* rollout, const RolloutState& s) {
-  return rollout != nullptr && s.phase == "Paused" && s.failed_analyses > failure_limit(rollout);
-}
-
 milliseconds interval_of(const json* rollout) {
   return support::duration_or((*rollout)["analysis"], "interval", milliseconds(30'000));
 }
@@ -79,6 +74,7 @@ RolloutState RolloutState::from_status(const json& rollout) {
   s.step = value_or<int>(rollout, "step", 0);
   s.phase = value_or<std::string>(rollout, "phase", "Progressing");
   s.failed_analyses = value_or<int>(rollout, "failedAnalyses", 0);
+  s.halted = value_or<bool>(rollout, "halted", false);
   auto start = support::parse_time(value_or<std::string>(rollout, "stepStartTime", ""));
   if (start.ok()) s.step_start = *start;
   return s;
@@ -87,6 +83,7 @@ RolloutState RolloutState::from_status(const json& rollout) {
 json RolloutState::to_status() const {
   json out = {{"step", step}, {"phase", phase}, {"failedAnalyses", failed_analyses}};
   if (step_start) out["stepStartTime"] = support::format_time(*step_start);
+  if (halted) out["halted"] = true;
   return out;
 }
 
@@ -101,7 +98,7 @@ int weight_at(const json* rollout, int step, int initial_weight) {
 bool analysis_due(const json* rollout, const RolloutState& state,
                   std::optional<TimePoint> last_analysis, TimePoint now) {
   if (state.terminal() || !state.step_start || !step_runs_analysis(rollout, state.step) ||
-      halted_by_analysis(rollout, state)) {
+      state.halted) {
     return false;
   }
   return !last_analysis || now >= *last_analysis + interval_of(rollout);
@@ -124,24 +121,34 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
     d.message = "the canary takes spec.canary.trafficPercent without a rollout";
     return d;
   }
-  if (halted_by_analysis(rollout, s)) {
-    // Holds at its weight, with no more measurements, until kiln.dev/promote: "true" promotes
-    // the canary (or a new canary starts a new rollout).
-    if (in.promote == "true") {
-      s.step = static_cast<int>(steps_of(rollout).size());
-      s.phase = "Promoted";
-      d.promote = true;
-      d.reason = "RolloutPromoted";
-      d.message = "the canary's model is now stable (promoted by kiln.dev/promote after failed "
-                  "analysis)";
-      d.events.push_back({"Normal", "Promoted", d.message});
+  if (s.halted) {
+    // Halted by failed analysis with autoRollback off: holds at its weight, without
+    // measurements, until the spec decides (no annotation: one left from an earlier pause would
+    // promote a failing canary). autoRollback turned on rolls back; a failureLimit raised above
+    // the failures resumes the step with its clock started again; a new canary starts over.
+    if (value_or<bool>(*rollout, "autoRollback", true)) {
+      s.halted = false;
+      s.phase = "RolledBack";
+      d.rolled_back = true;
+      d.reason = "RolledBack";
+      d.message = "autoRollback turned on after failed analysis: all traffic back to stable";
+      d.events.push_back({"Warning", "RolledBack", d.message});
       return d;
     }
-    d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
-    d.reason = "AnalysisFailed";
-    d.message = "analysis failed; autoRollback is off, the rollout is paused until "
-                "kiln.dev/promote: \"true\"";
-    return d;
+    if (s.failed_analyses > failure_limit(rollout)) {
+      d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
+      d.reason = "AnalysisFailed";
+      d.message = "analysis failed " + std::to_string(s.failed_analyses) +
+                  " times; autoRollback is off: the canary holds at its weight until the spec " +
+                  "changes (a new canary, autoRollback, or a higher failureLimit)";
+      return d;
+    }
+    s.halted = false;
+    s.phase = "Progressing";
+    s.step_start = in.now;
+    d.events.push_back({"Normal", "RolloutResumed",
+                        "failureLimit raised above the failed measurements: step " +
+                            std::to_string(s.step) + " starts again"});
   }
   if (!s.step_start) {
     if (!in.canary_ready) {
@@ -169,10 +176,13 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
         return d;
       }
       s.phase = "Paused";
+      s.halted = true;
       d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
       d.reason = "AnalysisFailed";
-      d.message = "analysis failed; autoRollback is off, the rollout is paused until "
-                  "kiln.dev/promote: \"true\"";
+      d.message = "analysis failed " + std::to_string(s.failed_analyses) +
+                  " times; autoRollback is off: the canary holds at its weight until the spec " +
+                  "changes (a new canary, autoRollback, or a higher failureLimit)";
+      d.events.push_back({"Warning", "RolloutHalted", d.message});
       return d;
     }
   }

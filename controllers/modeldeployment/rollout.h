@@ -8,7 +8,7 @@
 //   Progressing  walking the steps.
 //   Paused       at a pause without duration (waits for the annotation kiln.dev/promote), at the
 //                end without autoPromote (waits for kiln.dev/promote: "true"), or after failed
-//                analysis without autoRollback.
+//                analysis without autoRollback (then also halted, below).
 //   Promoted     terminal: the canary's model became stable (plan.h, "Promotion").
 //   RolledBack   terminal: all traffic back to stable; the canary stays up for inspection.
 // A terminal state lasts until the canary changes (another model uri or version), which starts a
@@ -32,8 +32,11 @@
 // a step with analysis on is active, one measurement every interval (analysis_due). A counted
 // failing measurement increments failedAnalyses; more failures than failureLimit (the number
 // tolerated, as in Argo Rollouts) ends the rollout: RolledBack with autoRollback (default true),
-// else Paused at the current weight, with no more measurements, until kiln.dev/promote: "true"
-// promotes the canary or a new canary starts a new rollout.
+// else Paused and halted (status.rollout.halted) at the current weight, with no more
+// measurements, until the spec decides: autoRollback turned on rolls back, a failureLimit raised
+// above the failures resumes the step (its clock started again), a new canary starts a new
+// rollout. The kiln.dev/promote annotation does not end a halt: one left from an earlier pause
+// would promote a failing canary.
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -54,6 +57,7 @@ struct RolloutState {
   std::string phase = "Progressing";  // Idle | Progressing | Paused | Promoted | RolledBack
   std::optional<TimePoint> step_start;
   int failed_analyses = 0;
+  bool halted = false;  // status.rollout.halted: Paused by failed analysis (autoRollback off).
 
   static RolloutState from_status(const json& rollout);
   json to_status() const;

@@ -76,6 +76,8 @@ void EventRecorder::drain() {
       }
     } catch (const std::exception& e) {
       log::warn("event not recorded", {{"reason", next.reason}, {"error", e.what()}});
+    } catch (...) {
+      log::warn("event not recorded", {{"reason", next.reason}, {"error", "unknown exception"}});
     }
     lock.lock();
     writing_ = false;

@@ -34,7 +34,8 @@ class EventRecorder {
   // (created or bumped).
   EventRecorder(Client& client, std::string component, metrics::Counter* writes = nullptr);
   // Waits up to kShutdownFlush for queued Events, then drops the rest (counted) and stops the
-  // thread; a write already in flight finishes first (bounded by the client's timeout).
+  // thread. A write already in flight finishes first: up to two requests (a count bump, then a
+  // create when the Event expired), each with the client's timeout and retries.
   ~EventRecorder();
   EventRecorder(const EventRecorder&) = delete;
   EventRecorder& operator=(const EventRecorder&) = delete;

@@ -419,7 +419,7 @@ TEST(ModelDeploymentPlan, AMeasurementTakenAsAPauseEndsDoesNotCompleteTheAnalysi
   EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
 }
 
-TEST(ModelDeploymentPlan, FailedAnalysisWithoutAutoRollbackHoldsUntilThePromoteAnnotation) {
+TEST(ModelDeploymentPlan, FailedAnalysisWithoutAutoRollbackHaltsUntilTheSpecDecides) {
   json md = with_canary(base_md());
   md["spec"]["rollout"]["autoRollback"] = false;
   World w{md};
@@ -428,7 +428,9 @@ TEST(ModelDeploymentPlan, FailedAnalysisWithoutAutoRollbackHoldsUntilThePromoteA
   w.plan(kT0 + 31s, failing());
   w.plan(kT0 + 62s, failing());
   ASSERT_EQ(w.md["status"]["rollout"]["phase"], "Paused");
+  EXPECT_EQ(w.md["status"]["rollout"]["halted"], true);
   EXPECT_EQ(w.md["status"]["rollout"]["failedAnalyses"], 2);
+  EXPECT_TRUE(has_event(w.last, "RolloutHalted"));
   EXPECT_FALSE(analysis_due(w.md, kT0 + 10min));  // No more measurements.
   w.plan(kT0 + 93s, healthy());
   w.plan(kT0 + 10min);  // Step 0's 2-minute pause would have ended long ago.
@@ -437,10 +439,34 @@ TEST(ModelDeploymentPlan, FailedAnalysisWithoutAutoRollbackHoldsUntilThePromoteA
   EXPECT_EQ(w.md["status"]["traffic"]["canary"], 10);
   EXPECT_EQ(w.md["status"]["stable"]["version"], "v1");
   EXPECT_EQ(w.condition("RolledBack"), "False");
+
+  // A promote annotation (say, left from an earlier pause) does not promote a failing canary.
   w.md["metadata"]["annotations"]["kiln.dev/promote"] = "true";
   w.plan(kT0 + 11min);
-  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
-  EXPECT_EQ(w.md["status"]["stable"]["version"], "v2");
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Paused");
+  EXPECT_EQ(w.md["status"]["stable"]["version"], "v1");
+  w.md["metadata"]["annotations"].erase("kiln.dev/promote");
+
+  // A failureLimit above the failures resumes the step, its pause counted from now.
+  w.md["spec"]["rollout"]["analysis"]["failureLimit"] = 3;
+  w.plan(kT0 + 12min);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  EXPECT_FALSE(w.md["status"]["rollout"].contains("halted"));
+  EXPECT_TRUE(has_event(w.last, "RolloutResumed"));
+  w.plan(kT0 + 13min);
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 0);  // The 2-minute pause runs again.
+  w.plan(kT0 + 13min + 1s, failing());  // Tolerated: 3 of 3.
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  w.plan(kT0 + 13min + 31s, failing());
+  ASSERT_EQ(w.md["status"]["rollout"]["failedAnalyses"], 4);
+  EXPECT_EQ(w.md["status"]["rollout"]["halted"], true);
+
+  // autoRollback turned on rolls the halted canary back.
+  w.md["spec"]["rollout"]["autoRollback"] = true;
+  w.plan(kT0 + 14min);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "RolledBack");
+  EXPECT_EQ(w.condition("RolledBack"), "True");
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 0);
 }
 
 TEST(ModelDeploymentPlan, TooFewRequestsNeitherPassNorFail) {
