@@ -491,6 +491,12 @@ def modeldeployment():
                 "name": string("Metric."), "value": number("Measured."),
                 "threshold": number("Limit."), "passed": boolean("Within the limit."),
             })),
+            "canary": obj("The canary measured, whose window the counters end.", {
+                "uri": string("Its model URI."), "version": string("Its model version."),
+            }),
+            "baseline": boolean("The counters kept were another canary's (the previous "
+                                "rollout's): this measurement only started this canary's "
+                                "window and was not counted."),
             "routerCounters": free_object(
                 "The routers' cumulative counters at this measurement, per variant: where the next "
                 "measurement's window starts (kept here so a new leader continues the window)."),

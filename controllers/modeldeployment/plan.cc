@@ -181,7 +181,19 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
       modeldeployment::analysis_due(rollout, state, analysis_time(status), ctx.now)) {
     AnalysisResult result =
         evaluate_analysis(rollout->value("analysis", json::object()), *ctx.observed.analysis);
+    // Counters kept by another canary's measurement (the previous rollout's) end a window that
+    // still holds that canary's traffic: this measurement only starts this canary's window.
+    const json kept = status.value("lastAnalysis", json::object());
+    const json canary_ref = {{"uri", c.uri}, {"version", c.version}};
+    const bool baseline =
+        kept.contains("routerCounters") && kept.value("canary", json::object()) != canary_ref;
+    if (baseline) {
+      result.counted = false;
+      result.passed = false;
+    }
     status["lastAnalysis"] = result.to_status(ctx.now);
+    status["lastAnalysis"]["canary"] = canary_ref;
+    if (baseline) status["lastAnalysis"]["baseline"] = true;
     if (ctx.observed.router_counters) {
       status["lastAnalysis"]["routerCounters"] = *ctx.observed.router_counters;
     }

@@ -29,7 +29,9 @@
 // (default true) or kiln.dev/promote is "true"; else Paused.
 //
 // Analysis (spec.rollout.analysis {interval 30s, failureLimit 1, minRequests 50, metrics}): while
-// a step with analysis on is active, one measurement every interval (analysis_due). A counted
+// a step with analysis on is active, one measurement every interval (analysis_due). The first
+// measurement after another canary's (status.lastAnalysis.canary) only starts the window
+// (lastAnalysis.baseline; plan.cc), so a rollout never counts the previous canary's traffic. A counted
 // failing measurement increments failedAnalyses; more failures than failureLimit (the number
 // tolerated, as in Argo Rollouts) ends the rollout: RolledBack with autoRollback (default true),
 // else Paused and halted (status.rollout.halted) at the current weight, with no more

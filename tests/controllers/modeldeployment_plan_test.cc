@@ -377,6 +377,7 @@ TEST(ModelDeploymentPlan, OneMeasurementCompletesOneAnalysisStepEvenWithinTheSam
   md["spec"]["rollout"]["steps"] =
       json::parse(R"([{"setWeight": 10}, {"setWeight": 50}, {"setWeight": 100}])");
   World w{md};
+  w.observed.router_counters = json{{"canary", {{"requests", 100}, {"errors", 0}}}};
   w.plan(kT0);
   w.plan(kT0 + 1s);
   ASSERT_EQ(w.md["status"]["rollout"]["step"], 0);
@@ -401,6 +402,16 @@ TEST(ModelDeploymentPlan, OneMeasurementCompletesOneAnalysisStepEvenWithinTheSam
   EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
   EXPECT_EQ(w.md["status"]["rollout"]["step"], 0);
   EXPECT_EQ(w.md["status"]["stable"]["version"], "v2");
+  // The kept counters end v2's window: v3's first measurement only starts its own.
+  w.plan(kT0 + 124s, failing());
+  EXPECT_TRUE(w.last.analysis_recorded);
+  EXPECT_EQ(w.md["status"]["lastAnalysis"]["baseline"], true);
+  EXPECT_EQ(w.md["status"]["lastAnalysis"]["canary"]["version"], "v3");
+  EXPECT_EQ(w.md["status"]["rollout"]["failedAnalyses"], 0);
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 0);
+  w.plan(kT0 + 155s, healthy());
+  EXPECT_FALSE(w.md["status"]["lastAnalysis"].contains("baseline"));
+  EXPECT_EQ(w.md["status"]["rollout"]["step"], 1);
 }
 
 TEST(ModelDeploymentPlan, AMeasurementTakenAsAPauseEndsDoesNotCompleteTheAnalysisStepAfterIt) {
