@@ -59,6 +59,15 @@ bool step_complete(const json* rollout, int i, const RolloutInput& in, TimePoint
   return std::exchange(passing, false);
 }
 
+// Ends the rollout as RolledBack: all traffic back to stable, the canary kept for inspection.
+void roll_back(RolloutDecision& d, std::string message) {
+  d.state.phase = "RolledBack";
+  d.rolled_back = true;
+  d.reason = "RolledBack";
+  d.message = std::move(message);
+  d.events.push_back({"Warning", "RolledBack", d.message});
+}
+
 bool waits_for_promote(const json* rollout, int i) {
   const json& steps = steps_of(rollout);
   if (i >= static_cast<int>(steps.size())) return false;
@@ -128,11 +137,7 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
     // the failures resumes the step with its clock started again; a new canary starts over.
     if (value_or<bool>(*rollout, "autoRollback", true)) {
       s.halted = false;
-      s.phase = "RolledBack";
-      d.rolled_back = true;
-      d.reason = "RolledBack";
-      d.message = "autoRollback turned on after failed analysis: all traffic back to stable";
-      d.events.push_back({"Warning", "RolledBack", d.message});
+      roll_back(d, "autoRollback turned on after failed analysis: all traffic back to stable");
       return d;
     }
     if (s.failed_analyses > failure_limit(rollout)) {
@@ -167,12 +172,8 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
                         "canary analysis failed (" + std::to_string(s.failed_analyses) + ")"});
     if (s.failed_analyses > failure_limit(rollout)) {
       if (value_or<bool>(*rollout, "autoRollback", true)) {
-        s.phase = "RolledBack";
-        d.rolled_back = true;
-        d.reason = "RolledBack";
-        d.message = "analysis failed " + std::to_string(s.failed_analyses) +
-                    " times: all traffic back to stable";
-        d.events.push_back({"Warning", "RolledBack", d.message});
+        roll_back(d, "analysis failed " + std::to_string(s.failed_analyses) +
+                         " times: all traffic back to stable");
         return d;
       }
       s.phase = "Paused";
