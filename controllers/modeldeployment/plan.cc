@@ -183,10 +183,11 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
         evaluate_analysis(rollout->value("analysis", json::object()), *ctx.observed.analysis);
     // Counters kept by another canary's measurement (the previous rollout's) end a window that
     // still holds that canary's traffic: this measurement only starts this canary's window.
-    const json kept = status.value("lastAnalysis", json::object());
     const json canary_ref = {{"uri", c.uri}, {"version", c.version}};
-    const bool baseline =
-        kept.contains("routerCounters") && kept.value("canary", json::object()) != canary_ref;
+    const json::json_pointer kept_counters("/lastAnalysis/routerCounters");
+    const json::json_pointer kept_canary("/lastAnalysis/canary");
+    const bool baseline = status.contains(kept_counters) &&
+                          (!status.contains(kept_canary) || status.at(kept_canary) != canary_ref);
     if (baseline) {
       result.counted = false;
       result.passed = false;

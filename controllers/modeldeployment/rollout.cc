@@ -68,6 +68,15 @@ void roll_back(RolloutDecision& d, std::string message) {
   d.events.push_back({"Warning", "RolledBack", d.message});
 }
 
+// Holds a rollout halted by failed analysis (autoRollback off) at its step's weight.
+void hold_halted(RolloutDecision& d, const json* rollout, int initial_weight) {
+  d.canary_weight = weight_at(rollout, d.state.step, initial_weight);
+  d.reason = "AnalysisFailed";
+  d.message = "analysis failed " + std::to_string(d.state.failed_analyses) +
+              " times; autoRollback is off: the canary holds at its weight until the spec " +
+              "changes (a new canary, autoRollback, or a higher failureLimit)";
+}
+
 bool waits_for_promote(const json* rollout, int i) {
   const json& steps = steps_of(rollout);
   if (i >= static_cast<int>(steps.size())) return false;
@@ -141,11 +150,7 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
       return d;
     }
     if (s.failed_analyses > failure_limit(rollout)) {
-      d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
-      d.reason = "AnalysisFailed";
-      d.message = "analysis failed " + std::to_string(s.failed_analyses) +
-                  " times; autoRollback is off: the canary holds at its weight until the spec " +
-                  "changes (a new canary, autoRollback, or a higher failureLimit)";
+      hold_halted(d, rollout, in.initial_weight);
       return d;
     }
     s.halted = false;
@@ -178,11 +183,7 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
       }
       s.phase = "Paused";
       s.halted = true;
-      d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
-      d.reason = "AnalysisFailed";
-      d.message = "analysis failed " + std::to_string(s.failed_analyses) +
-                  " times; autoRollback is off: the canary holds at its weight until the spec " +
-                  "changes (a new canary, autoRollback, or a higher failureLimit)";
+      hold_halted(d, rollout, in.initial_weight);
       d.events.push_back({"Warning", "RolloutHalted", d.message});
       return d;
     }

@@ -7,6 +7,20 @@
 #include "kube/conditions.h"
 
 namespace kiln::kube {
+namespace {
+
+// The Event's involvedObject: what it keeps of `regarding` (throws when metadata is missing).
+nlohmann::json object_reference(const nlohmann::json& regarding) {
+  const auto& meta = regarding.at("metadata");
+  return {{"apiVersion", regarding.value("apiVersion", "")},
+          {"kind", regarding.value("kind", "")},
+          {"name", meta.value("name", "")},
+          {"namespace", meta.value("namespace", "")},
+          {"uid", meta.value("uid", "")},
+          {"resourceVersion", meta.value("resourceVersion", "")}};
+}
+
+}  // namespace
 
 EventRecorder::EventRecorder(Client& client, std::string component, metrics::Counter* writes)
     : client_(client), component_(std::move(component)), writes_(writes) {}
@@ -31,21 +45,14 @@ void EventRecorder::set_queue(size_t max_queued, metrics::Counter* dropped) {
 
 void EventRecorder::post(const nlohmann::json& regarding, const std::string& type,
                          const std::string& reason, const std::string& message) {
-  const auto& meta = regarding.at("metadata");
-  nlohmann::json ref = {{"apiVersion", regarding.value("apiVersion", "")},
-                        {"kind", regarding.value("kind", "")},
-                        {"metadata",
-                         {{"name", meta.value("name", "")},
-                          {"uid", meta.value("uid", "")},
-                          {"resourceVersion", meta.value("resourceVersion", "")}}}};
-  if (meta.contains("namespace")) ref["metadata"]["namespace"] = meta["namespace"];
+  nlohmann::json involved = object_reference(regarding);
   {
     std::lock_guard lock(queue_mutex_);
     if (stopping_ || queue_.size() >= max_queued_) {
       if (dropped_) dropped_->inc();
       return;
     }
-    queue_.push_back({std::move(ref), type, reason, message});
+    queue_.push_back({std::move(involved), type, reason, message});
     if (!thread_.joinable()) thread_ = std::thread([this] { drain(); });
   }
   queue_changed_.notify_all();
@@ -66,11 +73,11 @@ void EventRecorder::drain() {
     writing_ = true;
     lock.unlock();
     try {  // Nothing may escape the thread (std::terminate).
-      auto recorded = record(next.regarding, next.type, next.reason, next.message);
+      auto recorded = write(next.involved, next.type, next.reason, next.message);
       if (!recorded.ok()) {
         log::warn("event not recorded",
-                  {{"kind", next.regarding.value("kind", "")},
-                   {"name", next.regarding["metadata"].value("name", "")},
+                  {{"kind", next.involved.value("kind", "")},
+                   {"name", next.involved.value("name", "")},
                    {"reason", next.reason},
                    {"error", recorded.error().message()}});
       }
@@ -88,9 +95,15 @@ void EventRecorder::drain() {
 Result<nlohmann::json> EventRecorder::record(const nlohmann::json& regarding,
                                              const std::string& type, const std::string& reason,
                                              const std::string& message) {
-  const auto& meta = regarding.at("metadata");
-  std::string ns = meta.value("namespace", "default");
-  std::string uid = meta.value("uid", "");
+  return write(object_reference(regarding), type, reason, message);
+}
+
+Result<nlohmann::json> EventRecorder::write(const nlohmann::json& involved,
+                                            const std::string& type, const std::string& reason,
+                                            const std::string& message) {
+  const std::string& ns_of_object = involved["namespace"].get_ref<const std::string&>();
+  const std::string ns = ns_of_object.empty() ? "default" : ns_of_object;
+  const std::string& uid = involved["uid"].get_ref<const std::string&>();
   std::string key = uid + "\x1f" + type + "\x1f" + reason + "\x1f" + message;
   std::string now = rfc3339(std::chrono::system_clock::now());
 
@@ -118,17 +131,12 @@ Result<nlohmann::json> EventRecorder::record(const nlohmann::json& regarding,
     std::snprintf(suffix, sizeof suffix, "%016llx",
                   static_cast<unsigned long long>(nanos) + (++sequence_));
   }
-  std::string name = meta.value("name", "object") + "." + suffix;
+  const std::string& object = involved["name"].get_ref<const std::string&>();
+  std::string name = (object.empty() ? std::string("object") : object) + "." + suffix;
   nlohmann::json event = {{"apiVersion", "v1"},
                           {"kind", "Event"},
                           {"metadata", {{"name", name}, {"namespace", ns}}},
-                          {"involvedObject",
-                           {{"apiVersion", regarding.value("apiVersion", "")},
-                            {"kind", regarding.value("kind", "")},
-                            {"name", meta.value("name", "")},
-                            {"namespace", meta.value("namespace", "")},
-                            {"uid", uid},
-                            {"resourceVersion", meta.value("resourceVersion", "")}}},
+                          {"involvedObject", involved},
                           {"type", type},
                           {"reason", reason},
                           {"message", message},

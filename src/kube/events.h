@@ -44,8 +44,8 @@ class EventRecorder {
   // Events dropped because the queue was full (or the recorder was stopping).
   void set_queue(size_t max_queued, metrics::Counter* dropped = nullptr);
 
-  // Queues the Event (arguments as for record(); only the reference fields of `regarding` are
-  // kept) and returns without waiting. Never blocks on the API server.
+  // Queues the Event (arguments as for record(); only `regarding`'s reference, the Event's
+  // involvedObject, is kept) and returns without waiting. Never blocks on the API server.
   void post(const nlohmann::json& regarding, const std::string& type, const std::string& reason,
             const std::string& message);
 
@@ -66,12 +66,15 @@ class EventRecorder {
 
  private:
   struct Posted {
-    nlohmann::json regarding;
+    nlohmann::json involved;  // object_reference() of the regarding object.
     std::string type;
     std::string reason;
     std::string message;
   };
   void drain();
+  // record() of an object already reduced to its reference (the Event's involvedObject).
+  Result<nlohmann::json> write(const nlohmann::json& involved, const std::string& type,
+                               const std::string& reason, const std::string& message);
 
   struct Seen {
     std::string ns;

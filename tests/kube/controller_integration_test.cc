@@ -20,6 +20,17 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using testing::config_map;
 
+// A ConfigMap created to record Events about, with the apiVersion and kind the API server's
+// answer leaves out.
+Result<json> event_subject(Client& client, const std::string& ns, const std::string& name) {
+  auto object = client.create(resources::kConfigMaps, ns, config_map(name));
+  if (object.ok()) {
+    (*object)["apiVersion"] = "v1";
+    (*object)["kind"] = "ConfigMap";
+  }
+  return object;
+}
+
 bool eventually(const std::function<bool()>& done) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -164,10 +175,8 @@ TEST_F(ControllerTest, FinalizersAreAddedAndRemovedOnTheServer) {
 }
 
 TEST_F(ControllerTest, EventRecorderAggregatesRepeats) {
-  auto object = client_->create(resources::kConfigMaps, ns_, config_map("e"));
+  auto object = event_subject(*client_, ns_, "e");
   ASSERT_TRUE(object.ok());
-  (*object)["apiVersion"] = "v1";
-  (*object)["kind"] = "ConfigMap";
   metrics::Registry registry;
   auto& writes = registry.counter("kiln_kube_event_writes_total", "Events written.", {}).with({});
   EventRecorder recorder(*client_, "kiln-test", &writes);
@@ -187,10 +196,8 @@ TEST_F(ControllerTest, EventRecorderAggregatesRepeats) {
 }
 
 TEST_F(ControllerTest, PostedEventsAreWrittenByTheRecordersThreadAndAggregated) {
-  auto object = client_->create(resources::kConfigMaps, ns_, config_map("p"));
+  auto object = event_subject(*client_, ns_, "p");
   ASSERT_TRUE(object.ok());
-  (*object)["apiVersion"] = "v1";
-  (*object)["kind"] = "ConfigMap";
   metrics::Registry registry;
   auto& writes = registry.counter("kiln_kube_event_writes_total", "Events written.", {}).with({});
   auto& dropped = registry.counter("kiln_kube_events_dropped_total", "Dropped.", {}).with({});
