@@ -1,6 +1,7 @@
-# The node tier runs real containers: a Job of kiln/runtime:dev prints its version, a Deployment of
-# two replicas behind a ClusterIP Service answers HTTP from another pod and from the host, and a PVC
-# binds and carries a file between two pods run one after the other.
+# The node tier runs real containers, on images that `scripts/images import` built into an empty
+# image cache (the cold path a fresh machine takes): a Job of kiln/runtime:dev prints its version,
+# a Deployment of two replicas behind a ClusterIP Service answers HTTP from another pod and from
+# the host, and a PVC binds and carries a file between two pods run one after the other.
 source "$(dirname "$0")/cluster_env.sh"
 export KILN_BRIDGE=kilntest0 KILN_POD_CIDR=10.244.99.0/24 KILN_NODE_NAME=kiln-test-node
 export KILN_KUBELET_PORT=30250 KILN_KUBELET_HEALTHZ_PORT=30248
@@ -8,8 +9,19 @@ export KILN_KUBE_PROXY_METRICS_PORT=30249 KILN_KUBE_PROXY_HEALTHZ_PORT=30256
 
 up node
 sock="$KILN_CLUSTER_DIR/containerd/containerd.sock"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build}" "$ROOT/scripts/images" build runtime toolbox
-"$ROOT/scripts/images" import "$sock" runtime toolbox
+# The cold path: `images import` of every image with an empty image cache builds each one first.
+images_cache="$KILN_CLUSTER_DIR/image-cache"
+mkdir -p "$images_cache"
+KILN_CACHE_DIR="$images_cache" BUILD_DIR="${BUILD_DIR:-$ROOT/build}" "$ROOT/scripts/images" import "$sock" ||
+  fail "scripts/images import with an empty image cache failed"
+for image in pause runtime manager toolbox; do
+  [ -s "$images_cache/images/$image.tar" ] || fail "no $image image was built into the empty cache"
+done
+listed=$(ctr --address "$sock" --namespace k8s.io images list -q)
+for ref in registry.k8s.io/pause:3.10 docker.io/kiln/runtime:dev docker.io/kiln/manager:dev \
+    docker.io/kiln/toolbox:dev; do
+  grep -qx "$ref" <<<"$listed" || fail "$ref was not imported into containerd"
+done
 
 dump() {
   kc get pods -A -o wide || true
