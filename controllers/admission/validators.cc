@@ -84,19 +84,23 @@ void check_references(const std::string& field, const std::string& text,
       }
     } else if (scope == "steps") {
       static const std::regex kStepRef(R"(([^.]+)\.outputs\.([^.]+))");
+      static const std::regex kPhaseRef(R"(([^.]+)\.phase)");
       std::smatch m;
-      if (!std::regex_match(rest, m, kStepRef)) {
-        errors.push_back({field, "a step reference reads {{steps.STEP.outputs.NAME}}"});
+      const bool phase = std::regex_match(rest, m, kPhaseRef);
+      if (!phase && !std::regex_match(rest, m, kStepRef)) {
+        errors.push_back(
+            {field, "a step reference reads {{steps.STEP.outputs.NAME}} or {{steps.STEP.phase}}"});
         continue;
       }
-      const std::string step = m[1], output = m[2];
+      const std::string step = m[1], output = phase ? "" : std::string(m[2]);
       auto outputs = names.outputs.find(step);
       if (outputs == names.outputs.end()) {
         errors.push_back({field, "unknown step \"" + step + "\""});
       } else if (!on_exit && !reachable.count(step)) {
-        errors.push_back({field, "step \"" + step + "\" is not a dependency, so its outputs " +
-                                     "may not exist yet: add it to dependsOn"});
-      } else if (!outputs->second.count(output)) {
+        errors.push_back({field, "step \"" + step + "\" is not a dependency, so its " +
+                                     (phase ? "phase may not be final" : "outputs may not exist") +
+                                     " yet: add it to dependsOn"});
+      } else if (!phase && !outputs->second.count(output)) {
         errors.push_back({field, "step \"" + step + "\" declares no output \"" + output + "\""});
       }
     } else if (!(on_exit && scope == "run")) {

@@ -1,17 +1,30 @@
 #pragma once
 
-// Template substitution and `when` conditions of DataPipeline steps (Argo Workflows' simple
-// expression form). Pure; thread-safe.
+// Template substitution and `when` conditions of DataPipeline steps (Argo Workflows' `when`).
+// Pure; thread-safe.
 //
 //   {{parameters.NAME}}            a pipeline parameter (spec.parameters[].value)
 //   {{inputs.parameters.NAME}}     a step input (spec.steps[].inputs.parameters[].value)
 //   {{steps.STEP.outputs.NAME}}    an output of an earlier step of the run
+//   {{steps.STEP.phase}}           the phase of a step of the run (Succeeded, Failed, Skipped...)
 //   {{run.phase}}, {{run.name}}    in onExit
-// A `when` is `A op B` with op one of == != < <= > >=, after substitution; when both sides parse
-// as numbers they compare numerically, otherwise as strings (quotes around a side are dropped).
-// "true"/"false" alone are accepted too.
+//
+// A `when` is parsed before anything is substituted, so a value containing `==`, `<`, `&&` or a
+// parenthesis is only ever a value. Grammar (recursive descent, lowest precedence first):
+//
+//   or      := and ( "||" and )*
+//   and     := unary ( "&&" unary )*
+//   unary   := "!" unary | "(" or ")" | compare
+//   compare := operand [ ("==" | "!=" | "<" | "<=" | ">" | ">=") operand ]
+//   operand := adjacent pieces without spaces: {{reference}}, a bare word, or a quoted
+//              '...' / "..." string (references inside quotes are substituted too)
+//
+// A comparison is numeric when both sides are numbers (strtod, whole text), else a string
+// comparison. An operand alone must be `true` or `false` after substitution.
 
+#include <cstddef>
 #include <map>
+#include <set>
 #include <string>
 
 #include "common/result.h"
@@ -25,8 +38,14 @@ using Variables = std::map<std::string, std::string>;
 // (invalid-input): a reference to an unknown variable, naming it.
 Result<std::string> substitute(const std::string& text, const Variables& vars);
 
-// Evaluates `expr` after substitution. Errors (invalid-input): unknown variable, no operator,
-// an empty side.
+// Parses `expr` (grammar above) without evaluating it and returns the names it references
+// (e.g. "steps.a.phase"). Errors (invalid-input): a syntax error, as
+// `when "<expr>": <what> at position <p>` (p is the 0-based byte offset in `expr`).
+Result<std::set<std::string>> when_references(const std::string& expr);
+
+// Parses `expr`, then evaluates it with the references taken from `vars` as values. Errors
+// (invalid-input): a syntax error (as when_references), an unknown variable, an operand alone
+// that is neither true nor false; each names the expression and the position.
 Result<bool> evaluate_when(const std::string& expr, const Variables& vars);
 
 }  // namespace kiln::controllers::datapipeline

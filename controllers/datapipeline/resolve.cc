@@ -43,6 +43,7 @@ Variables run_variables(const json& pipeline, const json& run, const std::string
     vars["parameters." + name] = value.get<std::string>();
   }
   for (const json& step : run.value("steps", json::array())) {
+    vars["steps." + step.value("name", "") + ".phase"] = step.value("phase", "Pending");
     const json outputs = step.value("outputs", json::object());
     for (const auto& [name, value] : outputs.items()) {
       vars["steps." + step.value("name", "") + ".outputs." + name] =

@@ -17,8 +17,8 @@ const nlohmann::json* step_spec(const nlohmann::json& pipeline, const std::strin
 // parameters.NAME -> value of spec.parameters, as a JSON object (for the cache key).
 nlohmann::json pipeline_parameters(const nlohmann::json& pipeline);
 
-// The variables a step of `run` sees: parameters.*, steps.*.outputs.* of the run, run.name and
-// run.phase (`run_phase`, for onExit).
+// The variables a step of `run` sees: parameters.*, steps.*.outputs.* and steps.*.phase of the
+// run, run.name and run.phase (`run_phase`, for onExit).
 Variables run_variables(const nlohmann::json& pipeline, const nlohmann::json& run,
                         const std::string& run_phase);
 

@@ -171,6 +171,22 @@ std::vector<std::size_t> dag_order(const json& pipeline) {
   return fallback;
 }
 
+// Steps whose phase the step's `when` reads ({{steps.X.phase}}).
+std::set<std::string> phases_read(const json& spec) {
+  std::set<std::string> out;
+  if (!spec.contains("when") || !spec["when"].is_string()) return out;
+  auto refs = when_references(spec["when"].get<std::string>());
+  if (!refs.ok()) return out;  // settle_without_running reports it.
+  for (const std::string& r : *refs) {
+    constexpr std::string_view kPrefix = "steps.", kSuffix = ".phase";
+    if (r.size() > kPrefix.size() + kSuffix.size() && r.starts_with(kPrefix) &&
+        r.ends_with(kSuffix)) {
+      out.insert(r.substr(kPrefix.size(), r.size() - kPrefix.size() - kSuffix.size()));
+    }
+  }
+  return out;
+}
+
 int count_running(const json& run) {
   int n = 0;
   for (const json& s : run["steps"]) n += s.value("phase", "") == "Running";
@@ -198,15 +214,19 @@ bool advance_dag(StepContext& c) {
       continue;
     }
     bool ready = true;
+    const std::set<std::string> watched = phases_read(spec);
     for (const std::string& dep : spec.value("dependsOn", std::vector<std::string>{})) {
       const json* d = find_step(c.run, dep);
-      if (blocked.contains(dep)) {
+      const std::string dep_phase = d == nullptr ? "" : d->value("phase", "");
+      // A `when` reading the dependency's phase wants it finished, however it finished.
+      const bool settled = watched.contains(dep) && phase_done(dep_phase);
+      if (blocked.contains(dep) && !settled) {
         blocked.insert(st->value("name", ""));
         (*st)["message"] = "upstream step " + dep + " did not succeed";
         ready = false;
         break;
       }
-      ready &= d != nullptr && phase_ok(d->value("phase", ""));
+      ready &= phase_ok(dep_phase) || settled;
     }
     if (blocked.contains(st->value("name", ""))) continue;
     active = true;

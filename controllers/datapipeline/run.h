@@ -7,7 +7,9 @@
 // Skipped or Cached, no retry backoff is pending, and fewer than spec.parallelism steps of the run
 // are Running. A failed attempt goes back to Pending with nextAttemptTime when retryStrategy
 // allows, else to Failed (the container failed) or Error (the pod could not run). Steps
-// downstream of a Failed/Error step stay Pending ("upstream ... did not succeed").
+// downstream of a Failed/Error step stay Pending ("upstream ... did not succeed"), except that a
+// step whose `when` reads a dependency's phase ({{steps.D.phase}} == Failed) is ready once that
+// dependency finished in any phase (a failure handler; the run still ends Failed).
 // When no step can move, the run's main phase is Succeeded (every step Succeeded, Skipped or
 // Cached) or Failed; then spec.onExit (if any) runs with {{run.phase}}, and the run finishes.
 // spec.activeDeadlineSeconds fails a run's running steps (their Jobs are deleted) once passed.

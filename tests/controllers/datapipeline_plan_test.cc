@@ -164,6 +164,24 @@ TEST(DataPipelinePlan, FalseWhenSkipsTheStepAndItsDependentsStillRun) {
   EXPECT_EQ(w.pipeline["status"]["progress"], "3/3");
 }
 
+TEST(DataPipelinePlan, WhenOnADependencysPhaseRunsAFailureHandler) {
+  json on_failure = make_step("alert", {"train"});
+  on_failure["when"] = "{{steps.train.phase}} == Failed || {{steps.train.phase}} == Error";
+  json on_success = make_step("publish", {"train"});
+  on_success["when"] = "{{steps.train.phase}} == Succeeded";
+  World w{make_pipeline(json::array({make_step("train"), on_failure, on_success}))};
+  w.step();
+  w.fail(w.job("train"), 1);
+  w.step();
+  EXPECT_EQ(w.phase("train"), "Failed");
+  EXPECT_EQ(w.phase("alert"), "Running");  // Waits for train to finish, however it finished.
+  EXPECT_EQ(w.phase("publish"), "Skipped");
+  w.complete(w.job("alert"));
+  w.step();
+  EXPECT_EQ(w.phase("alert"), "Succeeded");
+  EXPECT_EQ(w.run()["phase"], "Failed");  // Handled, yet train failed.
+}
+
 TEST(DataPipelinePlan, CacheHitMarksTheStepCachedWithEarlierOutputs) {
   json features = make_step("features");
   features["args"] = {"month={{parameters.month}}"};

@@ -39,11 +39,86 @@ TEST(When, ComparesNumbersNumericallyAndTextAsText) {
   }
 }
 
-TEST(When, RejectsUnknownVariablesAndMissingOperators) {
-  EXPECT_EQ(evaluate_when("{{steps.x.outputs.y}} > 1", {}).error().message(),
-            "unknown variable {{steps.x.outputs.y}}");
-  EXPECT_FALSE(evaluate_when("maybe", {}).ok());
-  EXPECT_FALSE(evaluate_when(" > 3", {}).ok());
+TEST(When, SubstitutedValuesAreNeverReadAsOperators) {
+  const Variables vars = {{"parameters.rule", "a == b"},
+                          {"parameters.lt", "<"},
+                          {"parameters.paren", "x) || (true"},
+                          {"steps.s.outputs.msg", "rows < 10 && ok"}};
+  struct Case {
+    const char* expr;
+    bool want;
+  };
+  const Case cases[] = {
+      {"{{parameters.rule}} == 'a == b'", true},
+      {"{{parameters.rule}} != 'a == b'", false},
+      {"{{parameters.lt}} == '<'", true},
+      {"{{parameters.paren}} == true", false},
+      {"{{steps.s.outputs.msg}} == \"rows < 10 && ok\"", true},
+      {"prefix-{{parameters.lt}} == 'prefix-<'", true},  // Adjacent pieces make one operand.
+  };
+  for (const Case& c : cases) {
+    auto got = evaluate_when(c.expr, vars);
+    ASSERT_TRUE(got.ok()) << c.expr << ": " << got.error().to_string();
+    EXPECT_EQ(*got, c.want) << c.expr;
+  }
+}
+
+TEST(When, CombinesConditionsWithAndOrNotAndParentheses) {
+  const Variables vars = {{"steps.v.outputs.rows", "1000"},
+                          {"steps.v.phase", "Succeeded"},
+                          {"steps.t.phase", "Failed"},
+                          {"steps.v.outputs.ok", "true"}};
+  struct Case {
+    const char* expr;
+    bool want;
+  };
+  const Case cases[] = {
+      {"{{steps.v.outputs.rows}} > 10 && {{steps.v.phase}} == Succeeded", true},
+      {"{{steps.v.outputs.rows}} > 10 && {{steps.t.phase}} == Succeeded", false},
+      {"{{steps.t.phase}} == Failed || {{steps.v.outputs.rows}} < 1", true},
+      {"false && true || true", true},  // && binds tighter than ||.
+      {"false && (true || true)", false},
+      {"!false && !({{steps.v.outputs.rows}} >= 1000)", false},
+      {"!!{{steps.v.outputs.ok}}", true},
+      {"({{steps.v.outputs.rows}}==1000)&&({{steps.t.phase}}!=Succeeded)", true},
+      {"{{steps.v.outputs.ok}}", true},
+  };
+  for (const Case& c : cases) {
+    auto got = evaluate_when(c.expr, vars);
+    ASSERT_TRUE(got.ok()) << c.expr << ": " << got.error().to_string();
+    EXPECT_EQ(*got, c.want) << c.expr;
+  }
+}
+
+TEST(When, ErrorsNameTheExpressionAndThePosition) {
+  struct Case {
+    const char* expr;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"{{steps.x.outputs.y}} > 1",
+       "when \"{{steps.x.outputs.y}} > 1\": unknown variable {{steps.x.outputs.y}} at position 0"},
+      {"maybe", "when \"maybe\": expected a comparison or true/false, got \"maybe\" at position 0"},
+      {" > 3", "when \" > 3\": expected an operand, got '>' at position 1"},
+      {"(1 == 1", "when \"(1 == 1\": expected ')', got end of expression at position 7"},
+      {"1 = 1", "when \"1 = 1\": single '=' (write ==) at position 2"},
+      {"1 == 1 &&", "when \"1 == 1 &&\": expected an operand, got end of expression at position 9"},
+      {"1 == 1 2", "when \"1 == 1 2\": unexpected operand at position 7"},
+      {"'open == 1", "when \"'open == 1\": unterminated string at position 0"},
+      {"{{a > 1", "when \"{{a > 1\": unclosed {{ at position 0"},
+  };
+  for (const Case& c : cases) {
+    auto got = evaluate_when(c.expr, {});
+    ASSERT_FALSE(got.ok()) << c.expr;
+    EXPECT_EQ(got.error().message(), c.message);
+  }
+  EXPECT_FALSE(evaluate_when(std::string(200, '(') + "true" + std::string(200, ')'), {}).ok());
+}
+
+TEST(When, ReferencesAreListedWithoutEvaluating) {
+  auto refs = when_references("{{steps.a.phase}} == Failed || '{{ parameters.m }}' > 1");
+  ASSERT_TRUE(refs.ok()) << refs.error().to_string();
+  EXPECT_EQ(*refs, (std::set<std::string>{"parameters.m", "steps.a.phase"}));
 }
 
 TEST(Substitute, ReplacesEveryReference) {
