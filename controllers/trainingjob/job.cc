@@ -86,7 +86,8 @@ Result<json> builtin_trainer(const json& tj, const BuildOptions& options) {
   return json{{"container", container}, {"volumes", volumes}};
 }
 
-Result<json> desired_job(const json& tj, long long restarts, const BuildOptions& options) {
+Result<json> desired_job(const json& tj, long long restarts, const BuildOptions& options,
+                         std::optional<long long> deadline_seconds) {
   const std::string tj_name = string_at(tj, "/metadata/name");
   const json& spec = tj.at("spec");
   const json run_policy = spec.value("runPolicy", json::object());
@@ -112,7 +113,9 @@ Result<json> desired_job(const json& tj, long long restarts, const BuildOptions&
                    {"parallelism", replicas},
                    {"backoffLimit", gang ? 0 : run_policy.value("backoffLimit", 3)},
                    {"template", {{"metadata", pod_meta}, {"spec", pod}}}};
-  if (run_policy.contains("activeDeadlineSeconds")) {
+  if (deadline_seconds) {
+    job_spec["activeDeadlineSeconds"] = *deadline_seconds;
+  } else if (run_policy.contains("activeDeadlineSeconds")) {
     job_spec["activeDeadlineSeconds"] = run_policy["activeDeadlineSeconds"];
   }
   if (run_policy.contains("ttlSecondsAfterFinished")) {

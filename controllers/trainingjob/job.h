@@ -5,6 +5,7 @@
 // Pure builders returning complete objects for server-side apply. Thread-safe.
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
@@ -22,12 +23,14 @@ struct BuildOptions {
 // framework environment (env.h); the pods get subdomain = the headless Service and
 // restartPolicy Never (retries are the Job's or the gang's).
 // runPolicy mapping: backoffLimit -> the Job's backoffLimit (0 with gangRestart: the controller
-// recreates the whole gang instead), activeDeadlineSeconds and ttlSecondsAfterFinished -> the
-// Job's, restartPolicy ExitCode -> podFailurePolicy {Ignore on DisruptionTarget; FailJob on exit
+// recreates the whole gang instead), activeDeadlineSeconds -> the Job's (or `deadline_seconds`
+// when given: what is left of the TrainingJob's deadline for this attempt), ttlSecondsAfterFinished
+// -> the Job's, restartPolicy ExitCode -> podFailurePolicy {Ignore on DisruptionTarget; FailJob on exit
 // codes 1-127; other codes (signals, > 128) count against the backoff limit}.
 // Errors (invalid-input): a data or model URI that is neither pvc:// nor file://.
 Result<nlohmann::json> desired_job(const nlohmann::json& tj, long long restarts,
-                                   const BuildOptions& options);
+                                   const BuildOptions& options,
+                                   std::optional<long long> deadline_seconds = std::nullopt);
 
 // The built-in XGBoost trainer container: `kiln-runtime train` with the flags of
 // src/cmd/runtime_train_command.cc (--data, --label, --objective, --rounds, --test-fraction,

@@ -1,5 +1,8 @@
 #include "controllers/trainingjob/plan.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "controllers/common/conditions.h"
 #include "controllers/common/names.h"
 #include "controllers/trainingjob/model.h"
@@ -129,6 +132,107 @@ void transition(const json& before, Plan& plan, const std::string& detail = "") 
   plan.events.push_back({bad ? "Warning" : "Normal", to, message});
 }
 
+// The gang attempt an observed Job runs: 0 for `<tj>`, N for `<tj>-r<N>`; nullopt otherwise.
+std::optional<long long> attempt_of(const std::string& tj_name, const json& job) {
+  const std::string name = string_at(job, "/metadata/name");
+  if (name == job_name(tj_name, 0)) return 0;
+  const auto r = name.rfind("-r");
+  if (r == std::string::npos) return std::nullopt;
+  const std::string digits = name.substr(r + 2);
+  if (digits.empty() || digits.size() > 9 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const long long n = std::stoll(digits);
+  if (job_name(tj_name, n) != name) return std::nullopt;
+  return n;
+}
+
+// The current attempt: the highest attempt among the observed Jobs (a Job an earlier plan created
+// is the truth even when the status write that counted it is not in the cache yet), never below
+// status.restarts (which only grows, so a stale copy is only ever lower).
+long long current_attempt(const std::string& tj_name, const Observed& observed,
+                          const json& status) {
+  long long attempt = status.value("restarts", 0LL);
+  for (const json& j : observed.jobs) {
+    if (j.contains(json::json_pointer("/metadata/deletionTimestamp"))) continue;
+    attempt = std::max(attempt, attempt_of(tj_name, j).value_or(0));
+  }
+  return attempt;
+}
+
+// When the TrainingJob started: the earliest of status.startTime and the creation of every
+// observed Job, else `now` (the first Job is applied now).
+TimePoint started_at(const json& status, const Observed& observed, TimePoint now) {
+  std::optional<TimePoint> start = parse_time(status.value("startTime", ""));
+  for (const json& j : observed.jobs) {
+    const auto created = parse_time(string_at(j, "/metadata/creationTimestamp"));
+    if (created && (!start || *created < *start)) start = created;
+  }
+  return start.value_or(now);
+}
+
+// runPolicy.activeDeadlineSeconds bounds the whole TrainingJob from `start`, over every gang
+// attempt: the seconds the current Job may still run (its observed activeDeadlineSeconds when it
+// is in the cache, so re-applying it changes nothing), 0 when spent; nullopt without a deadline.
+std::optional<long long> remaining_seconds(const json& tj, const json* job, TimePoint start,
+                                           TimePoint now) {
+  const long long deadline = int_at(tj, "/spec/runPolicy/activeDeadlineSeconds", -1);
+  if (deadline < 0) return std::nullopt;
+  const TimePoint end = start + Seconds(deadline);
+  if (now >= end) return 0;
+  if (job != nullptr) {
+    if (const long long set = int_at(*job, "/spec/activeDeadlineSeconds", -1); set > 0) return set;
+  }
+  const auto left = std::chrono::ceil<Seconds>(end - now).count();
+  return std::max<long long>(left, 1);
+}
+
+// The deadline is spent: unfinished Jobs go, the TrainingJob fails with DeadlineExceeded.
+void fail_deadline(const json& tj, const Observed& observed, TimePoint now, Plan& plan) {
+  for (const json& j : observed.jobs) {
+    const auto kind = outcome_of(&j).kind;
+    if (kind != JobOutcome::Kind::kComplete && kind != JobOutcome::Kind::kFailed) {
+      plan.remove.push_back(delete_ref_of(j));
+    }
+  }
+  const long long deadline = int_at(tj, "/spec/runPolicy/activeDeadlineSeconds", -1);
+  plan.status["completionTime"] = format_time(now);
+  set_phase(plan.status, "Failed", "DeadlineExceeded",
+            "runPolicy.activeDeadlineSeconds (" + std::to_string(deadline) +
+                " s) passed since startTime " + plan.status.value("startTime", ""),
+            int_at(tj, "/metadata/generation", 0), now);
+}
+
+void set_outcome_phase(const json& tj, const Observed& observed, const JobOutcome& outcome,
+                       const std::string& job, long long restarts, TimePoint now, Plan& plan) {
+  const long long gen = int_at(tj, "/metadata/generation", 0);
+  switch (outcome.kind) {
+    case JobOutcome::Kind::kMissing:
+    case JobOutcome::Kind::kWaiting:
+      if (restarts > 0) {
+        set_phase(plan.status, "Restarting", "GangRestart",
+                  "restart " + std::to_string(restarts) + ": waiting for the new workers", gen,
+                  now);
+      } else {
+        set_phase(plan.status, "Created", "JobCreated", "waiting for workers to start", gen, now);
+      }
+      break;
+    case JobOutcome::Kind::kActive:
+      set_phase(plan.status, "Running", "WorkersRunning", "workers are running", gen, now);
+      break;
+    case JobOutcome::Kind::kComplete:
+      if (auto model = worker0_model(tj, observed, job)) plan.status["model"] = *model;
+      plan.status["completionTime"] = format_time(now);
+      set_phase(plan.status, "Succeeded", "JobComplete", "every worker finished", gen, now);
+      break;
+    case JobOutcome::Kind::kFailed:
+      plan.status["completionTime"] = format_time(now);
+      set_phase(plan.status, "Failed", outcome.reason, outcome.message, gen, now);
+      break;
+  }
+}
+
 }  // namespace
 
 Plan plan_trainingjob(const json& tj, const Observed& observed, TimePoint now,
@@ -142,14 +246,24 @@ Plan plan_trainingjob(const json& tj, const Observed& observed, TimePoint now,
     plan_finished(tj, observed, now, plan);
     return plan;
   }
-  long long restarts = before.value("restarts", 0LL);
   const std::string tj_name = string_at(tj, "/metadata/name");
+  long long restarts = current_attempt(tj_name, observed, before);
   std::string job = job_name(tj_name, restarts);
   JobOutcome outcome = outcome_of(find_named(observed.jobs, job));
   std::string detail;
   plan.status["replicaStatuses"] = replica_statuses(find_named(observed.jobs, job));
+  plan.status["restarts"] = restarts;
+  const TimePoint start = started_at(before, observed, now);
+  plan.status["startTime"] = format_time(start);
 
   const json run_policy = tj.at("spec").value("runPolicy", json::object());
+  const auto remaining = remaining_seconds(tj, find_named(observed.jobs, job), start, now);
+  if (remaining == 0 && outcome.kind != JobOutcome::Kind::kComplete) {
+    fail_deadline(tj, observed, now, plan);
+    transition(before, plan);
+    plan_finished(tj, observed, now, plan);
+    return plan;
+  }
   if (outcome.kind == JobOutcome::Kind::kFailed && run_policy.value("gangRestart", true) &&
       retryable(outcome.reason) && restarts < run_policy.value("backoffLimit", 3LL)) {
     ++restarts;
@@ -163,7 +277,9 @@ Plan plan_trainingjob(const json& tj, const Observed& observed, TimePoint now,
     if (string_at(old, "/metadata/name") != job) plan.remove.push_back(delete_ref_of(old));
   }
 
-  auto desired = desired_job(tj, restarts, options);
+  const json* current = find_named(observed.jobs, job);
+  const auto job_deadline = remaining_seconds(tj, current, start, now);
+  auto desired = desired_job(tj, restarts, options, job_deadline);
   if (!desired.ok()) {
     set_phase(plan.status, "Failed", "InvalidSpec", desired.error().message(), gen, now);
     plan.status["completionTime"] = format_time(now);
@@ -174,33 +290,12 @@ Plan plan_trainingjob(const json& tj, const Observed& observed, TimePoint now,
   if (outcome.kind != JobOutcome::Kind::kComplete && outcome.kind != JobOutcome::Kind::kFailed) {
     plan.apply.push_back(desired_service(tj, job));
     plan.apply.push_back(std::move(desired).value());
+    if (job_deadline) {
+      const TimePoint end = start + Seconds(int_at(tj, "/spec/runPolicy/activeDeadlineSeconds", 0));
+      plan.requeue_in(std::chrono::ceil<Seconds>(end - now));
+    }
   }
-
-  switch (outcome.kind) {
-    case JobOutcome::Kind::kMissing:
-    case JobOutcome::Kind::kWaiting:
-      if (restarts > 0) {
-        set_phase(plan.status, "Restarting", "GangRestart",
-                  "restart " + std::to_string(restarts) + ": waiting for the new workers", gen,
-                  now);
-      } else {
-        set_phase(plan.status, "Created", "JobCreated", "waiting for workers to start", gen, now);
-      }
-      break;
-    case JobOutcome::Kind::kActive:
-      if (!plan.status.contains("startTime")) plan.status["startTime"] = format_time(now);
-      set_phase(plan.status, "Running", "WorkersRunning", "workers are running", gen, now);
-      break;
-    case JobOutcome::Kind::kComplete:
-      if (auto model = worker0_model(tj, observed, job)) plan.status["model"] = *model;
-      plan.status["completionTime"] = format_time(now);
-      set_phase(plan.status, "Succeeded", "JobComplete", "every worker finished", gen, now);
-      break;
-    case JobOutcome::Kind::kFailed:
-      plan.status["completionTime"] = format_time(now);
-      set_phase(plan.status, "Failed", outcome.reason, outcome.message, gen, now);
-      break;
-  }
+  set_outcome_phase(tj, observed, outcome, job, restarts, now, plan);
   transition(before, plan, detail);
   if (is_finished(plan.status.value("phase", ""))) plan_finished(tj, observed, now, plan);
   return plan;

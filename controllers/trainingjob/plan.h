@@ -10,7 +10,12 @@
 // Gang restart (runPolicy.gangRestart, default true): the Job runs with backoffLimit 0, so one
 // failed worker fails the Job; while status.restarts < runPolicy.backoffLimit and the failure is
 // retryable (not DeadlineExceeded, not an exit code the ExitCode policy fails on), the plan
-// deletes that Job and applies the next one (`<tj>-r<N>`), counting status.restarts.
+// deletes that Job and applies the next one (`<tj>-r<N>`), counting status.restarts. The current
+// attempt N is the highest one among the Jobs observed (never below status.restarts), so a plan
+// that runs before its own status write reaches the cache never brings back an older Job.
+// runPolicy.activeDeadlineSeconds bounds the whole TrainingJob from status.startTime (the
+// creation of its first Job): each Job gets what is left of it, and once it is spent the
+// unfinished Job is deleted and the phase is Failed with reason DeadlineExceeded.
 // When finished: cleanPodPolicy (None | Running | All) deletes the matching pods; the headless
 // Service is deleted ttlSecondsAfterFinished after completion (the Job's own TTL removes the Job).
 

@@ -173,6 +173,85 @@ TEST(TrainingJobPlan, PlanningAgainOnItsOwnResultChangesNothing) {
   EXPECT_EQ(applied_names(second), applied_names(first));
 }
 
+TEST(TrainingJobPlan, AStaleStatusNeverBringsBackAnOlderJob) {
+  // The plan that restarted to mnist-r2 wrote restarts 2, but this reconcile still reads the
+  // status before it; the cache already holds mnist-r2 and no longer mnist-r1.
+  Observed observed;
+  observed.jobs.push_back(job("mnist-r2", json::object()));
+  const json stale = {{"phase", "Restarting"}, {"restarts", 1}, {"jobName", "mnist-r1"}};
+  const Plan plan = plan_trainingjob(trainingjob(stale), observed, kNow, {});
+  EXPECT_EQ(applied_names(plan),
+            (std::vector<std::string>{"Service/mnist-workers", "Job/mnist-r2"}));
+  EXPECT_TRUE(plan.remove.empty());
+  EXPECT_EQ(plan.status["restarts"], 2);
+  EXPECT_EQ(plan.status["jobName"], "mnist-r2");
+  EXPECT_EQ(plan.status["phase"], "Restarting");
+}
+
+TEST(TrainingJobPlan, AStaleStatusCountsTheRestartFromTheObservedJob) {
+  // mnist-r1 failed; the status still says restarts 0: the next attempt is r2, not r1 again.
+  Observed observed;
+  observed.jobs.push_back(job("mnist-r1", job_condition("Failed", "BackoffLimitExceeded")));
+  const Plan plan =
+      plan_trainingjob(trainingjob({{"phase", "Running"}, {"restarts", 0}}), observed, kNow, {});
+  EXPECT_EQ(plan.status["restarts"], 2);
+  EXPECT_EQ(plan.status["jobName"], "mnist-r2");
+  ASSERT_EQ(plan.remove.size(), 1u);
+  EXPECT_EQ(plan.remove[0].name, "mnist-r1");
+}
+
+json with_deadline(json tj, long long seconds) {
+  tj["spec"]["runPolicy"]["activeDeadlineSeconds"] = seconds;
+  return tj;
+}
+
+TEST(TrainingJobPlan, ARestartedGangGetsOnlyWhatIsLeftOfTheDeadline) {
+  Observed observed;
+  json first = job("mnist", job_condition("Failed", "BackoffLimitExceeded"));
+  first["metadata"]["creationTimestamp"] = format_time(kNow - 400s);
+  observed.jobs.push_back(first);
+  const json tj = with_deadline(trainingjob({{"phase", "Running"}}), 600);
+  const Plan plan = plan_trainingjob(tj, observed, kNow, {});
+  ASSERT_EQ(applied_names(plan),
+            (std::vector<std::string>{"Service/mnist-workers", "Job/mnist-r1"}));
+  EXPECT_EQ(plan.apply[1]["spec"]["activeDeadlineSeconds"], 200);
+  EXPECT_EQ(plan.status["startTime"], format_time(kNow - 400s));
+  EXPECT_EQ(plan.requeue_after, 200s);
+
+  // Once the first Job is gone, status.startTime still anchors the deadline.
+  Observed later;
+  json second = job("mnist-r1", {{"active", 4}});
+  second["metadata"]["creationTimestamp"] = format_time(kNow + 1s);
+  second["spec"]["activeDeadlineSeconds"] = 200;
+  later.jobs.push_back(second);
+  const Plan running = plan_trainingjob(with_deadline(trainingjob(plan.status), 600), later,
+                                        kNow + 100s, {});
+  EXPECT_EQ(running.status["phase"], "Running");
+  EXPECT_EQ(running.apply[1]["spec"]["activeDeadlineSeconds"], 200);  // As observed: no churn.
+  EXPECT_EQ(running.requeue_after, 100s);
+
+  const Plan spent = plan_trainingjob(with_deadline(trainingjob(running.status), 600), later,
+                                      kNow + 200s, {});
+  EXPECT_EQ(spent.status["phase"], "Failed");
+  EXPECT_EQ(find_condition(spent.status, "Failed")->at("reason"), "DeadlineExceeded");
+  EXPECT_TRUE(spent.apply.empty());
+  ASSERT_FALSE(spent.remove.empty());
+  EXPECT_EQ(spent.remove[0].name, "mnist-r1");
+}
+
+TEST(TrainingJobPlan, ADeadlineSpentBeforeARestartFailsInsteadOfRestarting) {
+  Observed observed;
+  json first = job("mnist", job_condition("Failed", "BackoffLimitExceeded"));
+  first["metadata"]["creationTimestamp"] = format_time(kNow - 600s);
+  observed.jobs.push_back(first);
+  const Plan plan =
+      plan_trainingjob(with_deadline(trainingjob({{"phase", "Running"}}), 600), observed, kNow, {});
+  EXPECT_EQ(plan.status["phase"], "Failed");
+  EXPECT_EQ(find_condition(plan.status, "Failed")->at("reason"), "DeadlineExceeded");
+  EXPECT_EQ(plan.status["restarts"], 0);
+  EXPECT_TRUE(plan.apply.empty());
+}
+
 TEST(TrainingJobPlan, FinishedJobDeletesItsServiceAfterTheTtl) {
   Observed observed;
   observed.services.push_back({{"apiVersion", "v1"},
