@@ -4,7 +4,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "controllers/admission/dag.h"
+#include "controllers/datapipeline/dag.h"
 
 namespace kiln::controllers {
 namespace {

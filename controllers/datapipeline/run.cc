@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "controllers/admission/dag.h"
+#include "controllers/datapipeline/dag.h"
 #include "controllers/common/names.h"
 #include "controllers/datapipeline/attempt.h"
 #include "controllers/datapipeline/cache.h"

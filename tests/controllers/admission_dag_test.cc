@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "controllers/admission/dag.h"
+#include "controllers/datapipeline/dag.h"
 
 namespace kiln::controllers {
 namespace {

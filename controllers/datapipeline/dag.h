@@ -2,7 +2,7 @@
 
 // The dependency graph of a DataPipeline's steps: checks (unknown dependencies, cycles) and a
 // topological order. Pure functions of the step list; used by the admission webhook and by the
-// DataPipeline controller.
+// DataPipeline controller, so it is its own library (kiln_dag) below both, depending on nothing.
 
 #include <optional>
 #include <string>

@@ -1,4 +1,4 @@
-#include "controllers/admission/dag.h"
+#include "controllers/datapipeline/dag.h"
 
 #include <algorithm>
 #include <functional>
