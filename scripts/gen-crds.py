@@ -12,6 +12,8 @@ import sys
 
 import yaml
 
+import crd_cpp
+
 GROUP = "kiln.dev"
 VERSION = "v1alpha1"
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
@@ -56,6 +58,17 @@ def duration(description, **extra):
                   maxLength=32, **extra)
 
 
+def cpp(name):
+    """The C++ struct name of a shape used in several places (see scripts/crd_cpp.py); `json`
+    keeps the field as nlohmann::json."""
+    return {crd_cpp.HINT_TYPE: name}
+
+
+def cpp_enum(name):
+    """The C++ enum name of a string enum used in several places."""
+    return {crd_cpp.HINT_ENUM: name}
+
+
 def free_object(description):
     return {"type": "object", "description": description,
             "x-kubernetes-preserve-unknown-fields": True}
@@ -68,7 +81,8 @@ def string_map(description):
 
 def name_ref(description):
     return obj(description, {"name": string("Name of the object, in this object's namespace.",
-                                            maxLength=253)}, required=["name"])
+                                            maxLength=253)}, required=["name"],
+               **cpp("LocalObjectReference"))
 
 
 def env_list():
@@ -77,7 +91,7 @@ def env_list():
                      "name": string("Variable name.", maxLength=256),
                      "value": string("Variable value."),
                      "valueFrom": free_object("A source for the value, as in a Pod's EnvVar."),
-                 }, required=["name"]), maxItems=128)
+                 }, required=["name"], **cpp("EnvVar")), maxItems=128)
 
 
 def resources():
@@ -88,7 +102,7 @@ def resources():
                      "additionalProperties": qty},
         "limits": {"type": "object", "description": "Maximum resources (cpu, memory, ...).",
                    "additionalProperties": qty},
-    })
+    }, **cpp("json"))
 
 
 def pod_template(description):
@@ -100,13 +114,15 @@ def conditions():
         "Latest observations of the object's state, as metav1.Condition.",
         obj("One aspect of the object's state (metav1.Condition).", {
             "type": string("Type of condition in CamelCase.", maxLength=316),
-            "status": string("True, False or Unknown.", enum=["True", "False", "Unknown"]),
+            "status": string("True, False or Unknown.", enum=["True", "False", "Unknown"],
+                             **cpp_enum("ConditionStatus")),
             "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0,
                                    "description": "The .metadata.generation the condition was set from."},
             "lastTransitionTime": string("When the status last changed.", format="date-time"),
             "reason": string("CamelCase reason for the last transition.", maxLength=1024),
             "message": string("Human-readable details of the last transition.", maxLength=32768),
-        }, required=["type", "status", "lastTransitionTime", "reason", "message"]),
+        }, required=["type", "status", "lastTransitionTime", "reason", "message"],
+            **cpp("Condition")),
         **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
 
 
@@ -120,7 +136,8 @@ def model_source(description, allow_training_job=True):
         "uri": string("Where the model file is: pvc://<claim>/<path> or file://<path> (inside the "
                       "runtime image).", maxLength=2048, pattern=r"^(pvc|file)://.+"),
         "format": string("Model format: the runtime backend that loads it.",
-                         enum=["xgboost", "onnx", "torchscript"], default="xgboost"),
+                         enum=["xgboost", "onnx", "torchscript"], default="xgboost",
+                         **cpp_enum("ModelFormat")),
         "version": string("Version label shown in status and metrics (default: the uri's digest).",
                           maxLength=128),
     }
@@ -131,7 +148,8 @@ def model_source(description, allow_training_job=True):
             maxLength=253)
         validations = [("has(self.uri) != has(self.fromTrainingJob)",
                         "exactly one of uri or fromTrainingJob must be set")]
-    return obj(description, props, validations=validations)
+    return obj(description, props, validations=validations,
+               **cpp("ModelSource" if allow_training_job else "ModelUri"))
 
 
 def crd(kind, plural, short, schema_spec, schema_status, columns, description):
@@ -168,7 +186,8 @@ def step_schema(description):
         "name": string("Step name, unique in the pipeline (a DNS label).", maxLength=63,
                        pattern=DNS_LABEL),
         "image": string("Container image of the step.", maxLength=512),
-        "imagePullPolicy": string("When to pull the image.", enum=["Always", "IfNotPresent", "Never"]),
+        "imagePullPolicy": string("When to pull the image.", enum=["Always", "IfNotPresent", "Never"],
+                                  **cpp_enum("PullPolicy")),
         "command": array("Entrypoint array.", string("An argument."), maxItems=64),
         "args": array("Arguments to the entrypoint; {{parameters.NAME}} and "
                       "{{steps.STEP.outputs.NAME}} are substituted.", string("An argument."),
@@ -225,7 +244,7 @@ def step_schema(description):
         }),
     }, required=["name"], validations=[
         ("has(self.image) != has(self.template)", "exactly one of image or template must be set"),
-    ])
+    ], **cpp("PipelineStep"))
 
 
 def datapipeline():
@@ -419,7 +438,8 @@ def modeldeployment():
         "runtime": obj("The serving runtime.", {
             "image": string("kiln-runtime image (default: the manager's configured image).",
                             maxLength=512),
-            "imagePullPolicy": string("When to pull it.", enum=["Always", "IfNotPresent", "Never"]),
+            "imagePullPolicy": string("When to pull it.", enum=["Always", "IfNotPresent", "Never"],
+                                      **cpp_enum("PullPolicy")),
         }),
         "canary": obj("A second model taking a share of live traffic.", {
             "model": model_source("The canary model."),
@@ -604,6 +624,63 @@ def driftmonitor():
        "retraining and rolling out.")
 
 
+# C++ names of the objects and enums whose derived name (parent + field) would read badly.
+CPP_NAMES = {
+    "DataPipeline.spec.parameters[]": "PipelineParameter",
+    "DataPipeline.spec.workspace": "Workspace",
+    "DataPipeline.spec.concurrencyPolicy": "ConcurrencyPolicy",
+    "DataPipeline.status.phase": "RunPhase",
+    "DataPipeline.status.runs[]": "PipelineRun",
+    "DataPipeline.status.runs[].phase": "RunPhase",
+    "DataPipeline.status.runs[].steps[]": "StepStatus",
+    "DataPipeline.status.runs[].steps[].phase": "StepPhase",
+    "TrainingJob.spec.framework": "Framework",
+    "TrainingJob.spec.builtin": "BuiltinTrainer",
+    "TrainingJob.spec.builtin.xgboost": "XGBoostTrainer",
+    "TrainingJob.spec.builtin.xgboost.objective": "XGBoostObjective",
+    "TrainingJob.spec.runPolicy": "RunPolicy",
+    "TrainingJob.spec.runPolicy.cleanPodPolicy": "CleanPodPolicy",
+    "TrainingJob.spec.runPolicy.restartPolicy": "RestartPolicy",
+    "TrainingJob.spec.output": "TrainingOutput",
+    "TrainingJob.status.phase": "TrainingPhase",
+    "TrainingJob.status.replicaStatuses": "ReplicaStatuses",
+    "TrainingJob.status.model": "TrainedModel",
+    "ModelDeployment.spec.autoscaling": "AutoscalingSpec",
+    "ModelDeployment.spec.runtime": "RuntimeSpec",
+    "ModelDeployment.spec.canary": "CanarySpec",
+    "ModelDeployment.spec.shadow": "ShadowSpec",
+    "ModelDeployment.spec.rollout": "RolloutSpec",
+    "ModelDeployment.spec.rollout.steps[]": "RolloutStep",
+    "ModelDeployment.spec.rollout.steps[].pause": "RolloutPause",
+    "ModelDeployment.spec.rollout.analysis": "AnalysisSpec",
+    "ModelDeployment.spec.rollout.analysis.metrics[]": "AnalysisMetric",
+    "ModelDeployment.spec.rollout.analysis.metrics[].name": "AnalysisMetricName",
+    "ModelDeployment.status.stable": "VariantStatus",
+    "ModelDeployment.status.canary": "VariantStatus",
+    "ModelDeployment.status.shadow": "VariantStatus",
+    "ModelDeployment.status.traffic": "TrafficStatus",
+    "ModelDeployment.status.rollout": "RolloutStatus",
+    "ModelDeployment.status.rollout.phase": "RolloutPhase",
+    "ModelDeployment.status.lastAnalysis": "AnalysisStatus",
+    "ModelDeployment.status.lastAnalysis.metrics[]": "MeasuredMetric",
+    "ModelDeployment.status.lastAnalysis.canary": "AnalysedCanary",
+    "DriftMonitor.spec.target": "MonitorTarget",
+    "DriftMonitor.spec.baseline": "BaselineSource",
+    "DriftMonitor.spec.window": "MonitorWindow",
+    "DriftMonitor.spec.features[]": "MonitoredFeature",
+    "DriftMonitor.spec.features[].type": "FeatureType",
+    "DriftMonitor.spec.features[].test": "DriftTest",
+    "DriftMonitor.spec.correction": "Correction",
+    "DriftMonitor.spec.actions": "MonitorActions",
+    "DriftMonitor.spec.actions.retrain": "RetrainAction",
+    "DriftMonitor.spec.actions.retrain.trainingJobTemplate": "TrainingJobTemplate",
+    "DriftMonitor.spec.actions.rollout": "RolloutAction",
+    "DriftMonitor.status.lastEvaluation": "Evaluation",
+    "DriftMonitor.status.lastEvaluation.features[]": "FeatureResult",
+    "DriftMonitor.status.lastRetrain": "RetrainRecord",
+}
+
+
 def check_descriptions(schema, path):
     """Every property has a description (so kubectl explain teaches the API)."""
     for name, prop in schema.get("properties", {}).items():
@@ -681,6 +758,10 @@ def main():
     # The repository's crds/ and the Helm chart's crds/ (Helm installs those before the release).
     outs = [root / "crds", root / "charts" / "kiln" / "crds"]
     crds = [datapipeline(), trainingjob(), modeldeployment(), driftmonitor()]
+    header, source = crd_cpp.render(crds, "controllers/api/v1alpha1.h", CPP_NAMES)
+    write(root / "controllers" / "api" / "v1alpha1.h", header, check, stale)
+    write(root / "controllers" / "api" / "v1alpha1.cc", source, check, stale)
+    crds = [crd_cpp.strip_hints(c) for c in crds]
     (root / "docs").mkdir(exist_ok=True)
     write(root / "docs" / "api.md", api_reference(crds), check, stale)
     for c in crds:

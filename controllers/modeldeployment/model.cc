@@ -23,28 +23,24 @@ bool known_scheme(std::string_view uri) {
 
 }  // namespace
 
-std::variant<ModelSource, ModelError> resolve_model(const json& spec_model,
+std::variant<ModelSource, ModelError> resolve_model(const api::ModelSource& spec_model,
                                                     const TrainingModels& training_models) {
   ModelSource model;
-  model.format = value_or<std::string>(spec_model, "format", "xgboost");
-  model.version = value_or<std::string>(spec_model, "version", "");
-  const auto job = value_or<std::string>(spec_model, "fromTrainingJob", "");
+  model.format = std::string(api::to_string(spec_model.format));
+  if (spec_model.version) model.version = *spec_model.version;
   std::string digest;
-  if (!job.empty()) {
+  if (spec_model.from_training_job) {
+    const std::string& job = *spec_model.from_training_job;
     auto it = training_models.find(job);
     if (it == training_models.end() || value_or<std::string>(it->second, "uri", "").empty()) {
       return ModelError{ModelProblem::kNotReady,
                         "waiting for TrainingJob " + job + " to report its model"};
     }
     model.uri = it->second["uri"].get<std::string>();
-    if (!spec_model.contains("format")) {
-      model.format = value_or<std::string>(it->second, "format", model.format);
-    }
     model.profile_uri = value_or<std::string>(it->second, "profileUri", "");
     digest = value_or<std::string>(it->second, "digest", "");
-  } else {
-    model.uri = value_or<std::string>(spec_model, "uri", "");
-    model.profile_uri = value_or<std::string>(spec_model, "profileUri", "");
+  } else if (spec_model.uri) {
+    model.uri = *spec_model.uri;
   }
   if (!known_scheme(model.uri)) {
     return ModelError{ModelProblem::kInvalid,

@@ -25,8 +25,11 @@
 #include <vector>
 
 #include "common/result.h"
+#include "controllers/api/v1alpha1.h"
 
 namespace kiln::controllers::modeldeployment {
+
+namespace api = kiln::api::v1alpha1;
 
 using json = nlohmann::json;
 
@@ -52,8 +55,8 @@ struct ModelError {
   std::string message;
 };
 
-// Resolves a spec model object. Pure.
-std::variant<ModelSource, ModelError> resolve_model(const json& spec_model,
+// Resolves a spec model (spec.model, spec.canary.model, spec.shadow.model). Pure.
+std::variant<ModelSource, ModelError> resolve_model(const api::ModelSource& spec_model,
                                                     const TrainingModels& training_models);
 // Parses the kiln.dev/canary-model annotation value. invalid-input when it is not a JSON object
 // with a pvc:// or file:// "uri".

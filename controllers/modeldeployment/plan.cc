@@ -27,6 +27,7 @@ struct Variants {
 
 struct Context {
   const json& md;
+  const api::ModelDeploymentSpec& spec;  // md.spec, decoded once.
   const Observed& observed;
   TimePoint now;
   std::string name;
@@ -110,9 +111,9 @@ ModelSource choose_stable(const Context& ctx, const ModelSource& spec_stable,
   return promoted;
 }
 
-void resolve_optional(const json& spec_part, const TrainingModels& models,
+void resolve_optional(const api::ModelSource& spec_model, const TrainingModels& models,
                       std::optional<ModelSource>& out, std::optional<ModelError>& error) {
-  auto r = resolve_model(spec_part.value("model", json::object()), models);
+  auto r = resolve_model(spec_model, models);
   if (auto* m = std::get_if<ModelSource>(&r)) {
     out = *m;
   } else {
@@ -121,27 +122,37 @@ void resolve_optional(const json& spec_part, const TrainingModels& models,
 }
 
 void resolve_canary_and_shadow(const Context& ctx, Variants& v) {
-  const json& spec = ctx.md["spec"];
-  if (spec.contains("canary") && spec["canary"].is_object()) {
-    resolve_optional(spec["canary"], ctx.observed.training_models, v.canary, v.canary_error);
-    v.canary_percent = value_or<int>(spec["canary"], "trafficPercent", 10);
+  const api::ModelDeploymentSpec& spec = ctx.spec;
+  if (spec.canary) {
+    resolve_optional(spec.canary->model, ctx.observed.training_models, v.canary, v.canary_error);
+    v.canary_percent = spec.canary->traffic_percent;
   } else if (auto a = support::annotation(ctx.md, kCanaryModelAnnotation)) {
     auto parsed = parse_canary_annotation(*a);
     if (parsed.ok()) {
       v.canary = *parsed;
-      v.canary_percent = value_or<int>(json::parse(*a, nullptr, false), "trafficPercent", 10);
+      // The annotation's share, else the schema's default for spec.canary.trafficPercent.
+      v.canary_percent = value_or<int>(json::parse(*a, nullptr, false), "trafficPercent",
+                                       api::CanarySpec{}.traffic_percent);
     } else {
       v.canary_error = ModelError{ModelProblem::kInvalid, parsed.error().message()};
     }
   }
-  if (spec.contains("shadow") && spec["shadow"].is_object()) {
-    resolve_optional(spec["shadow"], ctx.observed.training_models, v.shadow, v.shadow_error);
-    v.shadow_mirror = value_or<int>(spec["shadow"], "mirrorPercent", 100);
+  if (spec.shadow) {
+    resolve_optional(spec.shadow->model, ctx.observed.training_models, v.shadow, v.shadow_error);
+    v.shadow_mirror = spec.shadow->mirror_percent;
   }
 }
 
 json variant_status(const ModelSource& m, const json* deployment) {
   return {{"version", m.version}, {"uri", m.uri}, {"readyReplicas", ready_replicas(deployment)}};
+}
+
+// status.rollout decoded (nullopt when absent or not of the schema's shape: a new rollout).
+std::optional<api::RolloutStatus> rollout_status(const json& status) {
+  if (!status.is_object() || !status.contains("rollout")) return std::nullopt;
+  api::RolloutStatus out;
+  if (!api::decode(status["rollout"], "status.rollout", out).ok()) return std::nullopt;
+  return out;
 }
 
 std::optional<TimePoint> analysis_time(const json& status) {
@@ -158,15 +169,13 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   const json old = status.value("canary", json::object());
   const bool same = value_or<std::string>(old, "uri", "") == c.uri &&
                     value_or<std::string>(old, "version", "") == c.version;
-  RolloutState state =
-      same ? RolloutState::from_status(status.value("rollout", json::object())) : RolloutState{};
+  RolloutState state = same ? RolloutState::from_status(rollout_status(status)) : RolloutState{};
   if (!same)
     support::set_condition(status, "RolledBack", "False", "NewCanary", "a new canary",
                            ctx.generation, ctx.now);
   const json* dep =
       find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kCanary));
-  const json& spec = ctx.md["spec"];
-  const json* rollout = spec.contains("rollout") ? &spec["rollout"] : nullptr;
+  const api::RolloutSpec* rollout = ctx.spec.rollout ? &*ctx.spec.rollout : nullptr;
   RolloutInput in;
   in.rollout = rollout;
   in.initial_weight = v.canary_percent;
@@ -179,8 +188,8 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   in.now = ctx.now;
   if (ctx.observed.analysis &&
       modeldeployment::analysis_due(rollout, state, analysis_time(status), ctx.now)) {
-    AnalysisResult result =
-        evaluate_analysis(rollout->value("analysis", json::object()), *ctx.observed.analysis);
+    const json analysis_spec = rollout->analysis ? json(*rollout->analysis) : json::object();
+    AnalysisResult result = evaluate_analysis(analysis_spec, *ctx.observed.analysis);
     // Counters kept by another canary's measurement (the previous rollout's) end a window that
     // still holds that canary's traffic: this measurement only starts this canary's window.
     const json canary_ref = {{"uri", c.uri}, {"version", c.version}};
@@ -209,13 +218,15 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   if (d.promote) {
     v.stable = c;
     status["stable"] = stable_status(c);
+    status.erase("canary");  // A finished rollout shows no canary: it is the stable model now.
   }
-  const bool promoted = d.state.phase == "Promoted";
-  const bool progressing = d.state.phase == "Progressing" || d.state.phase == "Paused";
-  condition(ctx, "Progressing", progressing, d.reason, d.message, false);
-  condition(ctx, "RolledBack", d.state.phase == "RolledBack",
-            d.state.phase == "RolledBack" ? "AnalysisFailed" : "NotRolledBack",
-            d.state.phase == "RolledBack" ? d.message : "the canary was not rolled back");
+  const bool promoted = d.state.phase == RolloutPhase::kPromoted;
+  const bool rolled_back = d.state.phase == RolloutPhase::kRolledBack;
+  const bool progressing =
+      d.state.phase == RolloutPhase::kProgressing || d.state.phase == RolloutPhase::kPaused;
+  condition(ctx, "Progressing", progressing, to_string(d.reason), d.message, false);
+  condition(ctx, "RolledBack", rolled_back, rolled_back ? "AnalysisFailed" : "NotRolledBack",
+            rolled_back ? d.message : "the canary was not rolled back");
   if (promoted) {
     condition(ctx, "CanaryReady", false, "Promoted", "the canary was promoted to stable", false);
   } else {
@@ -228,6 +239,16 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
                                  : "the canary Deployment has no ready pod yet");
   }
   return {promoted ? 0 : d.canary_weight, !promoted};
+}
+
+// The canary is the stable model (promoted earlier, or named as both): no canary runs, status
+// shows none, and status.rollout keeps the finished rollout.
+void canary_is_stable(Context& ctx) {
+  ctx.status().erase("canary");
+  condition(ctx, "CanaryReady", false, "Promoted", "the canary was promoted to stable", false);
+  condition(ctx, "Progressing", false, to_string(RolloutReason::kRolloutPromoted),
+            "rollout finished: the canary's model is stable", false);
+  condition(ctx, "RolledBack", false, "NotRolledBack", "the canary was not rolled back", false);
 }
 
 void no_canary(Context& ctx, const Variants& v) {
@@ -252,7 +273,7 @@ namespace {
 // The variant's Deployment, and its Service when a router sends traffic to it.
 void add_serving(Context& ctx, const VariantSpec& spec, const BuildOptions& options,
                  bool with_service) {
-  auto d = desired_variant_deployment(ctx.md, spec, options);
+  auto d = desired_variant_deployment(ctx.md, ctx.spec, spec, options);
   if (!d.ok()) {
     // An unmountable uri: report it and leave what runs alone rather than delete it.
     ctx.plan.events.push_back({"Warning", "InvalidModel", d.error().message()});
@@ -342,24 +363,67 @@ void ready_condition(Context& ctx, const Variants& v) {
 }  // namespace
 
 bool analysis_due(const json& md, TimePoint now) {
-  if (!md.contains("spec") || !md["spec"].contains("rollout") || !md.contains("status"))
-    return false;
+  if (!md.contains("status")) return false;
+  auto spec = api::parse_model_deployment_spec(md);
+  if (!spec.ok() || !spec->rollout) return false;
   const json& status = md["status"];
-  const RolloutState state = RolloutState::from_status(status.value("rollout", json::object()));
-  return modeldeployment::analysis_due(&md["spec"]["rollout"], state, analysis_time(status),
-                                       now);
+  const RolloutState state = RolloutState::from_status(rollout_status(status));
+  return modeldeployment::analysis_due(&*spec->rollout, state, analysis_time(status), now);
 }
+
+namespace {
+
+// The replicas of a canary or shadow carrying `percent` of the traffic stable now serves with
+// `stable_replicas` pods: ceil(stable_replicas * percent / 100), at least 1.
+int replicas_for_share(int stable_replicas, int percent) {
+  return std::max(1, (stable_replicas * percent + 99) / 100);
+}
+
+// The highest canary weight of the rollout: the canary is sized for it from the start, so it
+// never scales (and goes briefly unready) between steps.
+int peak_canary_weight(const api::ModelDeploymentSpec& spec, int initial_weight) {
+  int peak = initial_weight;
+  if (spec.rollout) {
+    for (const auto& step : spec.rollout->steps) {
+      if (step.set_weight) peak = std::max(peak, *step.set_weight);
+    }
+  }
+  return peak;
+}
+
+// Stable's replicas now: spec.replicas, or under an HPA the stable Deployment's (the HPA sets
+// them; minReplicas before it has).
+int stable_replicas_now(const Context& ctx) {
+  if (!ctx.spec.autoscaling) return ctx.spec.replicas;
+  const json* d = find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kStable));
+  if (d != nullptr && d->contains("spec")) {
+    const int replicas = value_or<int>((*d)["spec"], "replicas", 0);
+    if (replicas > 0) return replicas;
+  }
+  return ctx.spec.autoscaling->min_replicas;
+}
+
+}  // namespace
 
 ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observed, TimePoint now,
                                          const BuildOptions& options) {
-  Context ctx{md, observed, now, support::name_of(md), support::generation_of(md), {}, {}};
+  auto parsed = api::parse_model_deployment_spec(md);
+  static const api::ModelDeploymentSpec kNoSpec;
+  Context ctx{md,  parsed.ok() ? *parsed : kNoSpec, observed, now, support::name_of(md),
+              support::generation_of(md), {}, {}};
   json& status = ctx.status();
   status = md.value("status", json::object());
   status["observedGeneration"] = ctx.generation;
   status["url"] = service_url(variant_name(ctx.name, Variant::kRouter), support::namespace_of(md));
-  const json& spec = md["spec"];
+  if (!parsed.ok()) {
+    // The API server validates the schema, so this is a spec it let through that Kiln cannot
+    // read: say so and touch no child.
+    condition(ctx, "Ready", false, "InvalidSpec", parsed.error().message());
+    return std::move(ctx.plan);
+  }
+  const api::ModelDeploymentSpec& spec = ctx.spec;
 
-  auto stable = resolve_model(spec.value("model", json::object()), observed.training_models);
+  auto stable = resolve_model(spec.model, observed.training_models);
   if (auto* error = std::get_if<ModelError>(&stable)) {
     const bool waiting = error->problem == ModelProblem::kNotReady;
     condition(ctx, "Ready", false, waiting ? "ModelNotReady" : "InvalidModel", error->message);
@@ -378,7 +442,9 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
       1;
   int canary_weight = 0;
   bool canary_deployed = false;
-  if (v.canary) {
+  if (v.canary && v.canary->uri == v.stable.uri) {
+    canary_is_stable(ctx);
+  } else if (v.canary) {
     std::tie(canary_weight, canary_deployed) = run_canary(ctx, v);
   } else {
     no_canary(ctx, v);
@@ -424,17 +490,24 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
     }
   }
 
-  const bool autoscaled = spec.contains("autoscaling");
-  const int replicas = value_or<int>(spec, "replicas", 1);
+  const bool autoscaled = spec.autoscaling.has_value();
   add_serving(ctx,
-              {Variant::kStable, v.stable, autoscaled ? std::nullopt : std::optional<int>(replicas),
-               v.spec_stable_uri},
+              {Variant::kStable, v.stable,
+               autoscaled ? std::nullopt : std::optional<int>(spec.replicas), v.spec_stable_uri},
               options, with_router);
-  if (canary_deployed)
-    add_serving(ctx, {Variant::kCanary, *v.canary, std::max(1, replicas), ""}, options, true);
-  if (v.shadow)
-    add_serving(ctx, {Variant::kShadow, *v.shadow, std::max(1, replicas), ""}, options, true);
-  if (auto hpa = desired_stable_hpa(md)) ctx.plan.apply.push_back(std::move(*hpa));
+  // A canary or shadow gets the share of stable's current pods that its traffic is.
+  const int stable_now = stable_replicas_now(ctx);
+  if (canary_deployed) {
+    const int peak = peak_canary_weight(spec, v.canary_percent);
+    add_serving(ctx, {Variant::kCanary, *v.canary, replicas_for_share(stable_now, peak), ""},
+                options, true);
+  }
+  if (v.shadow) {
+    add_serving(ctx,
+                {Variant::kShadow, *v.shadow, replicas_for_share(stable_now, v.shadow_mirror), ""},
+                options, true);
+  }
+  if (auto hpa = desired_stable_hpa(md, spec)) ctx.plan.apply.push_back(std::move(*hpa));
 
   // The router's configuration follows the rollout alone (not whether the router is ready), so
   // it does not change, and roll the router, while the router starts.
@@ -452,7 +525,7 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
       config_map["metadata"]["annotations"][std::string(annotation)] = until;
     }
     ctx.plan.apply.push_back(std::move(config_map));
-    ctx.plan.apply.push_back(desired_router_deployment(md, hash, options));
+    ctx.plan.apply.push_back(desired_router_deployment(md, spec, hash, options));
   }
   ctx.plan.apply.push_back(
       desired_endpoint_service(md, through_router ? Variant::kRouter : Variant::kStable));

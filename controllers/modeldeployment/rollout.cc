@@ -6,48 +6,51 @@ namespace kiln::controllers::modeldeployment {
 namespace {
 
 using std::chrono::milliseconds;
-using support::value_or;
 
-const json& steps_of(const json* rollout) {
-  static const json kEmpty = json::array();
-  if (rollout == nullptr || !rollout->contains("steps") || !(*rollout)["steps"].is_array()) {
-    return kEmpty;
-  }
-  return (*rollout)["steps"];
+const std::vector<api::RolloutStep>& steps_of(const api::RolloutSpec* rollout) {
+  static const std::vector<api::RolloutStep> kEmpty;
+  return rollout == nullptr ? kEmpty : rollout->steps;
 }
 
-bool metrics_configured(const json* rollout) {
-  if (rollout == nullptr || !rollout->contains("analysis")) return false;
-  const json& a = (*rollout)["analysis"];
-  return a.contains("metrics") && a["metrics"].is_array() && !a["metrics"].empty();
+// spec.rollout.analysis, or its defaults when absent.
+const api::AnalysisSpec& analysis_of(const api::RolloutSpec* rollout) {
+  static const api::AnalysisSpec kDefaults;
+  return rollout != nullptr && rollout->analysis ? *rollout->analysis : kDefaults;
 }
 
-bool step_runs_analysis(const json* rollout, int step) {
-  const json& steps = steps_of(rollout);
+bool metrics_configured(const api::RolloutSpec* rollout) {
+  return !analysis_of(rollout).metrics.empty();
+}
+
+bool step_runs_analysis(const api::RolloutSpec* rollout, int step) {
+  const auto& steps = steps_of(rollout);
   if (!metrics_configured(rollout) || step < 0 || step >= static_cast<int>(steps.size())) {
     return false;
   }
-  return value_or<bool>(steps[step], "analysis", true);
+  return steps[step].analysis;
 }
 
-int failure_limit(const json* rollout) {
-  return value_or<int>(rollout->value("analysis", json::object()), "failureLimit", 1);
+int failure_limit(const api::RolloutSpec* rollout) { return analysis_of(rollout).failure_limit; }
+
+// A duration the CRD's pattern admitted; `fallback` should the text still not parse.
+milliseconds duration_of(std::string_view text, milliseconds fallback) {
+  auto d = support::parse_duration(text);
+  return d.ok() ? *d : fallback;
 }
 
-milliseconds interval_of(const json* rollout) {
-  return support::duration_or((*rollout)["analysis"], "interval", milliseconds(30'000));
+milliseconds interval_of(const api::RolloutSpec* rollout) {
+  return duration_of(analysis_of(rollout).interval, milliseconds(30'000));
 }
 
 // Whether step `i` is complete; when it waits on a timer, the time left goes to `wait`.
 // `passing` says a passing measurement taken in this call is still unused; the analysis step it
 // completes uses it up.
-bool step_complete(const json* rollout, int i, const RolloutInput& in, TimePoint start,
-                   bool& passing, std::optional<milliseconds>& wait) {
-  const json& step = steps_of(rollout)[i];
-  if (step.contains("pause") && step["pause"].is_object()) {
-    const json& pause = step["pause"];
-    if (!pause.contains("duration")) return in.promote == "true" || in.promote == std::to_string(i);
-    const auto end = start + support::duration_or(pause, "duration", milliseconds(0));
+bool step_complete(const api::RolloutSpec* rollout, int i, const RolloutInput& in,
+                   TimePoint start, bool& passing, std::optional<milliseconds>& wait) {
+  const api::RolloutStep& step = steps_of(rollout)[i];
+  if (step.pause) {
+    if (!step.pause->duration) return in.promote == "true" || in.promote == std::to_string(i);
+    const auto end = start + duration_of(*step.pause->duration, milliseconds(0));
     if (in.now >= end) return true;
     wait = std::chrono::duration_cast<milliseconds>(end - in.now);
     return false;
@@ -61,59 +64,78 @@ bool step_complete(const json* rollout, int i, const RolloutInput& in, TimePoint
 
 // Ends the rollout as RolledBack: all traffic back to stable, the canary kept for inspection.
 void roll_back(RolloutDecision& d, std::string message) {
-  d.state.phase = "RolledBack";
+  d.state.phase = RolloutPhase::kRolledBack;
   d.rolled_back = true;
-  d.reason = "RolledBack";
+  d.reason = RolloutReason::kRolledBack;
   d.message = std::move(message);
   d.events.push_back({"Warning", "RolledBack", d.message});
 }
 
 // Holds a rollout halted by failed analysis (autoRollback off) at its step's weight.
-void hold_halted(RolloutDecision& d, const json* rollout, int initial_weight) {
+void hold_halted(RolloutDecision& d, const api::RolloutSpec* rollout, int initial_weight) {
   d.canary_weight = weight_at(rollout, d.state.step, initial_weight);
-  d.reason = "AnalysisFailed";
+  d.reason = RolloutReason::kAnalysisFailed;
   d.message = "analysis failed " + std::to_string(d.state.failed_analyses) +
               " times; autoRollback is off: the canary holds at its weight until the spec " +
               "changes (a new canary, autoRollback, or a higher failureLimit)";
 }
 
-bool waits_for_promote(const json* rollout, int i) {
-  const json& steps = steps_of(rollout);
+bool waits_for_promote(const api::RolloutSpec* rollout, int i) {
+  const auto& steps = steps_of(rollout);
   if (i >= static_cast<int>(steps.size())) return false;
-  const json& step = steps[i];
-  return step.contains("pause") && step["pause"].is_object() && !step["pause"].contains("duration");
+  return steps[i].pause && !steps[i].pause->duration;
 }
 
 }  // namespace
 
-RolloutState RolloutState::from_status(const json& rollout) {
+std::string_view to_string(RolloutReason reason) noexcept {
+  switch (reason) {
+    case RolloutReason::kNoRollout: return "NoRollout";
+    case RolloutReason::kWaitingForCanary: return "WaitingForCanary";
+    case RolloutReason::kRolloutInProgress: return "RolloutInProgress";
+    case RolloutReason::kWaitingForPromotion: return "WaitingForPromotion";
+    case RolloutReason::kAnalysisFailed: return "AnalysisFailed";
+    case RolloutReason::kRolloutPromoted: return "RolloutPromoted";
+    case RolloutReason::kRolledBack: return "RolledBack";
+  }
+  return "";
+}
+
+RolloutState RolloutState::from_status(const std::optional<api::RolloutStatus>& rollout) {
   RolloutState s;
-  if (!rollout.is_object()) return s;
-  s.step = value_or<int>(rollout, "step", 0);
-  s.phase = value_or<std::string>(rollout, "phase", "Progressing");
-  s.failed_analyses = value_or<int>(rollout, "failedAnalyses", 0);
-  s.halted = value_or<bool>(rollout, "halted", false);
-  auto start = support::parse_time(value_or<std::string>(rollout, "stepStartTime", ""));
-  if (start.ok()) s.step_start = *start;
+  if (!rollout) return s;
+  if (rollout->step) s.step = *rollout->step;
+  if (rollout->phase) s.phase = *rollout->phase;
+  if (rollout->failed_analyses) s.failed_analyses = *rollout->failed_analyses;
+  s.halted = rollout->halted == true;
+  if (rollout->step_start_time) {
+    auto start = support::parse_time(*rollout->step_start_time);
+    if (start.ok()) s.step_start = *start;
+  }
   return s;
 }
 
-json RolloutState::to_status() const {
-  json out = {{"step", step}, {"phase", phase}, {"failedAnalyses", failed_analyses}};
-  if (step_start) out["stepStartTime"] = support::format_time(*step_start);
-  if (halted) out["halted"] = true;
+api::RolloutStatus RolloutState::to_status() const {
+  api::RolloutStatus out;
+  out.step = step;
+  out.phase = phase;
+  out.failed_analyses = failed_analyses;
+  if (step_start) out.step_start_time = support::format_time(*step_start);
+  if (halted) out.halted = true;
   return out;
 }
 
-int weight_at(const json* rollout, int step, int initial_weight) {
-  const json& steps = steps_of(rollout);
+int weight_at(const api::RolloutSpec* rollout, int step, int initial_weight) {
+  const auto& steps = steps_of(rollout);
   int weight = initial_weight;
   const int last = std::min(step, static_cast<int>(steps.size()) - 1);
-  for (int i = 0; i <= last; ++i) weight = value_or<int>(steps[i], "setWeight", weight);
+  for (int i = 0; i <= last; ++i) {
+    if (steps[i].set_weight) weight = *steps[i].set_weight;
+  }
   return weight;
 }
 
-bool analysis_due(const json* rollout, const RolloutState& state,
+bool analysis_due(const api::RolloutSpec* rollout, const RolloutState& state,
                   std::optional<TimePoint> last_analysis, TimePoint now) {
   if (state.terminal() || !state.step_start || !step_runs_analysis(rollout, state.step) ||
       state.halted) {
@@ -126,16 +148,17 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
   RolloutDecision d;
   d.state = current;
   RolloutState& s = d.state;
-  const json* rollout = in.rollout;
+  const api::RolloutSpec* rollout = in.rollout;
   if (s.terminal()) {
-    d.reason = s.phase == "Promoted" ? "RolloutPromoted" : "RolledBack";
-    d.message = "rollout finished: " + s.phase;
+    d.reason = s.phase == RolloutPhase::kPromoted ? RolloutReason::kRolloutPromoted
+                                                  : RolloutReason::kRolledBack;
+    d.message = "rollout finished: " + std::string(api::to_string(s.phase));
     return d;
   }
   if (rollout == nullptr) {
-    s = RolloutState{0, "Idle", std::nullopt, 0};
+    s = RolloutState{0, RolloutPhase::kIdle, std::nullopt, 0};
     d.canary_weight = in.canary_ready ? in.initial_weight : 0;
-    d.reason = "NoRollout";
+    d.reason = RolloutReason::kNoRollout;
     d.message = "the canary takes spec.canary.trafficPercent without a rollout";
     return d;
   }
@@ -144,7 +167,7 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
     // measurements, until the spec decides (no annotation: one left from an earlier pause would
     // promote a failing canary). autoRollback turned on rolls back; a failureLimit raised above
     // the failures resumes the step with its clock started again; a new canary starts over.
-    if (value_or<bool>(*rollout, "autoRollback", true)) {
+    if (rollout->auto_rollback) {
       s.halted = false;
       roll_back(d, "autoRollback turned on after failed analysis: all traffic back to stable");
       return d;
@@ -154,7 +177,7 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
       return d;
     }
     s.halted = false;
-    s.phase = "Progressing";
+    s.phase = RolloutPhase::kProgressing;
     s.step_start = in.now;
     d.events.push_back({"Normal", "RolloutResumed",
                         "failureLimit raised above the failed measurements: step " +
@@ -162,7 +185,7 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
   }
   if (!s.step_start) {
     if (!in.canary_ready) {
-      d.reason = "WaitingForCanary";
+      d.reason = RolloutReason::kWaitingForCanary;
       d.message = "waiting for the canary Deployment to be ready";
       return d;
     }
@@ -176,12 +199,12 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
     d.events.push_back({"Warning", "AnalysisFailed",
                         "canary analysis failed (" + std::to_string(s.failed_analyses) + ")"});
     if (s.failed_analyses > failure_limit(rollout)) {
-      if (value_or<bool>(*rollout, "autoRollback", true)) {
+      if (rollout->auto_rollback) {
         roll_back(d, "analysis failed " + std::to_string(s.failed_analyses) +
                          " times: all traffic back to stable");
         return d;
       }
-      s.phase = "Paused";
+      s.phase = RolloutPhase::kPaused;
       s.halted = true;
       hold_halted(d, rollout, in.initial_weight);
       d.events.push_back({"Warning", "RolloutHalted", d.message});
@@ -195,8 +218,8 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
     // router keeps the step's weight.
     d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
     s.step_start = in.now;
-    s.phase = "Progressing";
-    d.reason = "WaitingForCanary";
+    s.phase = RolloutPhase::kProgressing;
+    d.reason = RolloutReason::kWaitingForCanary;
     d.message = "step " + std::to_string(s.step) + " holds until the canary's Deployment and the " +
                 "router have a ready pod; its pause starts again then";
     return d;
@@ -215,23 +238,24 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
   }
   if (s.step >= n) {
     s.step = n;
-    if (value_or<bool>(*rollout, "autoPromote", true) || in.promote == "true") {
-      s.phase = "Promoted";
+    if (rollout->auto_promote || in.promote == "true") {
+      s.phase = RolloutPhase::kPromoted;
       d.promote = true;
-      d.reason = "RolloutPromoted";
+      d.reason = RolloutReason::kRolloutPromoted;
       d.message = "the canary's model is now stable";
       d.events.push_back({"Normal", "Promoted", d.message});
       return d;
     }
-    s.phase = "Paused";
+    s.phase = RolloutPhase::kPaused;
     d.canary_weight = weight_at(rollout, n - 1, in.initial_weight);
-    d.reason = "WaitingForPromotion";
+    d.reason = RolloutReason::kWaitingForPromotion;
     d.message = "all steps done; set kiln.dev/promote: \"true\" to promote";
     return d;
   }
   d.canary_weight = weight_at(rollout, s.step, in.initial_weight);
-  s.phase = waits_for_promote(rollout, s.step) ? "Paused" : "Progressing";
-  d.reason = s.phase == "Paused" ? "WaitingForPromote" : "RolloutInProgress";
+  const bool paused = waits_for_promote(rollout, s.step);
+  s.phase = paused ? RolloutPhase::kPaused : RolloutPhase::kProgressing;
+  d.reason = paused ? RolloutReason::kWaitingForPromotion : RolloutReason::kRolloutInProgress;
   d.message = "step " + std::to_string(s.step) + " of " + std::to_string(n) + ", canary weight " +
               std::to_string(d.canary_weight);
   if (wait) d.requeue_after = *wait;

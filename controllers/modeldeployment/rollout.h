@@ -7,8 +7,9 @@
 //   Idle         a canary without spec.rollout: it takes spec.canary.trafficPercent and stays.
 //   Progressing  walking the steps.
 //   Paused       at a pause without duration (waits for the annotation kiln.dev/promote), at the
-//                end without autoPromote (waits for kiln.dev/promote: "true"), or after failed
-//                analysis without autoRollback (then also halted, below).
+//                end without autoPromote (waits for kiln.dev/promote: "true"), both with reason
+//                WaitingForPromotion, or after failed analysis without autoRollback (then also
+//                halted, below; reason AnalysisFailed).
 //   Promoted     terminal: the canary's model became stable (plan.h, "Promotion").
 //   RolledBack   terminal: all traffic back to stable; the canary stays up for inspection.
 // A terminal state lasts until the canary changes (another model uri or version), which starts a
@@ -46,29 +47,48 @@
 #include <string>
 #include <vector>
 
+#include "controllers/api/v1alpha1.h"
 #include "controllers/modeldeployment/analysis.h"
 #include "controllers/modeldeployment/support.h"
 
 namespace kiln::controllers::modeldeployment {
 
+namespace api = kiln::api::v1alpha1;
 using support::TimePoint;
+using RolloutPhase = api::RolloutPhase;
+
+// The reasons of the Progressing condition (CamelCase, as metav1.Condition wants).
+enum class RolloutReason {
+  kNoRollout,            // A canary without spec.rollout.
+  kWaitingForCanary,     // The canary (or the router) has no ready pod.
+  kRolloutInProgress,    // Walking the steps.
+  kWaitingForPromotion,  // At a pause {} step, or done without autoPromote: kiln.dev/promote.
+  kAnalysisFailed,       // Halted by failed analysis (autoRollback off).
+  kRolloutPromoted,      // Terminal.
+  kRolledBack,           // Terminal.
+};
+// The CamelCase spelling of `reason` (static storage).
+std::string_view to_string(RolloutReason reason) noexcept;
 
 // status.rollout, parsed.
 struct RolloutState {
   int step = 0;
-  std::string phase = "Progressing";  // Idle | Progressing | Paused | Promoted | RolledBack
+  RolloutPhase phase = RolloutPhase::kProgressing;
   std::optional<TimePoint> step_start;
   int failed_analyses = 0;
   bool halted = false;  // status.rollout.halted: Paused by failed analysis (autoRollback off).
 
-  static RolloutState from_status(const json& rollout);
-  json to_status() const;
-  bool terminal() const { return phase == "Promoted" || phase == "RolledBack"; }
+  // From the decoded status.rollout (nullopt: a new rollout).
+  static RolloutState from_status(const std::optional<api::RolloutStatus>& rollout);
+  api::RolloutStatus to_status() const;
+  bool terminal() const {
+    return phase == RolloutPhase::kPromoted || phase == RolloutPhase::kRolledBack;
+  }
 };
 
 struct RolloutInput {
-  const json* rollout = nullptr;  // spec.rollout; nullptr when absent.
-  int initial_weight = 10;        // spec.canary.trafficPercent.
+  const api::RolloutSpec* rollout = nullptr;  // spec.rollout; nullptr when absent.
+  int initial_weight = 10;                    // spec.canary.trafficPercent.
   bool canary_ready = false;
   std::string promote;  // The kiln.dev/promote annotation ("" when absent).
   // A measurement taken now (only when analysis_due said so); a passing one completes the
@@ -82,7 +102,7 @@ struct RolloutDecision {
   int canary_weight = 0;
   bool promote = false;      // The canary's model becomes stable now.
   bool rolled_back = false;  // Rolled back now.
-  std::string reason;        // CamelCase, for the Progressing condition.
+  RolloutReason reason = RolloutReason::kRolloutInProgress;  // Of the Progressing condition.
   std::string message;
   std::optional<std::chrono::milliseconds> requeue_after;
   std::vector<support::Event> events;
@@ -94,10 +114,10 @@ RolloutDecision step_rollout(const RolloutState& current, const RolloutInput& in
 // Whether a measurement is due now: the rollout is active (not terminal, started), the current
 // step runs analysis, metrics are configured, and `interval` has passed since `last_analysis`
 // (or there was none). The reconciler scrapes the router only then.
-bool analysis_due(const json* rollout, const RolloutState& state,
+bool analysis_due(const api::RolloutSpec* rollout, const RolloutState& state,
                   std::optional<TimePoint> last_analysis, TimePoint now);
 
 // The canary weight at `step` (clamped to the steps), as described above.
-int weight_at(const json* rollout, int step, int initial_weight);
+int weight_at(const api::RolloutSpec* rollout, int step, int initial_weight);
 
 }  // namespace kiln::controllers::modeldeployment

@@ -5,7 +5,6 @@
 namespace kiln::controllers::modeldeployment {
 namespace {
 
-using support::value_or;
 
 json variant_url(const json& md, Variant v) {
   return service_url(variant_name(support::name_of(md), v), support::namespace_of(md));
@@ -35,17 +34,16 @@ json desired_router_config_map(const json& md, const RouterSplit& split) {
           {"data", {{std::string(kRouterConfigKey), router_config(md, split).dump(2)}}}};
 }
 
-json desired_router_deployment(const json& md, const std::string& config_hash,
-                               const BuildOptions& options) {
+json desired_router_deployment(const json& md, const api::ModelDeploymentSpec& spec,
+                               const std::string& config_hash, const BuildOptions& options) {
   const std::string md_name = support::name_of(md);
-  const json& spec = md["spec"];
-  const bool wide = spec.contains("autoscaling") || value_or<int>(spec, "replicas", 1) >= 2;
+  const bool wide = spec.autoscaling.has_value() || spec.replicas >= 2;
   const std::string config_path =
       std::string(kRouterConfigDir) + "/" + std::string(kRouterConfigKey);
   json container = {
       {"name", "router"},
-      {"image", runtime_image(md, options)},
-      {"imagePullPolicy", image_pull_policy(md, options)},
+      {"image", runtime_image(spec, options)},
+      {"imagePullPolicy", image_pull_policy(spec, options)},
       {"command", {"kiln-runtime"}},
       {"args", {"route", "--config", config_path, "--port", std::to_string(kContainerPort)}},
       {"ports", {{{"name", "http"}, {"containerPort", kContainerPort}}}},
@@ -80,10 +78,9 @@ json desired_endpoint_service(const json& md, Variant behind) {
   return service;
 }
 
-std::optional<json> desired_stable_hpa(const json& md) {
-  const json& spec = md["spec"];
-  if (!spec.contains("autoscaling") || !spec["autoscaling"].is_object()) return std::nullopt;
-  const json& a = spec["autoscaling"];
+std::optional<json> desired_stable_hpa(const json& md, const api::ModelDeploymentSpec& spec) {
+  if (!spec.autoscaling) return std::nullopt;
+  const api::AutoscalingSpec& a = *spec.autoscaling;
   const std::string md_name = support::name_of(md);
   const std::string target = variant_name(md_name, Variant::kStable);
   return json{
@@ -92,16 +89,15 @@ std::optional<json> desired_stable_hpa(const json& md) {
       {"metadata", object_meta(md, target, Variant::kStable)},
       {"spec",
        {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", target}}},
-        {"minReplicas", value_or<int>(a, "minReplicas", 1)},
-        {"maxReplicas", value_or<int>(a, "maxReplicas", 1)},
+        {"minReplicas", a.min_replicas},
+        {"maxReplicas", a.max_replicas},
         {"metrics",
          {{{"type", "Resource"},
            {"resource",
             {{"name", "cpu"},
              {"target",
               {{"type", "Utilization"},
-               {"averageUtilization",
-                value_or<int>(a, "targetCPUUtilizationPercentage", 80)}}}}}}}}}}};
+               {"averageUtilization", a.target_cpu_utilization_percentage}}}}}}}}}}};
 }
 
 }  // namespace kiln::controllers::modeldeployment

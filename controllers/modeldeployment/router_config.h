@@ -58,7 +58,8 @@ json desired_router_config_map(const json& md, const RouterSplit& split);
 
 // Deployment <md> running the router; `config_hash` goes on the pod template. Replicas: 2 when
 // the stable variant asks for 2 or more (or autoscales), else 1.
-json desired_router_deployment(const json& md, const std::string& config_hash,
+json desired_router_deployment(const json& md, const api::ModelDeploymentSpec& spec,
+                               const std::string& config_hash,
                                const BuildOptions& options);
 
 // Service <md>: the public endpoint. It selects the pods of `behind`: the router's while traffic is
@@ -68,6 +69,6 @@ json desired_endpoint_service(const json& md, Variant behind);
 
 // autoscaling/v2 HorizontalPodAutoscaler <md>-stable for spec.autoscaling {minReplicas,
 // maxReplicas, targetCPUUtilizationPercentage}; nullopt when spec.autoscaling is absent.
-std::optional<json> desired_stable_hpa(const json& md);
+std::optional<json> desired_stable_hpa(const json& md, const api::ModelDeploymentSpec& spec);
 
 }  // namespace kiln::controllers::modeldeployment

@@ -7,7 +7,6 @@
 namespace kiln::controllers::modeldeployment {
 namespace {
 
-using support::value_or;
 
 json http_probe(std::string_view path, int period, int failures) {
   return {{"httpGet", {{"path", path}, {"port", "http"}}},
@@ -35,18 +34,19 @@ json restricted_container_security_context() {
           {"capabilities", {{"drop", {"ALL"}}}}};
 }
 
-std::string runtime_image(const json& md, const BuildOptions& options) {
-  const json runtime = md["spec"].value("runtime", json::object());
-  return value_or<std::string>(runtime, "image", options.runtime_image);
+std::string runtime_image(const api::ModelDeploymentSpec& spec, const BuildOptions& options) {
+  return spec.runtime && spec.runtime->image ? *spec.runtime->image : options.runtime_image;
 }
 
-std::string image_pull_policy(const json& md, const BuildOptions& options) {
-  const json runtime = md["spec"].value("runtime", json::object());
-  return value_or<std::string>(runtime, "imagePullPolicy", options.image_pull_policy);
+std::string image_pull_policy(const api::ModelDeploymentSpec& spec, const BuildOptions& options) {
+  if (spec.runtime && spec.runtime->image_pull_policy) {
+    return std::string(api::to_string(*spec.runtime->image_pull_policy));
+  }
+  return options.image_pull_policy;
 }
 
-Result<json> desired_variant_deployment(const json& md, const VariantSpec& variant,
-                                        const BuildOptions& options) {
+Result<json> desired_variant_deployment(const json& md, const api::ModelDeploymentSpec& spec,
+                                        const VariantSpec& variant, const BuildOptions& options) {
   const std::string md_name = support::name_of(md);
   auto model_file = file_in_pod(variant.model.uri);
   if (!model_file.ok()) return model_file.error().with_context("model");
@@ -80,8 +80,8 @@ Result<json> desired_variant_deployment(const json& md, const VariantSpec& varia
         {{"name", m.volume_name}, {"mountPath", m.mount_path}, {"readOnly", true}});
   }
   json container = {{"name", "server"},
-                    {"image", runtime_image(md, options)},
-                    {"imagePullPolicy", image_pull_policy(md, options)},
+                    {"image", runtime_image(spec, options)},
+                    {"imagePullPolicy", image_pull_policy(spec, options)},
                     {"command", {"kiln-runtime"}},
                     {"args", args},
                     {"ports", {{{"name", "http"}, {"containerPort", kContainerPort}}}},
@@ -89,7 +89,7 @@ Result<json> desired_variant_deployment(const json& md, const VariantSpec& varia
                     {"livenessProbe", http_probe("/v2/health/live", 10, 3)},
                     {"securityContext", restricted_container_security_context()},
                     {"volumeMounts", volume_mounts}};
-  if (md["spec"].contains("resources")) container["resources"] = md["spec"]["resources"];
+  if (!spec.resources.is_null()) container["resources"] = spec.resources;
 
   const std::string name = variant_name(md_name, variant.variant);
   json meta = object_meta(md, name, variant.variant);
@@ -98,7 +98,7 @@ Result<json> desired_variant_deployment(const json& md, const VariantSpec& varia
   if (variant.variant == Variant::kStable) {
     meta["annotations"][std::string(kSpecModelAnnotation)] = variant.spec_model_uri;
   }
-  json spec = {{"selector", {{"matchLabels", selector_labels(md_name, variant.variant)}}},
+  json deployment_spec = {{"selector", {{"matchLabels", selector_labels(md_name, variant.variant)}}},
                {"template",
                 {{"metadata",
                   {{"labels", child_labels(md_name, variant.variant)},
@@ -108,9 +108,9 @@ Result<json> desired_variant_deployment(const json& md, const VariantSpec& varia
                    {"volumes", volumes},
                    {"securityContext", restricted_pod_security_context()},
                    {"terminationGracePeriodSeconds", 40}}}}}};
-  if (variant.replicas) spec["replicas"] = *variant.replicas;
+  if (variant.replicas) deployment_spec["replicas"] = *variant.replicas;
   return json{
-      {"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"metadata", meta}, {"spec", spec}};
+      {"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"metadata", meta}, {"spec", deployment_spec}};
 }
 
 json desired_variant_service(const json& md, Variant variant) {

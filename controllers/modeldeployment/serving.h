@@ -18,6 +18,8 @@
 // model; on the stable Deployment, kiln.dev/spec-model-uri records spec.model's uri (plan.h).
 
 #include <nlohmann/json.hpp>
+
+#include "controllers/api/v1alpha1.h"
 #include <optional>
 #include <string>
 
@@ -26,6 +28,8 @@
 #include "controllers/modeldeployment/names.h"
 
 namespace kiln::controllers::modeldeployment {
+
+namespace api = kiln::api::v1alpha1;
 
 // Manager-wide settings of the builders.
 struct BuildOptions {
@@ -46,8 +50,8 @@ struct VariantSpec {
 // The variant's Deployment <md>-<variant>. `md` is the ModelDeployment (its metadata, and
 // spec.resources / spec.runtime{image, imagePullPolicy}). invalid-input when a uri cannot be
 // mounted (model.h file_in_pod).
-Result<json> desired_variant_deployment(const json& md, const VariantSpec& variant,
-                                        const BuildOptions& options);
+Result<json> desired_variant_deployment(const json& md, const api::ModelDeploymentSpec& spec,
+                                        const VariantSpec& variant, const BuildOptions& options);
 
 // The variant's ClusterIP Service <md>-<variant>: port 80 -> the pods' "http" port.
 json desired_variant_service(const json& md, Variant variant);
@@ -56,7 +60,8 @@ json desired_variant_service(const json& md, Variant variant);
 json object_meta(const json& md, const std::string& name, Variant variant);
 json restricted_pod_security_context();
 json restricted_container_security_context();
-std::string runtime_image(const json& md, const BuildOptions& options);
-std::string image_pull_policy(const json& md, const BuildOptions& options);
+// spec.runtime.image / imagePullPolicy, else the manager's options.
+std::string runtime_image(const api::ModelDeploymentSpec& spec, const BuildOptions& options);
+std::string image_pull_policy(const api::ModelDeploymentSpec& spec, const BuildOptions& options);
 
 }  // namespace kiln::controllers::modeldeployment

@@ -25,6 +25,13 @@ json sample_md() {
   })");
 }
 
+// md.spec decoded, as the plan does once.
+api::ModelDeploymentSpec spec_of(const json& md) {
+  auto spec = api::parse_model_deployment_spec(md);
+  EXPECT_TRUE(spec.ok()) << spec.error().to_string();
+  return spec.ok() ? *spec : api::ModelDeploymentSpec{};
+}
+
 ModelSource model_v1() {
   return {"pvc://models/flights/v1/model.json", "xgboost", "v1",
           "pvc://models/flights/v1/profile.json"};
@@ -37,7 +44,7 @@ std::vector<std::string> args_of(const json& deployment) {
 
 TEST(ModelDeploymentBuilders, ServingDeploymentRunsKilnRuntimeServeWithItsFlags) {
   VariantSpec v{Variant::kStable, model_v1(), 3, "pvc://models/flights/v1/model.json"};
-  auto d = desired_variant_deployment(sample_md(), v, BuildOptions{});
+  auto d = desired_variant_deployment(sample_md(), spec_of(sample_md()), v, BuildOptions{});
   ASSERT_TRUE(d.ok()) << d.error().to_string();
   const std::vector<std::string> expected = {"serve",
                                              "--model-name",
@@ -66,7 +73,7 @@ TEST(ModelDeploymentBuilders, ServingDeploymentRunsKilnRuntimeServeWithItsFlags)
 
 TEST(ModelDeploymentBuilders, ServingDeploymentMountsTheModelClaimReadOnlyOnce) {
   VariantSpec v{Variant::kCanary, model_v1(), 1, ""};
-  auto d = desired_variant_deployment(sample_md(), v, BuildOptions{});
+  auto d = desired_variant_deployment(sample_md(), spec_of(sample_md()), v, BuildOptions{});
   ASSERT_TRUE(d.ok());
   const json& pod = (*d)["spec"]["template"]["spec"];
   ASSERT_EQ(pod["volumes"].size(), 1u);  // model and profile share the claim.
@@ -81,7 +88,7 @@ TEST(ModelDeploymentBuilders, ServingDeploymentMountsTheModelClaimReadOnlyOnce) 
 
 TEST(ModelDeploymentBuilders, ServingDeploymentCarriesMetadataLabelsAndOwner) {
   VariantSpec v{Variant::kCanary, model_v1(), 1, ""};
-  auto d = desired_variant_deployment(sample_md(), v, BuildOptions{});
+  auto d = desired_variant_deployment(sample_md(), spec_of(sample_md()), v, BuildOptions{});
   ASSERT_TRUE(d.ok());
   const json& meta = (*d)["metadata"];
   EXPECT_EQ((*d)["apiVersion"], "apps/v1");
@@ -105,17 +112,17 @@ TEST(ModelDeploymentBuilders, AutoscaledStableLeavesReplicasToTheHpa) {
   json md = sample_md();
   md["spec"]["autoscaling"] = {{"minReplicas", 2}, {"maxReplicas", 6}};
   VariantSpec v{Variant::kStable, model_v1(), std::nullopt, ""};
-  auto d = desired_variant_deployment(md, v, BuildOptions{});
+  auto d = desired_variant_deployment(md, spec_of(md), v, BuildOptions{});
   ASSERT_TRUE(d.ok());
   EXPECT_FALSE((*d)["spec"].contains("replicas"));
-  auto hpa = desired_stable_hpa(md);
+  auto hpa = desired_stable_hpa(md, spec_of(md));
   ASSERT_TRUE(hpa.has_value());
   EXPECT_EQ((*hpa)["apiVersion"], "autoscaling/v2");
   EXPECT_EQ((*hpa)["spec"]["scaleTargetRef"]["name"], "flights-stable");
   EXPECT_EQ((*hpa)["spec"]["minReplicas"], 2);
   EXPECT_EQ((*hpa)["spec"]["maxReplicas"], 6);
   EXPECT_EQ((*hpa)["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 80);
-  EXPECT_FALSE(desired_stable_hpa(sample_md()).has_value());
+  EXPECT_FALSE(desired_stable_hpa(sample_md(), spec_of(sample_md())).has_value());
 }
 
 TEST(ModelDeploymentBuilders, FileUriNeedsNoVolumeAndSpecRuntimeImageWins) {
@@ -123,7 +130,7 @@ TEST(ModelDeploymentBuilders, FileUriNeedsNoVolumeAndSpecRuntimeImageWins) {
   md["spec"]["runtime"] = {{"image", "registry.example/kiln-runtime:1.2"},
                            {"imagePullPolicy", "Always"}};
   VariantSpec v{Variant::kShadow, {"file:///models/m.onnx", "onnx", "v9", ""}, 1, ""};
-  auto d = desired_variant_deployment(md, v, BuildOptions{});
+  auto d = desired_variant_deployment(md, spec_of(md), v, BuildOptions{});
   ASSERT_TRUE(d.ok());
   const json& pod = (*d)["spec"]["template"]["spec"];
   EXPECT_TRUE(pod["volumes"].empty());
@@ -136,7 +143,7 @@ TEST(ModelDeploymentBuilders, FileUriNeedsNoVolumeAndSpecRuntimeImageWins) {
 
 TEST(ModelDeploymentBuilders, PvcUriWithoutPathIsRejected) {
   VariantSpec v{Variant::kStable, {"pvc://models", "xgboost", "v1", ""}, 1, ""};
-  EXPECT_FALSE(desired_variant_deployment(sample_md(), v, BuildOptions{}).ok());
+  EXPECT_FALSE(desired_variant_deployment(sample_md(), spec_of(sample_md()), v, BuildOptions{}).ok());
 }
 
 TEST(ModelDeploymentBuilders, VariantServiceIsClusterIpOnPort80) {
@@ -167,7 +174,7 @@ TEST(ModelDeploymentBuilders, RouterDeploymentMountsItsConfigAndIsNamedAfterTheP
   EXPECT_EQ(cm["metadata"]["name"], "flights-router");
   EXPECT_EQ(json::parse(cm["data"]["config.json"].get<std::string>()),
             router_config(sample_md(), RouterSplit{}));
-  const json d = desired_router_deployment(sample_md(), "abc123", BuildOptions{});
+  const json d = desired_router_deployment(sample_md(), spec_of(sample_md()), "abc123", BuildOptions{});
   EXPECT_EQ(d["metadata"]["name"], "flights");
   EXPECT_EQ(d["metadata"]["labels"]["kiln.dev/variant"], "router");
   EXPECT_EQ(d["spec"]["replicas"], 2);  // The stable variant runs 3.
@@ -200,7 +207,8 @@ TEST(ModelDeploymentBuilders, LongNamesStayDnsLabelsAndDistinct) {
 }
 
 TEST(ModelDeploymentBuilders, ModelFromTrainingJobWaitsThenTakesItsStatusModel) {
-  const json spec_model = {{"fromTrainingJob", "train-1"}};
+  api::ModelSource spec_model;
+  spec_model.from_training_job = "train-1";
   auto waiting = resolve_model(spec_model, {});
   ASSERT_TRUE(std::holds_alternative<ModelError>(waiting));
   EXPECT_EQ(std::get<ModelError>(waiting).problem, ModelProblem::kNotReady);

@@ -594,5 +594,102 @@ TEST(ModelDeploymentPlan, AnUnmountableModelUriLeavesTheRunningVariantAlone) {
   for (const auto& o : plan.apply) EXPECT_NE(o["metadata"]["name"], "flights-stable");
 }
 
+// Walks with_canary's rollout to its promotion.
+void promote(World& w) {
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  w.plan(kT0 + 2min + 1s);
+  w.plan(kT0 + 4min + 2s);
+  w.plan(kT0 + 4min + 40s, healthy());
+}
+
+TEST(ModelDeploymentPlan, AFinishedRolloutShowsNoCanaryAndDoesNotStartAgain) {
+  World w{with_canary(base_md())};
+  promote(w);
+  ASSERT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+  // status.canary is what the CANARY printer column shows: a promoted canary is the stable one.
+  EXPECT_FALSE(w.md["status"].contains("canary"));
+  EXPECT_EQ(w.md["status"]["stable"]["version"], "v2");
+  for (auto t : {kT0 + 10min, kT0 + 11min, kT0 + 12min}) {
+    w.plan(t, healthy());
+    EXPECT_FALSE(w.md["status"].contains("canary"));
+    EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+    EXPECT_EQ(w.md["status"]["traffic"]["canary"], 0);
+    EXPECT_FALSE(has_event(w.last, "RolloutStarted"));
+  }
+  EXPECT_EQ(w.condition("CanaryReady"), "False");
+  EXPECT_EQ(w.condition("Progressing"), "False");
+  EXPECT_EQ(w.child("Deployment", "flights-canary"), nullptr);  // Retired after the grace.
+}
+
+TEST(ModelDeploymentPlan, CanaryAndShadowReplicasFollowTheirShareOfStablesCurrentReplicas) {
+  json md = with_canary(base_md());
+  md["spec"].erase("replicas");
+  md["spec"]["autoscaling"] = {{"minReplicas", 2}, {"maxReplicas", 20}};
+  md["spec"]["shadow"] = {{"model", {{"uri", "pvc://models/s/model.json"}}}, {"mirrorPercent", 30}};
+  md["spec"]["rollout"]["steps"] = json::parse(
+      R"([{"setWeight": 10, "pause": {"duration": "2m"}}, {"setWeight": 50, "pause": {"duration": "2m"}}])");
+  World w{md};
+  w.plan(kT0);
+  // The HPA scaled stable to 10 pods.
+  for (auto& c : w.observed.children) {
+    if (c["metadata"]["name"] == "flights-stable") c["spec"]["replicas"] = 10;
+  }
+  w.plan(kT0 + 1s);
+  const json* canary = w.child("Deployment", "flights-canary");
+  const json* shadow = w.child("Deployment", "flights-shadow");
+  ASSERT_NE(canary, nullptr);
+  ASSERT_NE(shadow, nullptr);
+  EXPECT_EQ((*canary)["spec"]["replicas"], 5);  // Sized for its peak weight, 50% of 10.
+  EXPECT_EQ((*shadow)["spec"]["replicas"], 3);  // 30% of 10.
+  EXPECT_FALSE(w.child("Deployment", "flights-stable")->at("spec").contains("replicas"));
+}
+
+TEST(ModelDeploymentPlan, ACanaryUnderAFixedStableGetsItsShareRoundedUp) {
+  json md = with_canary(base_md());
+  md["spec"]["replicas"] = 3;
+  md["spec"].erase("rollout");
+  md["spec"]["canary"]["trafficPercent"] = 20;
+  World w{md};
+  w.plan(kT0);
+  ASSERT_NE(w.child("Deployment", "flights-canary"), nullptr);
+  EXPECT_EQ(w.child("Deployment", "flights-canary")->at("spec")["replicas"], 1);  // ceil(0.6).
+  w.md["spec"]["canary"]["trafficPercent"] = 40;
+  w.plan(kT0 + 1s);
+  EXPECT_EQ(w.child("Deployment", "flights-canary")->at("spec")["replicas"], 2);  // ceil(1.2).
+}
+
+TEST(ModelDeploymentPlan, ASpecKilnCannotReadIsReportedAndTouchesNoChild) {
+  World w{base_md()};
+  w.plan(kT0);
+  w.md["spec"]["canary"] = {{"model", {{"uri", "pvc://models/v2/model.json"}}}, {"trafficPercnt", 5}};
+  const auto plan = plan_modeldeployment(w.md, w.observed, kT0 + 1s, BuildOptions{});
+  EXPECT_TRUE(plan.apply.empty());
+  EXPECT_TRUE(plan.remove.empty());
+  const json* ready = support::find_condition(plan.status, "Ready");
+  ASSERT_NE(ready, nullptr);
+  EXPECT_EQ((*ready)["status"], "False");
+  EXPECT_EQ((*ready)["reason"], "InvalidSpec");
+  EXPECT_EQ((*ready)["message"], "spec.canary.trafficPercnt: unknown field");
+}
+
+TEST(ModelDeploymentPlan, APauseWithoutDurationAndTheEndWithoutAutoPromoteShareOneReason) {
+  json md = with_canary(base_md());
+  md["spec"]["rollout"]["steps"] = json::parse(R"([{"setWeight": 10, "pause": {}}])");
+  md["spec"]["rollout"]["autoPromote"] = false;
+  md["spec"]["rollout"]["analysis"]["metrics"] = json::array();
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Paused");
+  EXPECT_EQ(support::find_condition(w.md["status"], "Progressing")->at("reason"),
+            "WaitingForPromotion");
+  w.md["metadata"]["annotations"] = {{"kiln.dev/promote", "0"}};
+  w.plan(kT0 + 2s);
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Paused");  // Done; autoPromote is off.
+  EXPECT_EQ(support::find_condition(w.md["status"], "Progressing")->at("reason"),
+            "WaitingForPromotion");
+}
+
 }  // namespace
 }  // namespace kiln::controllers::modeldeployment
