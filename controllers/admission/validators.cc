@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "controllers/datapipeline/dag.h"
+#include "controllers/datapipeline/expr.h"
 
 namespace kiln::controllers {
 namespace {
@@ -109,6 +110,13 @@ void check_references(const std::string& field, const std::string& text,
   }
 }
 
+// A `when` the controller could not parse (the same parser, datapipeline/expr.h).
+void check_when(const json& step, const std::string& base, std::vector<FieldError>& errors) {
+  if (!step.contains("when") || !step["when"].is_string()) return;
+  auto parsed = datapipeline::when_references(step["when"].get<std::string>());
+  if (!parsed.ok()) errors.push_back({base + ".when", parsed.error().message()});
+}
+
 PipelineNames pipeline_names(const json& spec) {
   PipelineNames names;
   if (spec.contains("parameters")) {
@@ -139,6 +147,7 @@ std::vector<FieldError> validate_datapipeline(const json& spec) {
   const auto names = pipeline_names(spec);
   const auto reach = ancestors(nodes);
   for (std::size_t i = 0; i < steps.size(); ++i) {
+    check_when(steps[i], at("spec.steps", i), errors);
     for (const auto& [field, text] : templated_strings(steps[i], at("spec.steps", i))) {
       check_references(field, text, reach[i], names, false, errors);
     }
@@ -153,6 +162,7 @@ std::vector<FieldError> validate_datapipeline(const json& spec) {
                         "onExit runs after the whole run; it has no "
                         "dependencies"});
     }
+    check_when(on_exit, "spec.onExit", errors);
     for (const auto& [field, text] : templated_strings(on_exit, "spec.onExit")) {
       check_references(field, text, {}, names, true, errors);
     }

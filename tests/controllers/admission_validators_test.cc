@@ -72,6 +72,10 @@ INSTANTIATE_TEST_SUITE_P(
                        {{"name", "b"}, {"image", "x"}, {"when", "{{steps.a.phase}} == Failed"}}}),
              "spec.steps[1].when: step \"a\" is not a dependency, so its phase may not be final "
              "yet: add it to dependsOn"},
+        Case{"WhenThatDoesNotParse",
+             pipeline({{{"name", "a"}, {"image", "x"}, {"when", "(1 == 1"}}}),
+             "spec.steps[0].when: when \"(1 == 1\": expected ')', got end of expression at "
+             "position 7"},
         Case{"UnknownParameter",
              pipeline({{{"name", "a"}, {"image", "x"}, {"args", {"{{parameters.month}}"}}}}),
              "spec.steps[0].args[0]: unknown pipeline parameter \"month\""},
