@@ -136,6 +136,14 @@ bool settle_without_running(StepContext& c, json& st, const json& spec) {
   st["cacheKey"] = key;
   auto hit = find_cache_hit(c.in.history, key, cache.value("maxAge", ""), c.in.now);
   if (!hit) return false;
+  // Until an artifact repository exists, a step's files live only in its run's workspace.
+  const std::string theirs = workspace_claim(c.in.pipeline, hit->run);
+  if (theirs != workspace_claim(c.in.pipeline, c.run.value("name", ""))) {
+    st["message"] = "cache hit from run " + hit->run + " refused: its files are in that run's " +
+                    "workspace claim " + theirs +
+                    " (spec.workspace.volumeClaimTemplate), not this run's; running the step";
+    return false;
+  }
   finish_step(st, "Cached", "cache hit from run " + hit->run, c.in.now);
   st["outputs"] = hit->outputs;
   return true;
@@ -153,7 +161,7 @@ void consider_ready(StepContext& c, json& st, const json& spec, int& slots) {
   st["attempts"] = attempt;
   st["jobName"] = step_job_name(c.run.value("name", ""), st.value("name", ""), attempt);
   st["phase"] = "Running";
-  st["message"] = "";
+  if (attempt > 1) st["message"] = "";  // The first keeps why a cache hit was refused.
   st.erase("nextAttemptTime");
   if (!st.contains("startTime")) st["startTime"] = format_time(c.in.now);
   if (apply_attempt(c, st, spec, attempt)) --slots;

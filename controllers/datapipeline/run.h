@@ -13,6 +13,10 @@
 // When no step can move, the run's main phase is Succeeded (every step Succeeded, Skipped or
 // Cached) or Failed; then spec.onExit (if any) runs with {{run.phase}}, and the run finishes.
 // spec.activeDeadlineSeconds fails a run's running steps (their Jobs are deleted) once passed.
+// A cache hit is taken only when the hit's files are reachable from this run: the workspace is a
+// named claim (spec.workspace.persistentVolumeClaim) or there is none. With a volumeClaimTemplate
+// each run has its own claim, so a hit from another run is refused (the step runs, and its
+// message says why) until Kiln has an artifact repository.
 
 #include <nlohmann/json.hpp>
 #include <string>

@@ -24,9 +24,10 @@ struct BuildOptions {
 // restartPolicy Never (retries are the Job's or the gang's).
 // runPolicy mapping: backoffLimit -> the Job's backoffLimit (0 with gangRestart: the controller
 // recreates the whole gang instead), activeDeadlineSeconds -> the Job's (or `deadline_seconds`
-// when given: what is left of the TrainingJob's deadline for this attempt), ttlSecondsAfterFinished
-// -> the Job's, restartPolicy ExitCode -> podFailurePolicy {Ignore on DisruptionTarget; FailJob on exit
-// codes 1-127; other codes (signals, > 128) count against the backoff limit}.
+// when given: what is left of the TrainingJob's deadline for this attempt),
+// ttlSecondsAfterFinished -> the Job's, restartPolicy ExitCode -> podFailurePolicy {Ignore on
+// DisruptionTarget; FailJob on exit codes 1-127; other codes (signals, > 128) count against the
+// backoff limit}.
 // Errors (invalid-input): a data or model URI that is neither pvc:// nor file://.
 Result<nlohmann::json> desired_job(const nlohmann::json& tj, long long restarts,
                                    const BuildOptions& options,

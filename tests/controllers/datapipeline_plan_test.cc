@@ -214,6 +214,43 @@ TEST(DataPipelinePlan, CacheHitMarksTheStepCachedWithEarlierOutputs) {
   EXPECT_NE(w.step_status("features")["cacheKey"], key);
 }
 
+// Runs `features` (cached) to success, then starts a second run an hour later.
+World cached_twice(const json& workspace) {
+  json features = make_step("features");
+  features["cache"] = {{"enabled", true}};
+  World w{make_pipeline(json::array({features}), {{"workspace", workspace}})};
+  w.step();
+  w.complete(w.job("features"), {{"rows", "42"}});
+  w.step();
+  w.now += 1h;
+  w.pipeline["metadata"]["annotations"]["kiln.dev/run"] = "again";
+  w.step();
+  return w;
+}
+
+TEST(DataPipelinePlan, ACacheHitInAnotherRunsClaimIsRefused) {
+  const json per_run = {{"volumeClaimTemplate", {{"spec", {{"accessModes", {"ReadWriteOnce"}}}}}}};
+  World w = cached_twice(per_run);
+  ASSERT_EQ(w.pipeline["status"]["runs"].size(), 2u);
+  const std::string first = w.run(1)["name"];
+  EXPECT_EQ(w.phase("features"), "Running");  // Its files are in the first run's claim.
+  EXPECT_EQ(w.step_status("features")["message"],
+            "cache hit from run " + first + " refused: its files are in that run's workspace " +
+                "claim " + first + "-workspace (spec.workspace.volumeClaimTemplate), not this " +
+                "run's; running the step");
+  w.complete(w.job("features"), {{"rows", "42"}});
+  w.step();
+  EXPECT_EQ(w.phase("features"), "Succeeded");
+  EXPECT_EQ(w.step_status("features")["message"], "");
+}
+
+TEST(DataPipelinePlan, ACacheHitInASharedNamedClaimIsTaken) {
+  World w = cached_twice({{"persistentVolumeClaim", {{"claimName", "data"}}}});
+  EXPECT_EQ(w.phase("features"), "Cached");
+  EXPECT_EQ(w.step_status("features")["message"], "cache hit from run " +
+                                                       w.run(1)["name"].get<std::string>());
+}
+
 TEST(DataPipelinePlan, ParallelismBoundsRunningSteps) {
   World w{make_pipeline(
       json::array({make_step("s1"), make_step("s2"), make_step("s3"), make_step("s4")}),
