@@ -32,45 +32,6 @@ Result<double> percent_at(const json& j, const char* variant, const char* key) {
   return v.get<double>();
 }
 
-// The first output's values of an OIP response body; empty when it has none.
-std::vector<double> first_output(const std::string& body, std::int64_t& columns) {
-  auto doc = json::parse(body, nullptr, false);
-  std::vector<double> values;
-  columns = 1;
-  if (!doc.is_object() || !doc.contains("outputs") || !doc["outputs"].is_array() ||
-      doc["outputs"].empty()) {
-    return values;
-  }
-  const auto& out = doc["outputs"][0];
-  if (out.contains("shape") && out["shape"].is_array() && out["shape"].size() >= 2) {
-    columns = out["shape"].back().get<std::int64_t>();
-  }
-  for (const auto& v : out.value("data", json::array())) {
-    values.push_back(v.is_number() ? v.get<double>() : NAN);
-  }
-  return values;
-}
-
-// The decision of each row: value >= 0.5 for one column, the argmax for several.
-std::vector<std::int64_t> decisions(const std::vector<double>& values, std::int64_t columns) {
-  std::vector<std::int64_t> out;
-  if (columns <= 1) {
-    for (double v : values) out.push_back(v >= 0.5 ? 1 : 0);
-    return out;
-  }
-  for (std::size_t r = 0; r + static_cast<std::size_t>(columns) <= values.size();
-       r += static_cast<std::size_t>(columns)) {
-    std::int64_t best = 0;
-    for (std::int64_t c = 1; c < columns; ++c) {
-      if (values[r + static_cast<std::size_t>(c)] > values[r + static_cast<std::size_t>(best)]) {
-        best = c;
-      }
-    }
-    out.push_back(best);
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<RouterConfig> RouterConfig::from_json(const json& j) {
@@ -134,9 +95,14 @@ Router::Router(RouterConfig config, UpstreamCall call, metrics::Registry& regist
                    .counter("kiln_router_mirror_dropped_total",
                             "Mirrors and comparisons dropped because the queue was full.")
                    .with({})),
-      comparisons_(registry.counter("kiln_router_comparisons_total",
-                                    "Outputs compared with stable's, by variant and result.",
-                                    {"variant", "result"})),
+      comparisons_(registry.counter(
+          "kiln_router_comparisons_total",
+          "Output rows compared with stable's (a batch of n rows counts n), by variant and result.",
+          {"variant", "result"})),
+      outputs_(registry.counter("kiln_router_output_rows_total",
+                                "Compared output rows by bucket of the output, for the variant's "
+                                "answers (source=variant) and stable's (source=stable).",
+                                {"variant", "source", "bucket"})),
       agreement_(registry.gauge("kiln_router_agreement_ratio",
                                 "Share of compared rows whose decision equals stable's.",
                                 {"variant"})),
@@ -189,10 +155,10 @@ HttpResponse Router::handle(const HttpRequest& request) {
   if (infer && response.status == 200) {
     if (canary) {
       enqueue({"canary", config->stable_url, std::string(request.path), std::string(request.body),
-               response.body});
+               response.body, true});
     } else if (!config->shadow_url.empty() && draw(config->mirror_percent)) {
       enqueue({"shadow", config->shadow_url, std::string(request.path), std::string(request.body),
-               response.body});
+               response.body, false});
     }
   }
   requests_.with({variant, std::to_string(response.status)}).inc();
@@ -223,9 +189,11 @@ void Router::run_jobs() {
     lock.unlock();
     HttpResponse other = call_(job.url, HttpRequest{"POST", job.path, job.body});
     if (other.status == 200) {
-      compare(job.variant, job.answered, other.body);
+      compare(job, other.body);
     } else {
-      comparisons_.with({job.variant, "error"}).inc();
+      const auto rows = first_output_rows(job.answered);
+      comparisons_.with({job.variant, "error"})
+          .inc(rows.ok() ? static_cast<double>(rows->rows) : 1);
     }
     lock.lock();
     busy_ = false;
@@ -233,29 +201,45 @@ void Router::run_jobs() {
   }
 }
 
-void Router::compare(const std::string& variant, const std::string& a, const std::string& b) {
-  std::int64_t columns_a = 1, columns_b = 1;
-  const auto va = first_output(a, columns_a);
-  const auto vb = first_output(b, columns_b);
-  if (va.empty() || va.size() != vb.size() || columns_a != columns_b) {
-    comparisons_.with({variant, "mismatch"}).inc();
+void Router::compare(const Job& job, const std::string& other) {
+  const auto answered = first_output_rows(job.answered);
+  const auto called = first_output_rows(other);
+  const Result<RowComparison> c =
+      answered.ok() && called.ok()
+          ? compare_rows(*answered, *called, options_.compare)
+          : Result<RowComparison>(Error::invalid_input("an answer has no readable output"));
+  if (!c.ok()) {
+    comparisons_.with({job.variant, "mismatch"})
+        .inc(answered.ok() ? static_cast<double>(answered->rows) : 1);
     return;
   }
-  const auto da = decisions(va, columns_a);
-  const auto db = decisions(vb, columns_b);
-  double agreed = 0, diff = 0;
-  for (std::size_t i = 0; i < da.size(); ++i) agreed += da[i] == db[i] ? 1 : 0;
-  for (std::size_t i = 0; i < va.size(); ++i) diff += std::abs(va[i] - vb[i]);
-  comparisons_.with({variant, agreed == static_cast<double>(da.size()) ? "agree" : "disagree"})
-      .inc();
+  comparisons_.with({job.variant, "agree"}).inc(static_cast<double>(c->agreed));
+  comparisons_.with({job.variant, "disagree"}).inc(static_cast<double>(c->rows - c->agreed));
+  // Which answer is the variant's: the caller's for a canary, the background call's for a shadow.
+  const auto& variant_buckets = job.answered_by_variant ? c->buckets_a : c->buckets_b;
+  const auto& stable_buckets = job.answered_by_variant ? c->buckets_b : c->buckets_a;
   std::lock_guard lock(mutex_);
-  Stats& s = stats_[variant];
-  s.compared += static_cast<double>(da.size());
-  s.agreed += agreed;
-  s.abs_diff_sum += diff;
-  s.values += static_cast<double>(va.size());
-  agreement_.with({variant}).set(s.agreed / s.compared);
-  mad_.with({variant}).set(s.abs_diff_sum / s.values);
+  count_outputs(job.variant, job.variant, variant_buckets);
+  count_outputs(job.variant, "stable", stable_buckets);
+  if (c->rows == 0) return;
+  Stats& s = stats_[job.variant];
+  s.compared += static_cast<double>(c->rows);
+  s.agreed += static_cast<double>(c->agreed);
+  s.abs_diff_sum += c->absolute_difference;
+  s.values += static_cast<double>(c->values);
+  agreement_.with({job.variant}).set(s.agreed / s.compared);
+  if (s.values > 0) mad_.with({job.variant}).set(s.abs_diff_sum / s.values);
+}
+
+void Router::count_outputs(const std::string& variant, const std::string& source,
+                           const std::map<std::string, std::uint64_t>& buckets) {
+  std::set<std::string>& in_use = buckets_[variant];
+  for (const auto& [bucket, rows] : buckets) {
+    const bool known = in_use.count(bucket) > 0;
+    if (!known && in_use.size() < options_.max_output_buckets) in_use.insert(bucket);
+    const bool kept = known || in_use.count(bucket) > 0;
+    outputs_.with({variant, source, kept ? bucket : "other"}).inc(static_cast<double>(rows));
+  }
 }
 
 void Router::flush() {

@@ -10,14 +10,32 @@
 //     shadow through a bounded queue served by one background thread. The caller never waits for
 //     the shadow; when the queue is full the mirror is dropped and counted.
 //   - Comparison: the shadow's answer, and for canary-routed infer requests a background call to
-//     stable, are compared with stable's: agreement = the same decision (first output: value >=
-//     0.5 for one column, argmax for several), plus the mean absolute difference of the values.
+//     stable, are compared with stable's row by row (runtime/router_compare.h): agreement = the
+//     same decision per row of the first output (value >= 0.5 for a score per row, the argmax for
+//     class scores [rows, classes], equal labels for integer/BYTES outputs, a relative tolerance
+//     of 10% for a regressor), plus the mean absolute difference of the values. A batch of n rows
+//     counts n comparisons.
+//   - Output distribution: every compared row's output bucket (router_compare.h) is counted for
+//     both answers, the variant's and stable's, on the same requests. A reader subtracts two
+//     scrapes to get both distributions over a window and compares them (the rollout analysis
+//     takes their Jensen-Shannon distance, controllers/modeldeployment/analysis.h).
 //   - Reload: reload() swaps the configuration atomically; requests in flight keep the one they
 //     started with, and the listener (and its connections) is untouched.
 //
-// Metrics: kiln_router_requests_total{variant,code}, kiln_router_request_duration_seconds{variant},
-// kiln_router_mirror_dropped_total, kiln_router_comparisons_total{variant,result},
-// kiln_router_agreement_ratio{variant}, kiln_router_mean_absolute_difference{variant}.
+// Metrics (the "variant" of a comparison is the one compared with stable: canary or shadow):
+//   kiln_router_requests_total{variant,code}             counter: requests, by upstream status
+//   kiln_router_request_duration_seconds{variant}        histogram, seconds, upstream included
+//   kiln_router_mirror_dropped_total                     counter: mirrors/comparisons dropped
+//   kiln_router_comparisons_total{variant,result}        counter: output ROWS compared with
+//       stable's: result = agree | disagree | mismatch (answers of different shape or datatype:
+//       the rows of the caller's answer) | error (the background call failed: those rows, or 1
+//       when the caller's answer has no readable output)
+//   kiln_router_output_rows_total{variant,source,bucket} counter: compared rows (agree or
+//       disagree) by the bucket of their output; source = the variant's answer ("canary" or
+//       "shadow") or stable's ("stable"). At most Options::max_output_buckets buckets a variant;
+//       rows of buckets past that count under bucket="other".
+//   kiln_router_agreement_ratio{variant}                 gauge: agree / compared rows since start
+//   kiln_router_mean_absolute_difference{variant}        gauge: of the values, since start
 //
 // Thread-safety: handle() and reload() may be called from any thread.
 
@@ -25,16 +43,19 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
 
 #include "common/metrics.h"
 #include "runtime/inference_service.h"
+#include "runtime/router_compare.h"
 
 namespace kiln::runtime {
 
@@ -64,6 +85,10 @@ class Router {
   struct Options {
     std::size_t mirror_queue = 256;  // Pending mirrors/comparisons before dropping.
     std::uint64_t seed = 1;          // Of the split and mirror draws.
+    CompareOptions compare;          // Decision rules of the comparison (router_compare.h).
+    // Distinct output buckets a variant may use in kiln_router_output_rows_total (bounds the
+    // series a labels output can create); rows of further buckets count as "other".
+    std::size_t max_output_buckets = 64;
   };
 
   Router(RouterConfig config, UpstreamCall call, metrics::Registry& registry, Options options);
@@ -92,10 +117,15 @@ class Router {
     std::string path;
     std::string body;
     std::string answered;  // The response body the caller got.
+    bool answered_by_variant = false;  // `answered` is the variant's (canary) or stable's (shadow).
   };
   void enqueue(Job job);
   void run_jobs();
-  void compare(const std::string& variant, const std::string& a, const std::string& b);
+  // Compares the job's answer with `other`, the background call's, and counts the rows.
+  void compare(const Job& job, const std::string& other);
+  // Counts the rows of one answer by bucket, under the variant's bucket limit. Holds mutex_.
+  void count_outputs(const std::string& variant, const std::string& source,
+                     const std::map<std::string, std::uint64_t>& buckets);
   bool draw(double percent);
 
   std::shared_ptr<const RouterConfig> config_;  // Accessed with std::atomic_load/store.
@@ -105,6 +135,7 @@ class Router {
   metrics::Family<metrics::Histogram>& latency_;
   metrics::Counter& dropped_;
   metrics::Family<metrics::Counter>& comparisons_;
+  metrics::Family<metrics::Counter>& outputs_;
   metrics::Family<metrics::Gauge>& agreement_;
   metrics::Family<metrics::Gauge>& mad_;
 
@@ -121,6 +152,7 @@ class Router {
     double compared = 0, agreed = 0, abs_diff_sum = 0, values = 0;
   };
   std::unordered_map<std::string, Stats> stats_;
+  std::unordered_map<std::string, std::set<std::string>> buckets_;  // Per variant, in use.
   std::thread worker_;
 };
 

@@ -7,8 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 
+#include "drift/stattests.h"
 #include "model_fixtures.h"
 #include "runtime/http_server.h"
 #include "runtime/upstream_pool.h"
@@ -28,10 +32,11 @@ struct Upstream {
   std::string url;
 };
 
-std::unique_ptr<Upstream> start_upstream(const std::string& model_file) {
+// Serves the XGBoost model at `path` as "cancer".
+std::unique_ptr<Upstream> start_upstream_at(const std::string& path) {
   auto u = std::make_unique<Upstream>();
   u->service = std::make_unique<InferenceService>(ServiceOptions{}, u->registry);
-  u->service->add_model("cancer", "1", load_xgboost(model_fixtures().path(model_file)), 0);
+  u->service->add_model("cancer", "1", load_xgboost(path), 0);
   auto server =
       HttpServer::start({"127.0.0.1", 0, 1 << 20, ""},
                         [s = u->service.get()](const HttpRequest& r) { return s->handle(r); });
@@ -39,6 +44,10 @@ std::unique_ptr<Upstream> start_upstream(const std::string& model_file) {
   u->server = std::move(server).value();
   u->url = "http://127.0.0.1:" + std::to_string(u->server->port());
   return u;
+}
+
+std::unique_ptr<Upstream> start_upstream(const std::string& model_file) {
+  return start_upstream_at(model_fixtures().path(model_file));
 }
 
 std::string infer_body(int row) {
@@ -57,6 +66,33 @@ double metric(const metrics::Registry& registry, const std::string& series) {
   const auto at = text.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + series.size() + 2));
+}
+
+// kiln_router_output_rows_total of one comparison variant and source: bucket -> rows.
+std::map<std::string, double> output_rows(const metrics::Registry& registry,
+                                          const std::string& variant, const std::string& source) {
+  const std::string prefix = "kiln_router_output_rows_total{variant=\"" + variant +
+                             "\",source=\"" + source + "\",bucket=\"";
+  std::map<std::string, double> out;
+  std::istringstream lines(registry.expose());
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with(prefix)) continue;
+    const auto end = line.find("\"}", prefix.size());
+    out[line.substr(prefix.size(), end - prefix.size())] = std::stod(line.substr(end + 3));
+  }
+  return out;
+}
+
+Router::Options mirror_queue_of(std::size_t size) {
+  Router::Options options;
+  options.mirror_queue = size;
+  return options;
+}
+
+double total(const std::map<std::string, double>& buckets) {
+  double sum = 0;
+  for (const auto& [bucket, rows] : buckets) sum += rows;
+  return sum;
 }
 
 // Every router test runs over both upstream clients: cpprestsdk's (http_upstream_call) and the
@@ -121,6 +157,10 @@ TEST_P(RouterTest, CanaryAnswersAreComparedWithStableInTheBackground) {
             10);
   EXPECT_EQ(metric(registry_, R"(kiln_router_agreement_ratio{variant="canary"})"), 1);
   EXPECT_EQ(metric(registry_, R"(kiln_router_mean_absolute_difference{variant="canary"})"), 0);
+  // The same trees answer the same: every row in the same output bucket for both answers.
+  const auto canary_rows = output_rows(registry_, "canary", "canary");
+  EXPECT_EQ(total(canary_rows), 10);
+  EXPECT_EQ(canary_rows, output_rows(registry_, "canary", "stable"));
 }
 
 TEST_P(RouterTest, StickyKeyAlwaysReachesTheSameVariant) {
@@ -146,6 +186,9 @@ TEST_P(RouterTest, ShadowMirrorIsComparedAndNeverChangesTheAnswer) {
   EXPECT_EQ(metric(registry_, R"(kiln_router_comparisons_total{variant="shadow",result="agree"})"),
             8);
   EXPECT_EQ(metric(registry_, R"(kiln_router_agreement_ratio{variant="shadow"})"), 1);
+  const auto shadow_rows = output_rows(registry_, "shadow", "shadow");
+  EXPECT_EQ(total(shadow_rows), 8);
+  EXPECT_EQ(shadow_rows, output_rows(registry_, "shadow", "stable"));
 }
 
 TEST_P(RouterTest, UnreachableShadowNeverFailsTheCaller) {
@@ -159,7 +202,7 @@ TEST_P(RouterTest, UnreachableShadowNeverFailsTheCaller) {
 }
 
 TEST_P(RouterTest, FullMirrorQueueDropsMirrorsAndCountsThem) {
-  Router router(config(0, 100), call_, registry_, {.mirror_queue = 0, .seed = 1});
+  Router router(config(0, 100), call_, registry_, mirror_queue_of(0));
   for (int i = 0; i < 5; ++i) EXPECT_EQ(infer(router, i).status, 200);
   EXPECT_EQ(metric(registry_, "kiln_router_mirror_dropped_total"), 5);
 }
@@ -176,6 +219,116 @@ TEST_P(RouterTest, ReloadMovesTrafficWithoutANewRouter) {
 
 INSTANTIATE_TEST_SUITE_P(Upstreams, RouterTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Pooled" : "Cpprest"; });
+
+// The first `n` rows' 20 features of the breast-cancer data make_models.py trains on.
+std::vector<std::vector<float>> cancer_rows(std::size_t n) {
+  std::ifstream in(model_fixtures().path("breast_cancer.csv"));
+  std::vector<std::vector<float>> rows;
+  std::string line;
+  std::getline(in, line);  // Header.
+  while (rows.size() < n && std::getline(in, line)) {
+    std::istringstream cells(line);
+    std::vector<float> row;
+    for (std::string cell; row.size() < 20 && std::getline(cells, cell, ',');) {
+      row.push_back(std::stof(cell));
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// A real model that answers otherwise than binary.json: its first `trees` trees, written next to
+// the test's temporary files (XGBoost's JSON model format).
+std::string truncated_binary_model(std::size_t trees) {
+  std::ifstream in(model_fixtures().path("binary.json"));
+  json model = json::parse(in);
+  json& gbtree = model["learner"]["gradient_booster"]["model"];
+  gbtree["trees"].erase(gbtree["trees"].begin() + static_cast<std::ptrdiff_t>(trees),
+                        gbtree["trees"].end());
+  gbtree["tree_info"].erase(gbtree["tree_info"].begin() + static_cast<std::ptrdiff_t>(trees),
+                            gbtree["tree_info"].end());
+  gbtree["gbtree_model_param"]["num_trees"] = std::to_string(trees);
+  const std::string path = ::testing::TempDir() + "/binary_" + std::to_string(trees) + ".json";
+  std::ofstream(path) << model.dump();
+  return path;
+}
+
+// One infer request of rows [from, from + count) as a [count, 20] FP32 tensor.
+std::string batch_body(const std::vector<std::vector<float>>& rows, std::size_t from,
+                       std::size_t count) {
+  json data = json::array();
+  for (std::size_t r = from; r < from + count; ++r) {
+    for (float v : rows[r]) data.push_back(v);
+  }
+  return json{{"inputs",
+               {{{"name", "input"},
+                 {"shape", {count, 20}},
+                 {"datatype", "FP32"},
+                 {"data", std::move(data)}}}}}
+      .dump();
+}
+
+// Issue #15: with batches of 100 rows the router's agreement fell far below the models' row-by-row
+// agreement. The same 500 rows sent as 5 batches or as 500 requests give the same row counts, and
+// the output buckets count rows too.
+TEST(RouterBatches, BatchedAgreementEqualsRowByRowAgreement) {
+  auto stable = start_upstream("binary.json");
+  auto canary = start_upstream_at(truncated_binary_model(3));
+  ASSERT_TRUE(stable && canary);
+  const auto rows = cancer_rows(500);
+  ASSERT_EQ(rows.size(), 500u);
+  RouterConfig config;
+  config.stable_url = stable->url;
+  config.canary_url = canary->url;
+  config.canary_weight = 100;
+  metrics::Registry batched_registry, single_registry;
+  Router batched(config, pooled_upstream_call(), batched_registry, mirror_queue_of(1024));
+  Router single(config, pooled_upstream_call(), single_registry, mirror_queue_of(1024));
+  const std::string path = "/v2/models/cancer/infer";
+  for (std::size_t from = 0; from < rows.size(); from += 100) {
+    const std::string body = batch_body(rows, from, 100);
+    ASSERT_EQ(batched.handle({"POST", path, body, ""}).status, 200);
+  }
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const std::string body = batch_body(rows, r, 1);
+    ASSERT_EQ(single.handle({"POST", path, body, ""}).status, 200);
+  }
+  batched.flush();
+  single.flush();
+  const std::string agree = R"(kiln_router_comparisons_total{variant="canary",result="agree"})";
+  const std::string disagree =
+      R"(kiln_router_comparisons_total{variant="canary",result="disagree"})";
+  EXPECT_EQ(metric(batched_registry, agree) + metric(batched_registry, disagree), 500);
+  EXPECT_EQ(metric(batched_registry, agree), metric(single_registry, agree));
+  EXPECT_EQ(metric(batched_registry, disagree), metric(single_registry, disagree));
+  // The 3-tree model decides otherwise on a few rows, and agrees on most.
+  EXPECT_GT(metric(batched_registry, disagree), 0);
+  EXPECT_GT(metric(batched_registry, agree), 450);
+  EXPECT_DOUBLE_EQ(metric(batched_registry, R"(kiln_router_agreement_ratio{variant="canary"})"),
+                   metric(batched_registry, agree) / 500);
+
+  for (const char* source : {"canary", "stable"}) {
+    const auto batched_rows = output_rows(batched_registry, "canary", source);
+    EXPECT_EQ(total(batched_rows), 500) << source;
+    EXPECT_EQ(batched_rows, output_rows(single_registry, "canary", source)) << source;
+  }
+  // Its scores stay near 0.5 where stable's are near 0 or 1: the distributions differ.
+  const auto canary_rows = output_rows(batched_registry, "canary", "canary");
+  const auto stable_rows = output_rows(batched_registry, "canary", "stable");
+  EXPECT_NE(canary_rows, stable_rows);
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> aligned;
+  for (const auto& [bucket, n] : stable_rows) aligned[bucket].first = std::llround(n);
+  for (const auto& [bucket, n] : canary_rows) aligned[bucket].second = std::llround(n);
+  std::vector<std::uint64_t> reference, current;
+  for (const auto& [bucket, counts] : aligned) {
+    reference.push_back(counts.first);
+    current.push_back(counts.second);
+  }
+  const double js = drift::jensen_shannon(drift::shares_from_counts(reference, current));
+  RecordProperty("agreement", std::to_string(metric(batched_registry, agree) / 500));
+  RecordProperty("output_js_distance", std::to_string(js));
+  EXPECT_GT(js, 0.5);
+}
 
 // A listener that accepts connections (the kernel does) but never answers.
 TEST(PooledUpstream, SilentUpstreamTimesOutWith504AndClosedPortIs502) {
