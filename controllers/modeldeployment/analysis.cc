@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <limits>
 
+#include "drift/stattests.h"
+
 namespace kiln::controllers::modeldeployment {
 namespace {
 
@@ -94,10 +96,14 @@ void record(RouterSnapshot& snapshot, const Sample& s) {
     const std::string r = result == s.labels.end() ? "" : result->second;
     if (r == "agree") c.agreements += s.value;
     if (r == "agree" || r == "disagree" || r == "mismatch") c.comparisons += s.value;
+  } else if (name == "output_rows_total") {
+    auto source = s.labels.find("source");
+    auto bucket = s.labels.find("bucket");
+    if (source == s.labels.end() || bucket == s.labels.end()) return;
+    if (source->second == variant->second) c.output_rows[bucket->second] += s.value;
+    if (source->second == "stable") c.stable_output_rows[bucket->second] += s.value;
   } else if (name == "mean_absolute_difference") {
     c.mean_absolute_difference = s.value;
-  } else if (name == "output_drift") {
-    c.output_drift = std::max(c.output_drift.value_or(s.value), s.value);
   } else if (name == "request_duration_seconds_bucket") {
     auto le = s.labels.find("le");
     if (le == s.labels.end()) return;
@@ -113,6 +119,60 @@ double delta(double previous, double current) {
 std::optional<double> ratio(double numerator, double denominator) {
   if (denominator <= 0) return std::nullopt;
   return numerator / denominator;
+}
+
+// The counts of `current` since `before` (each bucket from zero when lower, or all when `reset`).
+std::map<std::string, double> window_of(const std::map<std::string, double>& before,
+                                        const std::map<std::string, double>& current, bool reset) {
+  std::map<std::string, double> out;
+  for (const auto& [bucket, count] : current) {
+    auto was = before.find(bucket);
+    out[bucket] = reset || was == before.end() ? count : delta(was->second, count);
+  }
+  return out;
+}
+
+// drift::jensen_shannon between two bucket counts aligned by label over the union of buckets;
+// nullopt when either side has no rows.
+std::optional<double> output_distance(const std::map<std::string, double>& reference,
+                                      const std::map<std::string, double>& current) {
+  std::map<std::string, std::pair<uint64_t, uint64_t>> aligned;
+  auto rows = [](double count) {
+    return static_cast<uint64_t>(std::llround(std::max(count, 0.0)));
+  };
+  for (const auto& [bucket, count] : reference) aligned[bucket].first = rows(count);
+  for (const auto& [bucket, count] : current) aligned[bucket].second = rows(count);
+  std::vector<uint64_t> r, c;
+  uint64_t total_r = 0, total_c = 0;
+  for (const auto& [bucket, counts] : aligned) {
+    r.push_back(counts.first);
+    c.push_back(counts.second);
+    total_r += counts.first;
+    total_c += counts.second;
+  }
+  if (total_r == 0 || total_c == 0) return std::nullopt;
+  return drift::jensen_shannon(drift::shares_from_counts(r, c));
+}
+
+json counts_to_json(const std::map<std::string, double>& counts) {
+  json out = json::object();
+  for (const auto& [bucket, count] : counts) out[bucket] = count;
+  return out;
+}
+
+// v[key] ({"<bucket>": count}, absent: empty); `where` names it in errors.
+Result<std::map<std::string, double>> counts_from_json(const json& v, const char* key,
+                                                       const std::string& where) {
+  std::map<std::string, double> out;
+  const json counts = v.value(key, json::object());
+  if (!counts.is_object()) return Error::invalid_input(where + ": not an object");
+  for (const auto& [bucket, count] : counts.items()) {
+    if (!count.is_number()) {
+      return Error::invalid_input(where + "." + bucket + ": not a number");
+    }
+    out[bucket] = count.get<double>();
+  }
+  return out;
 }
 
 }  // namespace
@@ -153,6 +213,10 @@ json snapshot_to_json(const RouterSnapshot& snapshot) {
                  {"comparisons", c.comparisons},
                  {"agreements", c.agreements},
                  {"latencyBuckets", std::move(buckets)}};
+    if (!c.output_rows.empty()) out[name]["outputRows"] = counts_to_json(c.output_rows);
+    if (!c.stable_output_rows.empty()) {
+      out[name]["stableOutputRows"] = counts_to_json(c.stable_output_rows);
+    }
   }
   return out;
 }
@@ -186,6 +250,10 @@ Result<RouterSnapshot> snapshot_from_json(const json& j) {
       }
       c.latency_buckets[b] = count.get<double>();
     }
+    const std::string where = "routerCounters." + name;
+    KILN_TRY(c.output_rows, counts_from_json(v, "outputRows", where + ".outputRows"));
+    KILN_TRY(c.stable_output_rows,
+             counts_from_json(v, "stableOutputRows", where + ".stableOutputRows"));
     out.variants[name] = std::move(c);
   }
   return out;
@@ -200,9 +268,8 @@ RouterSnapshot merge_snapshots(const RouterSnapshot& a, const RouterSnapshot& b)
     o.comparisons += c.comparisons;
     o.agreements += c.agreements;
     for (const auto& [bound, count] : c.latency_buckets) o.latency_buckets[bound] += count;
-    if (c.output_drift) {
-      o.output_drift = std::max(o.output_drift.value_or(*c.output_drift), *c.output_drift);
-    }
+    for (const auto& [bucket, count] : c.output_rows) o.output_rows[bucket] += count;
+    for (const auto& [bucket, count] : c.stable_output_rows) o.stable_output_rows[bucket] += count;
     if (c.mean_absolute_difference) {
       o.mean_absolute_difference =
           std::max(o.mean_absolute_difference.value_or(*c.mean_absolute_difference),
@@ -257,7 +324,9 @@ AnalysisSample sample_between(const RouterSnapshot* previous, const RouterSnapsh
   s.latency_p99 = histogram_quantile(0.99, window);
   s.agreement = ratio(delta(canary_before.agreements, canary.agreements),
                       delta(canary_before.comparisons, canary.comparisons));
-  s.output_drift = canary.output_drift;
+  s.output_drift =
+      output_distance(window_of(canary_before.stable_output_rows, canary.stable_output_rows, reset),
+                      window_of(canary_before.output_rows, canary.output_rows, reset));
   return s;
 }
 

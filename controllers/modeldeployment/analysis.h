@@ -8,19 +8,23 @@
 //   kiln_router_requests_total{variant,code}           counter    requests by upstream status;
 //                                                                 errors are codes >= 500
 //   kiln_router_request_duration_seconds{variant}      histogram  seconds, upstream included
-//   kiln_router_comparisons_total{variant,result}      counter    answers compared with stable's:
-//                                                                 result agree | disagree |
-//                                                                 mismatch (compared, unequal) |
-//                                                                 error (not compared)
+//   kiln_router_comparisons_total{variant,result}      counter    output rows compared with
+//                                                                 stable's (a batch of n rows
+//                                                                 counts n): result agree |
+//                                                                 disagree | mismatch (answers of
+//                                                                 other shapes) | error (not
+//                                                                 compared)
+//   kiln_router_output_rows_total{variant,source,bucket}
+//                                                      counter    compared rows by output bucket
+//                                                                 (src/runtime/router_compare.h),
+//                                                                 source = the variant's answers
+//                                                                 or "stable" (stable's answers
+//                                                                 to the same requests)
 //   kiln_router_mean_absolute_difference{variant}      gauge      kept for status readers
-//   kiln_router_output_drift{variant}                  gauge      Jensen-Shannon distance (base 2)
-//                                                                 of outputs vs stable's; the
-//                                                                 router does not export it yet,
-//                                                                 so outputDrift has no data
 // Other families and labels are ignored (summed over).
 //
 // The reconciler scrapes every router pod (when analysis_due() in rollout.h says so), merges the
-// snapshots (sum; output drift: the largest), and keeps the snapshot of the last counted
+// snapshots (sum), and keeps the snapshot of the last counted
 // measurement in memory; sample_between() turns two snapshots into the measured window. A counter
 // lower than before (a restarted router) counts from zero, as Prometheus' rate() does. Without a
 // previous snapshot (first measurement, or after a manager restart) the window is the router's
@@ -30,10 +34,16 @@
 //   errorRate    canary errors / canary requests            passes when <= threshold
 //   latencyP99   canary p99 latency in seconds              passes when <= threshold
 //                (histogram_quantile's linear interpolation within the bucket, as PromQL does)
-//   agreement    canary agree / compared, in the window       passes when >= threshold
-//   outputDrift  canary's output drift gauge                passes when <= threshold
-// A metric without data (no comparisons, no histogram, no gauge) fails. A measurement with fewer
-// canary requests than minRequests is not counted (neither passes nor fails).
+//   agreement    canary agree / compared rows, in the window  passes when >= threshold
+//   outputDrift  Jensen-Shannon distance between the window's passes when <= threshold
+//                output buckets of stable's answers and of the canary's, on the same requests
+//                (drift::jensen_shannon: natural logarithm, scipy's default, so in
+//                [0, sqrt(ln 2) ~ 0.833]; 0.1 is Evidently's default drift threshold for it).
+//                Buckets are aligned by label; a bucket one side lacks counts 0 there. Both
+//                distributions come from the same requests, so the distance measures how the
+//                models answer differently, not a change of traffic.
+// A metric without data (no comparisons, no histogram, no output rows) fails. A measurement with
+// fewer canary requests than minRequests is not counted (neither passes nor fails).
 //
 // Pure functions; thread-safe.
 
@@ -59,7 +69,10 @@ struct VariantCounters {
   double agreements = 0;   // agree.
   // Cumulative histogram buckets: upper bound (seconds, +inf last) -> observations <= bound.
   std::map<double, double> latency_buckets;
-  std::optional<double> output_drift;
+  // kiln_router_output_rows_total of this variant's comparisons, bucket label -> rows: the
+  // variant's answers (source = the variant) and stable's answers to the same requests.
+  std::map<std::string, double> output_rows;
+  std::map<std::string, double> stable_output_rows;
   std::optional<double> mean_absolute_difference;
 };
 
@@ -74,13 +87,16 @@ Result<RouterSnapshot> parse_router_metrics(std::string_view text);
 
 // The snapshot's counters as JSON, for status.lastAnalysis.routerCounters (where the next window
 // starts, so a new leader continues it): {"<variant>": {"requests", "errors", "comparisons",
-// "agreements", "latencyBuckets": {"<upper bound>": count, ..., "+Inf": count}}}. The gauges
-// (output drift, mean absolute difference) are left out: a window reads them at its end.
+// "agreements", "latencyBuckets": {"<upper bound>": count, ..., "+Inf": count}, "outputRows":
+// {"<bucket>": rows}, "stableOutputRows": {"<bucket>": rows}}} (the two output maps only when not
+// empty). The gauge (mean absolute difference) is left out: a window reads it at its end.
 json snapshot_to_json(const RouterSnapshot& snapshot);
 // The inverse. invalid-input when a counter is not a number or a bucket bound does not parse.
+// Counters kept before the output maps existed read as empty maps.
 Result<RouterSnapshot> snapshot_from_json(const json& j);
 
-// Sums two snapshots (two router pods): counters and buckets add; output drift takes the larger.
+// Sums two snapshots (two router pods): counters, latency and output buckets add; the mean
+// absolute difference takes the larger.
 RouterSnapshot merge_snapshots(const RouterSnapshot& a, const RouterSnapshot& b);
 
 // PromQL's histogram_quantile(q, buckets) on cumulative buckets (upper bound -> count, the +Inf
@@ -96,10 +112,14 @@ struct AnalysisSample {
   double stable_errors = 0;
   std::optional<double> latency_p99;   // Canary, seconds.
   std::optional<double> agreement;     // Canary vs stable, share in [0, 1].
-  std::optional<double> output_drift;  // Canary vs stable, Jensen-Shannon distance.
+  // Canary vs stable: Jensen-Shannon distance of the window's output buckets (natural log, see
+  // outputDrift above); nullopt when the window has no compared rows.
+  std::optional<double> output_drift;
 };
 
-// The window from `previous` (nullptr: from zero) to `current`.
+// The window from `previous` (nullptr: from zero) to `current`. Each counter and bucket counts
+// from zero when it is lower than before, and every latency and output bucket does when the
+// canary's requests are (a restarted router).
 AnalysisSample sample_between(const RouterSnapshot* previous, const RouterSnapshot& current);
 
 struct MetricResult {

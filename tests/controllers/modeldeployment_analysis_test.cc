@@ -6,6 +6,9 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "common/metrics.h"
 #include "controllers/modeldeployment/analysis.h"
@@ -14,7 +17,7 @@ namespace kiln::controllers::modeldeployment {
 namespace {
 
 // The router's metric families, with the names and labels `kiln-runtime route` registers
-// (src/runtime/router.cc), plus the proposed output-drift gauge.
+// (src/runtime/router.cc).
 struct RouterMetrics {
   metrics::Registry registry;
   metrics::Family<metrics::Counter>& requests =
@@ -28,13 +31,19 @@ struct RouterMetrics {
       registry.gauge("kiln_router_agreement_ratio", "Agreement.", {"variant"});
   metrics::Family<metrics::Gauge>& mad =
       registry.gauge("kiln_router_mean_absolute_difference", "MAD.", {"variant"});
-  metrics::Family<metrics::Gauge>& drift =
-      registry.gauge("kiln_router_output_drift", "Output drift.", {"variant"});
+  metrics::Family<metrics::Counter>& outputs = registry.counter(
+      "kiln_router_output_rows_total", "Output rows.", {"variant", "source", "bucket"});
 
   // `agree` of `total` canary answers equal stable's; the rest disagree.
   void compare(int agree, int total) {
     compared.with({"canary", "agree"}).inc(agree);
     compared.with({"canary", "disagree"}).inc(total - agree);
+  }
+
+  // Compared canary rows by output bucket: the canary's answers and stable's to the same requests.
+  void answer(const std::map<std::string, int>& canary, const std::map<std::string, int>& stable) {
+    for (const auto& [bucket, rows] : canary) outputs.with({"canary", "canary", bucket}).inc(rows);
+    for (const auto& [bucket, rows] : stable) outputs.with({"canary", "stable", bucket}).inc(rows);
   }
 
   RouterSnapshot scrape() {
@@ -43,6 +52,21 @@ struct RouterMetrics {
     return parsed.ok() ? *parsed : RouterSnapshot{};
   }
 };
+
+// Jensen-Shannon distance with the natural logarithm, written out from its definition
+// (scipy.spatial.distance.jensenshannon): sqrt((KL(p||m) + KL(q||m)) / 2), m = (p + q) / 2.
+double js_distance(const std::vector<double>& p_counts, const std::vector<double>& q_counts) {
+  double np = 0, nq = 0;
+  for (double x : p_counts) np += x;
+  for (double x : q_counts) nq += x;
+  double divergence = 0;
+  for (std::size_t i = 0; i < p_counts.size(); ++i) {
+    const double p = p_counts[i] / np, q = q_counts[i] / nq, m = (p + q) / 2;
+    if (p > 0) divergence += p * std::log(p / m) / 2;
+    if (q > 0) divergence += q * std::log(q / m) / 2;
+  }
+  return std::sqrt(divergence);
+}
 
 json analysis_spec() {
   return json::parse(R"({"minRequests": 50, "metrics": [
@@ -61,7 +85,8 @@ TEST(ModelDeploymentAnalysis, ParsesCountersAcrossCodesFromRegistryExposition) {
   m.compared.with({"canary", "error"}).inc(5);
   m.agreement_ratio.with({"canary"}).set(0.9);
   m.mad.with({"canary"}).set(0.01);
-  m.drift.with({"canary"}).set(0.04);
+  m.answer({{"p:0.1", 40}, {"p:0.9", 38}}, {{"p:0.1", 39}, {"p:0.8", 1}, {"p:0.9", 38}});
+  m.outputs.with({"shadow", "shadow", "p:0.1"}).inc(5);  // Another variant's comparisons.
   const RouterSnapshot s = m.scrape();
   ASSERT_TRUE(s.variants.count("canary"));
   const VariantCounters& c = s.variants.at("canary");
@@ -69,8 +94,11 @@ TEST(ModelDeploymentAnalysis, ParsesCountersAcrossCodesFromRegistryExposition) {
   EXPECT_EQ(c.errors, 3);        // 5xx only: a 404 is the caller's error.
   EXPECT_EQ(c.comparisons, 80);  // agree + disagree + mismatch; errors were not compared.
   EXPECT_EQ(c.agreements, 76);
-  ASSERT_TRUE(c.output_drift.has_value());
-  EXPECT_DOUBLE_EQ(*c.output_drift, 0.04);
+  EXPECT_EQ(c.output_rows, (std::map<std::string, double>{{"p:0.1", 40}, {"p:0.9", 38}}));
+  EXPECT_EQ(c.stable_output_rows,
+            (std::map<std::string, double>{{"p:0.1", 39}, {"p:0.8", 1}, {"p:0.9", 38}}));
+  EXPECT_EQ(s.variants.at("shadow").output_rows.at("p:0.1"), 5);
+  EXPECT_TRUE(s.variants.at("shadow").stable_output_rows.empty());
   EXPECT_DOUBLE_EQ(*c.mean_absolute_difference, 0.01);
   EXPECT_EQ(s.variants.at("stable").requests, 900);
 }
@@ -153,11 +181,58 @@ TEST(ModelDeploymentAnalysis, MergeSumsRouterPods) {
   RouterMetrics a, b;
   a.requests.with({"canary", "200"}).inc(30);
   b.requests.with({"canary", "200"}).inc(40);
-  a.drift.with({"canary"}).set(0.02);
-  b.drift.with({"canary"}).set(0.05);
+  // Each pod alone sees the same outputs on both sides; together the canary's differ.
+  a.answer({{"p:0.9", 30}}, {{"p:0.9", 30}});
+  b.answer({{"p:0.1", 40}}, {{"p:0.1", 10}, {"p:0.9", 30}});
   const RouterSnapshot merged = merge_snapshots(a.scrape(), b.scrape());
   EXPECT_EQ(merged.variants.at("canary").requests, 70);
-  EXPECT_DOUBLE_EQ(*merged.variants.at("canary").output_drift, 0.05);
+  EXPECT_EQ(merged.variants.at("canary").output_rows,
+            (std::map<std::string, double>{{"p:0.1", 40}, {"p:0.9", 30}}));
+  EXPECT_EQ(merged.variants.at("canary").stable_output_rows,
+            (std::map<std::string, double>{{"p:0.1", 10}, {"p:0.9", 60}}));
+  const auto drift = sample_between(nullptr, merged).output_drift;
+  ASSERT_TRUE(drift.has_value());
+  EXPECT_NEAR(*drift, js_distance({10, 60}, {40, 30}), 1e-12);
+}
+
+// outputDrift is the Jensen-Shannon distance of the window's rows: rows counted before the window
+// (a drifted start) do not count, the kept JSON gives the same window, and a restarted router's
+// buckets count from zero.
+TEST(ModelDeploymentAnalysis, OutputDriftIsMeasuredOverTheWindowsRows) {
+  RouterMetrics m;
+  m.requests.with({"canary", "200"}).inc(200);
+  m.answer({{"p:0.5", 200}}, {{"p:0.9", 200}});  // Before the window: far apart.
+  const RouterSnapshot first = m.scrape();
+  m.requests.with({"canary", "200"}).inc(100);
+  m.answer({{"p:0.1", 90}, {"p:0.9", 10}}, {{"p:0.1", 50}, {"p:0.9", 50}});
+  const RouterSnapshot second = m.scrape();
+
+  const auto window = sample_between(&first, second).output_drift;
+  ASSERT_TRUE(window.has_value());
+  // Buckets (p:0.1, p:0.5, p:0.9): stable (50, 0, 50), canary (90, 0, 10).
+  EXPECT_NEAR(*window, js_distance({50, 0, 50}, {90, 0, 10}), 1e-12);
+  EXPECT_NEAR(*window, 0.31898, 1e-5);
+  const auto whole_life = sample_between(nullptr, second).output_drift;
+  ASSERT_TRUE(whole_life.has_value());
+  EXPECT_NEAR(*whole_life, js_distance({50, 0, 250}, {90, 200, 10}), 1e-12);
+
+  auto kept = snapshot_from_json(json::parse(snapshot_to_json(first).dump()));
+  ASSERT_TRUE(kept.ok()) << kept.error().to_string();
+  EXPECT_EQ(snapshot_to_json(first)["canary"]["stableOutputRows"]["p:0.9"], 200);
+  EXPECT_DOUBLE_EQ(*sample_between(&*kept, second).output_drift, *window);
+
+  RouterMetrics restarted;
+  restarted.requests.with({"canary", "200"}).inc(60);
+  restarted.answer({{"p:0.9", 60}}, {{"p:0.9", 60}});
+  const auto after_restart = sample_between(&second, restarted.scrape()).output_drift;
+  ASSERT_TRUE(after_restart.has_value());
+  EXPECT_DOUBLE_EQ(*after_restart, 0);
+
+  // No compared rows in the window: no data.
+  EXPECT_FALSE(sample_between(&second, second).output_drift.has_value());
+  EXPECT_FALSE(
+      snapshot_from_json({{"canary", {{"outputRows", {{"p:0.1", "many"}}}}}}).ok());
+  EXPECT_FALSE(snapshot_from_json({{"canary", {{"stableOutputRows", json::array()}}}}).ok());
 }
 
 TEST(ModelDeploymentAnalysis, HealthyCanaryPassesEveryMetric) {
@@ -165,7 +240,7 @@ TEST(ModelDeploymentAnalysis, HealthyCanaryPassesEveryMetric) {
   m.requests.with({"canary", "200"}).inc(200);
   for (int i = 0; i < 200; ++i) m.latency.with({"canary"}).observe(0.003);
   m.compare(195, 200);
-  m.drift.with({"canary"}).set(0.03);
+  m.answer({{"p:0.1", 98}, {"p:0.9", 102}}, {{"p:0.1", 100}, {"p:0.9", 100}});
   const AnalysisResult r = evaluate_analysis(analysis_spec(), sample_between(nullptr, m.scrape()));
   EXPECT_TRUE(r.counted);
   EXPECT_TRUE(r.passed);
@@ -181,9 +256,11 @@ struct FailingCase {
   const char* name;
   int errors;
   int agreements;
-  double drift;
+  int moved;  // Of the canary's 50 rows in bucket p:0.9, those it answers in p:0.6 instead.
   const char* failed_metric;
 };
+
+void PrintTo(const FailingCase& c, std::ostream* os) { *os << c.name; }
 
 class ModelDeploymentAnalysisFailing : public testing::TestWithParam<FailingCase> {};
 
@@ -194,7 +271,10 @@ TEST_P(ModelDeploymentAnalysisFailing, OneMetricOverItsThresholdFailsTheMeasurem
   m.requests.with({"canary", "503"}).inc(c.errors);
   for (int i = 0; i < 100; ++i) m.latency.with({"canary"}).observe(0.003);
   m.compare(c.agreements, 100);
-  m.drift.with({"canary"}).set(c.drift);
+  // Stable answers 50 rows in p:0.1 and 50 in p:0.9; 30 moved rows give a distance of 0.370, 2
+  // give 0.084 (threshold 0.1).
+  m.answer({{"p:0.1", 50}, {"p:0.6", c.moved}, {"p:0.9", 50 - c.moved}},
+           {{"p:0.1", 50}, {"p:0.9", 50}});
   const AnalysisResult r = evaluate_analysis(analysis_spec(), sample_between(nullptr, m.scrape()));
   EXPECT_TRUE(r.counted);
   EXPECT_FALSE(r.passed);
@@ -204,9 +284,9 @@ TEST_P(ModelDeploymentAnalysisFailing, OneMetricOverItsThresholdFailsTheMeasurem
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ModelDeploymentAnalysisFailing,
-                         testing::Values(FailingCase{"errors", 5, 100, 0.0, "errorRate"},
-                                         FailingCase{"disagreement", 0, 80, 0.0, "agreement"},
-                                         FailingCase{"drift", 0, 100, 0.3, "outputDrift"}),
+                         testing::Values(FailingCase{"errors", 5, 100, 2, "errorRate"},
+                                         FailingCase{"disagreement", 0, 80, 2, "agreement"},
+                                         FailingCase{"drift", 0, 100, 30, "outputDrift"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(ModelDeploymentAnalysis, TooFewRequestsIsNotCountedAndMissingDataFails) {
