@@ -143,8 +143,6 @@ class Generator:
         required = set(schema.get("required", []))
         fields = []
         for fname, prop in schema.get("properties", {}).items():
-            if fname in ("apiVersion", "kind", "metadata"):
-                continue
             cpp_type, kind = self.type_of(prop, name, fname, f"{path}.{fname}")
             is_required = fname in required
             optional = (not is_required and "default" not in prop and

@@ -140,6 +140,11 @@ def model_source(description, allow_training_job=True):
                          **cpp_enum("ModelFormat")),
         "version": string("Version label shown in status and metrics (default: the uri's digest).",
                           maxLength=128),
+        "profileUri": string("The baseline profile the serving pods load and serve (the drift "
+                             "reference, kiln-runtime profile's output): pvc://<claim>/<path> or "
+                             "file://<path>. Default: the TrainingJob's status.model.profileUri "
+                             "with fromTrainingJob; none with uri.",
+                             maxLength=2048, pattern=r"^(pvc|file)://.+"),
     }
     validations = [("has(self.uri)", "uri is required")]
     if allow_training_job:
@@ -538,13 +543,16 @@ def modeldeployment():
 def driftmonitor():
     feature = obj("A monitored feature and its test.", {
         "name": string("Feature (model input) name.", maxLength=256),
-        "type": string("Column type.", enum=["numerical", "categorical"]),
+        "type": string("Column type, checked against the baseline's (which decides how the "
+                       "column is profiled): a mismatch is reported as the feature's error and the "
+                       "feature is not evaluated.", enum=["numerical", "categorical"]),
         "test": string("Statistic: ks (Kolmogorov-Smirnov p-value), psi (Population Stability "
                        "Index), jensenshannon (distance, base 2), wasserstein (normed), chisquare "
-                       "(p-value), ztest (two proportions), or auto (chosen by type and reference "
+                       "(p-value), ztest (two proportions), hellinger (distance), linf (L-infinity "
+                       "distance of the category shares), or auto (chosen by type and reference "
                        "size as Evidently does).",
                        enum=["auto", "ks", "psi", "jensenshannon", "wasserstein", "chisquare",
-                             "ztest"], default="auto"),
+                             "ztest", "hellinger", "linf"], default="auto"),
         "threshold": number("Drift when a p-value is below it, or a distance at or above it "
                             "(default: 0.05 for p-values, 0.1 for distances, 0.2 for PSI).",
                             minimum=0),
@@ -553,14 +561,18 @@ def driftmonitor():
         "target": obj("What is monitored.", {
             "modelDeploymentRef": name_ref("The ModelDeployment whose traffic is profiled."),
         }, required=["modelDeploymentRef"]),
-        "baseline": obj("The reference profile.", {
-            "fromTrainingJob": string("A TrainingJob whose output profile is the baseline.",
+        "baseline": obj("The reference profile. Without it: the profile the target's stable model "
+                        "was trained with (it follows promotions). With fromTrainingJob or uri "
+                        "the baseline is pinned: the monitor sets the target's annotation "
+                        "kiln.dev/baseline-profile, and its stable pods load that profile.", {
+            "fromTrainingJob": string("A TrainingJob in this namespace whose output profile "
+                                      "(status.model.profileUri) is the baseline.",
                                       maxLength=253),
-            "uri": string("A profile file: pvc://<claim>/<path>. Reserved: refused at admission in "
-                          "this version (the baseline is the stable model's profile).",
+            "uri": string("A profile file (kiln-runtime profile's output): pvc://<claim>/<path> or "
+                          "file://<path>.",
                           pattern=r"^(pvc|file)://.+", maxLength=2048),
-        }, validations=[("has(self.fromTrainingJob) != has(self.uri)",
-                         "exactly one of fromTrainingJob or uri")]),
+        }, validations=[("!(has(self.fromTrainingJob) && has(self.uri))",
+                         "at most one of fromTrainingJob or uri")]),
         "interval": duration("Between evaluations.", default="5m"),
         "window": obj("The live data an evaluation compares.", {
             "duration": duration("Sliding window of served traffic, asked of each stable serving "
@@ -591,7 +603,7 @@ def driftmonitor():
                 "trafficPercent": integer("Canary share.", minimum=0, maximum=100, default=10),
             }),
         }),
-    }, required=["target", "baseline"])
+    }, required=["target"])
     status = obj("Observed state of the monitor.", {
         "observedGeneration": observed_generation(),
         "conditions": conditions(),
@@ -607,8 +619,11 @@ def driftmonitor():
                 "statistic": number("Statistic or distance."),
                 "pValue": number("p-value (tests that have one, after correction)."),
                 "threshold": number("Threshold."), "drifted": boolean("Verdict."),
+                "error": string("Why the feature could not be evaluated (it is not counted)."),
             })),
         }),
+        "baselineUri": string("The baseline profile of the last evaluation (\"\": the stable "
+                              "model's own)."),
         "lastRetrain": obj("The latest retraining.", {
             "time": string("When.", format="date-time"),
             "trainingJob": string("The TrainingJob created."),

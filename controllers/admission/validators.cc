@@ -209,14 +209,6 @@ std::vector<FieldError> validate_modeldeployment(const json& spec) {
 
 std::vector<FieldError> validate_driftmonitor(const json& spec) {
   std::vector<FieldError> errors;
-  // Refused rather than ignored: the manager cannot read a volume, and the baseline it compares
-  // with is the one the stable serving pods were started with (docs/operations.md).
-  if (spec.contains("baseline") && spec["baseline"].is_object() &&
-      spec["baseline"].contains("uri")) {
-    errors.push_back({"spec.baseline.uri",
-                      "not supported yet: the baseline is the profile the target's stable model "
-                      "was trained with (status.stable.profileUri); use fromTrainingJob"});
-  }
   static const std::set<std::string> kNumericalOnly{"ks", "wasserstein"};
   static const std::set<std::string> kCategoricalOnly{"chisquare", "ztest"};
   std::set<std::string> seen;

@@ -1317,7 +1317,7 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, ModelFormat&
 void to_json(nlohmann::json& j, ModelFormat value) { j = to_string(value); }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, ModelSource& out) {
-  static constexpr std::string_view kFields[] = {"uri", "format", "version", "fromTrainingJob"};
+  static constexpr std::string_view kFields[] = {"uri", "format", "version", "profileUri", "fromTrainingJob"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
   if (const auto* v = detail::member(j, "uri")) {
     const std::string at = detail::join(path, "uri");
@@ -1333,6 +1333,11 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, ModelSource&
     KILN_API_CHECK(decode(*v, at, out.version));
     KILN_API_CHECK(detail::max_length(at, *out.version, 128));
   }
+  if (const auto* v = detail::member(j, "profileUri")) {
+    const std::string at = detail::join(path, "profileUri");
+    KILN_API_CHECK(decode(*v, at, out.profile_uri));
+    KILN_API_CHECK(detail::max_length(at, *out.profile_uri, 2048));
+  }
   if (const auto* v = detail::member(j, "fromTrainingJob")) {
     const std::string at = detail::join(path, "fromTrainingJob");
     KILN_API_CHECK(decode(*v, at, out.from_training_job));
@@ -1345,6 +1350,7 @@ void to_json(nlohmann::json& j, const ModelSource& value) {
   if (value.uri) j["uri"] = *value.uri;
   j["format"] = value.format;
   if (value.version) j["version"] = *value.version;
+  if (value.profile_uri) j["profileUri"] = *value.profile_uri;
   if (value.from_training_job) j["fromTrainingJob"] = *value.from_training_job;
 }
 
@@ -2027,6 +2033,8 @@ std::string_view to_string(DriftTest value) noexcept {
     case DriftTest::kWasserstein: return "wasserstein";
     case DriftTest::kChisquare: return "chisquare";
     case DriftTest::kZtest: return "ztest";
+    case DriftTest::kHellinger: return "hellinger";
+    case DriftTest::kLinf: return "linf";
   }
   return "";
 }
@@ -2038,6 +2046,8 @@ std::optional<DriftTest> parse_DriftTest(std::string_view text) noexcept {
   if (text == "wasserstein") return DriftTest::kWasserstein;
   if (text == "chisquare") return DriftTest::kChisquare;
   if (text == "ztest") return DriftTest::kZtest;
+  if (text == "hellinger") return DriftTest::kHellinger;
+  if (text == "linf") return DriftTest::kLinf;
   return std::nullopt;
 }
 Result<void> decode(const nlohmann::json& j, std::string_view path, DriftTest& out) {
@@ -2045,7 +2055,7 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, DriftTest& o
   KILN_API_CHECK(decode(j, path, text));
   auto value = parse_DriftTest(text);
   if (!value) {
-    return detail::field_error(path, "unsupported value \"" + text + "\": supported values: auto, ks, psi, jensenshannon, wasserstein, chisquare, ztest");
+    return detail::field_error(path, "unsupported value \"" + text + "\": supported values: auto, ks, psi, jensenshannon, wasserstein, chisquare, ztest, hellinger, linf");
   }
   out = *value;
   return Ok();
@@ -2112,8 +2122,12 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, Correction& 
 void to_json(nlohmann::json& j, Correction value) { j = to_string(value); }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, TrainingJobTemplate& out) {
-  static constexpr std::string_view kFields[] = {"spec"};
+  static constexpr std::string_view kFields[] = {"metadata", "spec"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
+  if (const auto* v = detail::member(j, "metadata")) {
+    const std::string at = detail::join(path, "metadata");
+    KILN_API_CHECK(decode(*v, at, out.metadata));
+  }
   if (const auto* v = detail::member(j, "spec")) {
     const std::string at = detail::join(path, "spec");
     KILN_API_CHECK(decode(*v, at, out.spec));
@@ -2124,6 +2138,7 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, TrainingJobT
 }
 void to_json(nlohmann::json& j, const TrainingJobTemplate& value) {
   j = nlohmann::json::object();
+  if (!value.metadata.is_null()) j["metadata"] = value.metadata;
   if (!value.spec.is_null()) j["spec"] = value.spec;
 }
 
@@ -2210,8 +2225,6 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, DriftMonitor
   if (const auto* v = detail::member(j, "baseline")) {
     const std::string at = detail::join(path, "baseline");
     KILN_API_CHECK(decode(*v, at, out.baseline));
-  } else {
-    return detail::field_error(detail::join(path, "baseline"), "is required");
   }
   if (const auto* v = detail::member(j, "interval")) {
     const std::string at = detail::join(path, "interval");
@@ -2246,7 +2259,7 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, DriftMonitor
 void to_json(nlohmann::json& j, const DriftMonitorSpec& value) {
   j = nlohmann::json::object();
   j["target"] = value.target;
-  j["baseline"] = value.baseline;
+  if (value.baseline) j["baseline"] = *value.baseline;
   j["interval"] = value.interval;
   if (value.window) j["window"] = *value.window;
   if (!value.features.empty()) j["features"] = value.features;
@@ -2256,7 +2269,7 @@ void to_json(nlohmann::json& j, const DriftMonitorSpec& value) {
 }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, FeatureResult& out) {
-  static constexpr std::string_view kFields[] = {"name", "type", "test", "statistic", "pValue", "threshold", "drifted"};
+  static constexpr std::string_view kFields[] = {"name", "type", "test", "statistic", "pValue", "threshold", "drifted", "error"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
   if (const auto* v = detail::member(j, "name")) {
     const std::string at = detail::join(path, "name");
@@ -2286,6 +2299,10 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, FeatureResul
     const std::string at = detail::join(path, "drifted");
     KILN_API_CHECK(decode(*v, at, out.drifted));
   }
+  if (const auto* v = detail::member(j, "error")) {
+    const std::string at = detail::join(path, "error");
+    KILN_API_CHECK(decode(*v, at, out.error));
+  }
   return Ok();
 }
 void to_json(nlohmann::json& j, const FeatureResult& value) {
@@ -2297,6 +2314,7 @@ void to_json(nlohmann::json& j, const FeatureResult& value) {
   if (value.p_value) j["pValue"] = *value.p_value;
   if (value.threshold) j["threshold"] = *value.threshold;
   if (value.drifted) j["drifted"] = *value.drifted;
+  if (value.error) j["error"] = *value.error;
 }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, Evaluation& out) {
@@ -2358,7 +2376,7 @@ void to_json(nlohmann::json& j, const RetrainRecord& value) {
 }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, DriftMonitorStatus& out) {
-  static constexpr std::string_view kFields[] = {"observedGeneration", "conditions", "lastEvaluation", "lastRetrain", "retrainsToday"};
+  static constexpr std::string_view kFields[] = {"observedGeneration", "conditions", "lastEvaluation", "baselineUri", "lastRetrain", "retrainsToday"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
   if (const auto* v = detail::member(j, "observedGeneration")) {
     const std::string at = detail::join(path, "observedGeneration");
@@ -2371,6 +2389,10 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, DriftMonitor
   if (const auto* v = detail::member(j, "lastEvaluation")) {
     const std::string at = detail::join(path, "lastEvaluation");
     KILN_API_CHECK(decode(*v, at, out.last_evaluation));
+  }
+  if (const auto* v = detail::member(j, "baselineUri")) {
+    const std::string at = detail::join(path, "baselineUri");
+    KILN_API_CHECK(decode(*v, at, out.baseline_uri));
   }
   if (const auto* v = detail::member(j, "lastRetrain")) {
     const std::string at = detail::join(path, "lastRetrain");
@@ -2387,6 +2409,7 @@ void to_json(nlohmann::json& j, const DriftMonitorStatus& value) {
   if (value.observed_generation) j["observedGeneration"] = *value.observed_generation;
   if (!value.conditions.empty()) j["conditions"] = value.conditions;
   if (value.last_evaluation) j["lastEvaluation"] = *value.last_evaluation;
+  if (value.baseline_uri) j["baselineUri"] = *value.baseline_uri;
   if (value.last_retrain) j["lastRetrain"] = *value.last_retrain;
   if (value.retrains_today) j["retrainsToday"] = *value.retrains_today;
 }

@@ -610,6 +610,10 @@ struct ModelSource {
   ModelFormat format = ModelFormat::kXgboost;
   // Version label shown in status and metrics (default: the uri's digest).
   std::optional<std::string> version;
+  // The baseline profile the serving pods load and serve (the drift reference, kiln-runtime
+  // profile's output): pvc://<claim>/<path> or file://<path>. Default: the TrainingJob's
+  // status.model.profileUri with fromTrainingJob; none with uri.
+  std::optional<std::string> profile_uri;
   // Name of a succeeded TrainingJob in this namespace whose output model is served.
   std::optional<std::string> from_training_job;
 
@@ -930,12 +934,13 @@ struct MonitorTarget {
 Result<void> decode(const nlohmann::json& j, std::string_view path, MonitorTarget& out);
 void to_json(nlohmann::json& j, const MonitorTarget& value);
 
-// The reference profile.
+// The reference profile. Without it: the profile the target's stable model was trained with (it
+// follows promotions). With fromTrainingJob or uri the baseline is pinned: the monitor sets the
+// target's annotation kiln.dev/baseline-profile, and its stable pods load that profile.
 struct BaselineSource {
-  // A TrainingJob whose output profile is the baseline.
+  // A TrainingJob in this namespace whose output profile (status.model.profileUri) is the baseline.
   std::optional<std::string> from_training_job;
-  // A profile file: pvc://<claim>/<path>. Reserved: refused at admission in this version (the
-  // baseline is the stable model's profile).
+  // A profile file (kiln-runtime profile's output): pvc://<claim>/<path> or file://<path>.
   std::optional<std::string> uri;
 
   friend bool operator==(const BaselineSource&, const BaselineSource&) = default;
@@ -964,10 +969,10 @@ std::optional<FeatureType> parse_FeatureType(std::string_view text) noexcept;
 Result<void> decode(const nlohmann::json& j, std::string_view path, FeatureType& out);
 void to_json(nlohmann::json& j, FeatureType value);
 
-enum class DriftTest { kAuto, kKs, kPsi, kJensenshannon, kWasserstein, kChisquare, kZtest };
+enum class DriftTest { kAuto, kKs, kPsi, kJensenshannon, kWasserstein, kChisquare, kZtest, kHellinger, kLinf };
 // The JSON spelling of `value` (static storage).
 std::string_view to_string(DriftTest value) noexcept;
-// The value spelled `text`, or nullopt when it is none of auto, ks, psi, jensenshannon, wasserstein, chisquare, ztest.
+// The value spelled `text`, or nullopt when it is none of auto, ks, psi, jensenshannon, wasserstein, chisquare, ztest, hellinger, linf.
 std::optional<DriftTest> parse_DriftTest(std::string_view text) noexcept;
 Result<void> decode(const nlohmann::json& j, std::string_view path, DriftTest& out);
 void to_json(nlohmann::json& j, DriftTest value);
@@ -976,11 +981,13 @@ void to_json(nlohmann::json& j, DriftTest value);
 struct MonitoredFeature {
   // Feature (model input) name. Required.
   std::string name;
-  // Column type.
+  // Column type, checked against the baseline's (which decides how the column is profiled): a
+  // mismatch is reported as the feature's error and the feature is not evaluated.
   std::optional<FeatureType> type;
   // Statistic: ks (Kolmogorov-Smirnov p-value), psi (Population Stability Index), jensenshannon
-  // (distance, base 2), wasserstein (normed), chisquare (p-value), ztest (two proportions), or auto
-  // (chosen by type and reference size as Evidently does). Default auto.
+  // (distance, base 2), wasserstein (normed), chisquare (p-value), ztest (two proportions),
+  // hellinger (distance), linf (L-infinity distance of the category shares), or auto (chosen by
+  // type and reference size as Evidently does). Default auto.
   DriftTest test = DriftTest::kAuto;
   // Drift when a p-value is below it, or a distance at or above it (default: 0.05 for p-values, 0.1
   // for distances, 0.2 for PSI).
@@ -1001,6 +1008,8 @@ void to_json(nlohmann::json& j, Correction value);
 
 // A TrainingJob created on drift.
 struct TrainingJobTemplate {
+  // Labels and annotations of the created job.
+  nlohmann::json metadata;
   // The TrainingJob spec. Required.
   nlohmann::json spec;
 
@@ -1053,8 +1062,10 @@ void to_json(nlohmann::json& j, const MonitorActions& value);
 struct DriftMonitorSpec {
   // What is monitored. Required.
   MonitorTarget target;
-  // The reference profile. Required.
-  BaselineSource baseline;
+  // The reference profile. Without it: the profile the target's stable model was trained with (it
+  // follows promotions). With fromTrainingJob or uri the baseline is pinned: the monitor sets the
+  // target's annotation kiln.dev/baseline-profile, and its stable pods load that profile.
+  std::optional<BaselineSource> baseline;
   // Between evaluations. A duration such as 30s, 5m or 1h30m. Default 5m.
   std::string interval = "5m";
   // The live data an evaluation compares.
@@ -1089,6 +1100,8 @@ struct FeatureResult {
   std::optional<double> threshold;
   // Verdict.
   std::optional<bool> drifted;
+  // Why the feature could not be evaluated (it is not counted).
+  std::optional<std::string> error;
 
   friend bool operator==(const FeatureResult&, const FeatureResult&) = default;
 };
@@ -1136,6 +1149,8 @@ struct DriftMonitorStatus {
   std::vector<Condition> conditions;
   // The latest evaluation.
   std::optional<Evaluation> last_evaluation;
+  // The baseline profile of the last evaluation ("": the stable model's own).
+  std::optional<std::string> baseline_uri;
   // The latest retraining.
   std::optional<RetrainRecord> last_retrain;
   // Retrains in the last 24 hours.

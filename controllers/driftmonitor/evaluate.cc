@@ -6,13 +6,40 @@
 namespace kiln::controllers::driftmonitor {
 namespace {
 
-using support::value_or;
-
 // The CRD's default PSI threshold (kiln_drift's default_threshold(kPsi) is Evidently's 0.1).
 constexpr double kDefaultPsiThreshold = 0.2;
 
 std::string type_name(drift::ColumnType type) {
   return type == drift::ColumnType::kCategorical ? "categorical" : "numerical";
+}
+
+drift::ColumnType column_type(api::FeatureType type) {
+  return type == api::FeatureType::kCategorical ? drift::ColumnType::kCategorical
+                                                : drift::ColumnType::kNumerical;
+}
+
+drift::Correction correction_of(api::Correction c) {
+  switch (c) {
+    case api::Correction::kBonferroni: return drift::Correction::kBonferroni;
+    case api::Correction::kFdr: return drift::Correction::kFdr;
+    case api::Correction::kNone: break;
+  }
+  return drift::Correction::kNone;
+}
+
+drift::TestKind test_of(api::DriftTest t) {
+  switch (t) {
+    case api::DriftTest::kAuto: return drift::TestKind::kAuto;
+    case api::DriftTest::kKs: return drift::TestKind::kKs;
+    case api::DriftTest::kPsi: return drift::TestKind::kPsi;
+    case api::DriftTest::kJensenshannon: return drift::TestKind::kJensenShannon;
+    case api::DriftTest::kWasserstein: return drift::TestKind::kWasserstein;
+    case api::DriftTest::kChisquare: return drift::TestKind::kChiSquare;
+    case api::DriftTest::kZtest: return drift::TestKind::kZ;
+    case api::DriftTest::kHellinger: return drift::TestKind::kHellinger;
+    case api::DriftTest::kLinf: return drift::TestKind::kLInfinity;
+  }
+  return drift::TestKind::kAuto;
 }
 
 }  // namespace
@@ -32,6 +59,7 @@ json Evaluation::to_status() const {
                   {"drifted", f.drifted}};
     if (std::isfinite(f.statistic)) entry["statistic"] = f.statistic;
     if (f.p_value && std::isfinite(*f.p_value)) entry["pValue"] = *f.p_value;
+    if (!f.error.empty()) entry["error"] = f.error;
     out["features"].push_back(std::move(entry));
   }
   return out;
@@ -67,11 +95,10 @@ Result<drift::Profile> merge_live_profiles(const std::vector<json>& live) {
   return std::move(*merged);
 }
 
-Result<std::string> live_profile_path(const json& spec, const std::string& model) {
+Result<std::string> live_profile_path(const api::DriftMonitorSpec& spec, const std::string& model) {
   std::string path = "/v2/models/" + model + "/profile";
-  const json::json_pointer pointer("/window/duration");
-  if (!spec.contains(pointer) || !spec.at(pointer).is_string()) return path;
-  const std::string text = spec.at(pointer).get<std::string>();
+  if (!spec.window) return path;
+  const std::string& text = spec.window->duration;
   const auto duration = support::parse_duration(text);
   if (!duration.ok() || duration->count() <= 0) {
     return Error::invalid_input("spec.window.duration: '" + text + "' is not a positive duration");
@@ -80,34 +107,36 @@ Result<std::string> live_profile_path(const json& spec, const std::string& model
   return path + "?windowSeconds=" + std::to_string(seconds);
 }
 
-Result<drift::DriftOptions> drift_options(const json& spec) {
+drift::DriftOptions drift_options(const api::DriftMonitorSpec& spec, const drift::Profile& baseline,
+                                  std::map<std::string, std::string>& type_errors) {
   drift::DriftOptions options;
-  const auto correction =
-      drift::correction_from_string(value_or<std::string>(spec, "correction", "none"));
-  if (!correction) return Error::invalid_input("unknown correction");
-  options.correction = *correction;
-  options.drift_share = value_or<double>(spec, "driftShare", 0.5);
-  for (const auto& f : spec.value("features", json::array())) {
-    const auto name = value_or<std::string>(f, "name", "");
-    if (name.empty()) continue;
-    options.columns.push_back(name);
-    std::string test = value_or<std::string>(f, "test", "auto");
-    if (test == "ztest") test = "z";
-    const auto kind = drift::test_kind_from_string(test);
-    if (!kind) return Error::invalid_input("feature " + name + ": unknown test " + test);
+  options.correction = correction_of(spec.correction);
+  options.drift_share = spec.drift_share;
+  for (std::size_t i = 0; i < spec.features.size(); ++i) {
+    const api::MonitoredFeature& f = spec.features[i];
+    if (f.name.empty()) continue;
+    const auto at = baseline.index_of(f.name);
+    if (f.type && at && baseline.feature(*at).type() != column_type(*f.type)) {
+      type_errors[f.name] = "spec.features[" + std::to_string(i) + "].type is " +
+                            std::string(api::to_string(*f.type)) + ", but the baseline profiles " +
+                            f.name + " as " + type_name(baseline.feature(*at).type());
+      continue;
+    }
+    options.columns.push_back(f.name);
+    const drift::TestKind kind = test_of(f.test);
     drift::FeatureOverride o;
-    if (*kind != drift::TestKind::kAuto) o.test = *kind;
-    if (f.contains("threshold") && f["threshold"].is_number()) {
-      o.threshold = f["threshold"].get<double>();
-    } else if (*kind == drift::TestKind::kPsi) {
+    if (kind != drift::TestKind::kAuto) o.test = kind;
+    if (f.threshold) {
+      o.threshold = *f.threshold;
+    } else if (kind == drift::TestKind::kPsi) {
       o.threshold = kDefaultPsiThreshold;
     }
-    options.per_feature[name] = o;
+    options.per_feature[f.name] = o;
   }
   return options;
 }
 
-Result<Evaluation> evaluate(const json& spec, const json& baseline_json,
+Result<Evaluation> evaluate(const api::DriftMonitorSpec& spec, const json& baseline_json,
                             const std::vector<json>& live, TimePoint now) {
   auto baseline = drift::Profile::from_json(baseline_json);
   if (!baseline.ok()) return baseline.error().with_context("baseline");
@@ -117,11 +146,14 @@ Result<Evaluation> evaluate(const json& spec, const json& baseline_json,
   e.time = now;
   e.samples = current->rows();
   e.window_seconds = covered_window_seconds(live);
-  const json window = spec.value("window", json::object());
-  if (e.samples < value_or<uint64_t>(window, "minSamples", 500)) return e;
-  auto options = drift_options(spec);
-  if (!options.ok()) return options.error();
-  auto report = drift::compare_profiles(*baseline, *current, *options);
+  const auto min_samples = spec.window ? spec.window->min_samples : api::MonitorWindow{}.min_samples;
+  if (e.samples < static_cast<uint64_t>(min_samples)) return e;
+  std::map<std::string, std::string> type_errors;
+  const auto options = drift_options(spec, *baseline, type_errors);
+  if (options.columns.empty() && !type_errors.empty()) {
+    return Error::invalid_input(type_errors.begin()->second);
+  }
+  auto report = drift::compare_profiles(*baseline, *current, options);
   if (!report.ok()) return report.error();
   e.verdict = true;
   e.dataset_drift = report->dataset_drift;
@@ -136,6 +168,12 @@ Result<Evaluation> evaluate(const json& spec, const json& baseline_json,
     m.threshold = f.threshold;
     m.drifted = f.drifted;
     m.error = f.error;
+    e.features.push_back(std::move(m));
+  }
+  for (const auto& [name, message] : type_errors) {
+    FeatureMetric m;
+    m.feature = name;
+    m.error = message;
     e.features.push_back(std::move(m));
   }
   return e;

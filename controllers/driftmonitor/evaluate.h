@@ -16,10 +16,12 @@
 // Spec mapping (crds/kiln.dev_driftmonitors.yaml -> drift::DriftOptions, drift/detect.h):
 //   features[].name                 columns (empty list: every baseline feature)
 //   features[].test                 auto | ks | psi | jensenshannon | wasserstein | chisquare |
-//                                   ztest ("z" in kiln_drift)
+//                                   ztest ("z" in kiln_drift) | hellinger | linf
 //   features[].threshold            per-feature threshold; absent: kiln_drift's default for the
 //                                   test, except PSI whose default here is 0.2 (the CRD's)
-//   features[].type                 informative: the baseline's schema decides the type
+//   features[].type                 checked against the baseline's column type (which decides
+//                                   how the column is profiled): on a mismatch the feature gets
+//                                   an error, is not evaluated and does not count in driftShare
 //   correction, driftShare          as is
 //   window.minSamples               fewer merged rows than this: no verdict
 //   window.duration                 asked of each serving pod as ?windowSeconds=N
@@ -36,12 +38,14 @@
 #include <vector>
 
 #include "common/result.h"
+#include "controllers/api/v1alpha1.h"
 #include "controllers/modeldeployment/support.h"
 #include "drift/detect.h"
 #include "drift/profile.h"
 
 namespace kiln::controllers::driftmonitor {
 
+namespace api = kiln::api::v1alpha1;
 using json = nlohmann::json;
 using support::TimePoint;
 
@@ -86,14 +90,17 @@ Result<drift::Profile> merge_live_profiles(const std::vector<json>& live);
 // The path of the live profile of model `model` for `spec`:
 // /v2/models/{model}/profile[?windowSeconds=N], N = spec.window.duration rounded up to seconds.
 // invalid-input when the duration is malformed.
-Result<std::string> live_profile_path(const json& spec, const std::string& model);
+Result<std::string> live_profile_path(const api::DriftMonitorSpec& spec, const std::string& model);
 
-// The drift options of a DriftMonitor spec. invalid-input for an unknown test or correction.
-Result<drift::DriftOptions> drift_options(const json& spec);
+// The drift options of a DriftMonitor spec. Features whose spec.features[].type differs from the
+// baseline's type are left out of options.columns and returned in `type_errors` (feature ->
+// message).
+drift::DriftOptions drift_options(const api::DriftMonitorSpec& spec, const drift::Profile& baseline,
+                                  std::map<std::string, std::string>& type_errors);
 
 // Parses the baseline, merges the live profiles and evaluates. Errors: invalid-input for a
 // malformed baseline or live profile, or a schema mismatch (kiln_drift's message).
-Result<Evaluation> evaluate(const json& spec, const json& baseline, const std::vector<json>& live,
-                            TimePoint now);
+Result<Evaluation> evaluate(const api::DriftMonitorSpec& spec, const json& baseline,
+                            const std::vector<json>& live, TimePoint now);
 
 }  // namespace kiln::controllers::driftmonitor

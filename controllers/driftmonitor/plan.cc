@@ -11,8 +11,12 @@ using std::chrono::milliseconds;
 using support::value_or;
 constexpr auto kDay = std::chrono::hours(24);
 
+// The annotation of the target ModelDeployment that pins its stable pods' baseline profile.
+constexpr std::string_view kBaselineProfileAnnotation = "kiln.dev/baseline-profile";
+
 struct Context {
   const json& dm;
+  const api::DriftMonitorSpec& spec;  // dm.spec, decoded once.
   const Observed& observed;
   TimePoint now;
   std::string name;
@@ -34,8 +38,14 @@ void condition(Context& ctx, std::string_view type, std::string_view value, std:
   }
 }
 
-milliseconds interval_of(const json& dm) {
-  return support::duration_or(dm["spec"], "interval", std::chrono::minutes(5));
+// A duration the CRD's pattern admitted; `fallback` should the text still not parse.
+milliseconds duration_of(std::string_view text, milliseconds fallback) {
+  auto d = support::parse_duration(text);
+  return d.ok() ? *d : fallback;
+}
+
+milliseconds interval_of(const api::DriftMonitorSpec& spec) {
+  return duration_of(spec.interval, std::chrono::minutes(5));
 }
 
 std::optional<TimePoint> time_at(const json& object, std::string_view key) {
@@ -64,15 +74,36 @@ std::string job_phase(const json* job) {
   return job && job->contains("status") ? value_or<std::string>((*job)["status"], "phase", "") : "";
 }
 
+// Pins the target's baseline (plan.h, BASELINE); false while the pinned baseline is not known.
+bool pin_baseline(Context& ctx) {
+  auto wanted = baseline_uri(ctx.spec, ctx.observed.baseline_job);
+  if (!wanted.ok()) {
+    condition(ctx, "Ready", "False", "BaselineNotReady", wanted.error().message());
+    return false;
+  }
+  ctx.plan.status["baselineUri"] = *wanted;
+  const json& target = *ctx.observed.target;
+  const auto pinned = support::annotation(target, kBaselineProfileAnnotation);
+  if (pinned ? *pinned == *wanted : wanted->empty()) return true;
+  const json value = wanted->empty() ? json(nullptr) : json(*wanted);
+  ctx.plan.patches.push_back(
+      {{target.value("apiVersion", std::string(support::kGroupVersion)), "ModelDeployment",
+        support::namespace_of(target), support::name_of(target)},
+       {{"metadata", {{"annotations", {{std::string(kBaselineProfileAnnotation), value}}}}}}});
+  ctx.plan.events.push_back(
+      {"Normal", "BaselinePinned",
+       wanted->empty() ? "the target's stable pods use their model's own baseline again"
+                       : "the target's stable pods load the baseline " + *wanted});
+  return true;
+}
+
 void evaluate_now(Context& ctx) {
-  const json& spec = ctx.dm["spec"];
   if (!ctx.observed.target) {
     condition(ctx, "Ready", "False", "TargetNotFound",
-              "ModelDeployment " +
-                  value_or<std::string>(spec["target"]["modelDeploymentRef"], "name", "") +
-                  " not found");
+              "ModelDeployment " + ctx.spec.target.model_deployment_ref.name + " not found");
     return;
   }
+  if (!pin_baseline(ctx)) return;
   if (!ctx.observed.baseline) {
     condition(ctx, "Ready", "False", "BaselineNotReady",
               "the baseline profile is not available yet");
@@ -82,7 +113,7 @@ void evaluate_now(Context& ctx) {
     condition(ctx, "Ready", "False", "NoLiveProfiles", "no serving pod returned a profile");
     return;
   }
-  auto e = evaluate(spec, *ctx.observed.baseline, ctx.observed.live_profiles, ctx.now);
+  auto e = evaluate(ctx.spec, *ctx.observed.baseline, ctx.observed.live_profiles, ctx.now);
   if (!e.ok()) {
     condition(ctx, "Ready", "False", "EvaluationFailed", e.error().message());
     return;
@@ -119,8 +150,9 @@ std::pair<int, int> retrain_history(const Context& ctx) {
   return {count, highest + 1};
 }
 
-json training_job(const Context& ctx, const json& tmpl, const std::string& job_name) {
-  json meta = tmpl.value("metadata", json::object());
+json training_job(const Context& ctx, const api::TrainingJobTemplate& tmpl,
+                  const std::string& job_name) {
+  json meta = tmpl.metadata.is_object() ? tmpl.metadata : json::object();
   json labels = meta.value("labels", json::object());
   labels["app.kubernetes.io/managed-by"] = "kiln";
   labels["app.kubernetes.io/part-of"] = "kiln";
@@ -132,7 +164,7 @@ json training_job(const Context& ctx, const json& tmpl, const std::string& job_n
   if (meta.contains("annotations")) out_meta["annotations"] = meta["annotations"];
   // Each retraining writes under its own directory (<output.modelUri>/<job>), so it never
   // overwrites the files a serving model was loaded from and its model uri is new.
-  json spec = tmpl.value("spec", json::object());
+  json spec = tmpl.spec.is_object() ? tmpl.spec : json::object();
   const json::json_pointer output("/output/modelUri");
   if (spec.contains(output) && spec.at(output).is_string()) {
     std::string uri = spec.at(output).get<std::string>();
@@ -146,16 +178,15 @@ json training_job(const Context& ctx, const json& tmpl, const std::string& job_n
 }
 
 void maybe_retrain(Context& ctx) {
-  const json actions = ctx.dm["spec"].value("actions", json::object());
-  if (!actions.contains("retrain") ||
+  if (!ctx.spec.actions || !ctx.spec.actions->retrain ||
       support::condition_status(ctx.plan.status, "DriftDetected") != "True") {
     return;
   }
-  const json& retrain = actions["retrain"];
+  const api::RetrainAction& retrain = *ctx.spec.actions->retrain;
   json& status = ctx.plan.status;
   const json last = status.value("lastRetrain", json::object());
   const auto last_time = time_at(last, "time");
-  const auto cooldown = support::duration_or(retrain, "cooldown", std::chrono::hours(6));
+  const auto cooldown = duration_of(retrain.cooldown, std::chrono::hours(6));
   const auto [today, next] = retrain_history(ctx);
   status["retrainsToday"] = today;
   if (last_time && ctx.now < *last_time + cooldown) {
@@ -166,7 +197,7 @@ void maybe_retrain(Context& ctx) {
   const std::string running =
       job_phase(find_job(ctx.observed, value_or<std::string>(last, "trainingJob", "")));
   if (!running.empty() && running != "Succeeded" && running != "Failed") return;
-  if (today >= value_or<int>(retrain, "maxRetrainsPerDay", 2)) {
+  if (today >= retrain.max_retrains_per_day) {
     if (ctx.plan.evaluation) {
       ctx.plan.events.push_back(
           {"Warning", "RetrainCapReached", "drift persists but maxRetrainsPerDay was reached"});
@@ -174,12 +205,12 @@ void maybe_retrain(Context& ctx) {
     return;
   }
   const std::string job_name = retrain_name(ctx.name, next);
-  if (retrain.contains("trainingJobTemplate")) {
-    ctx.plan.apply.push_back(training_job(ctx, retrain["trainingJobTemplate"], job_name));
+  if (retrain.training_job_template) {
+    ctx.plan.apply.push_back(training_job(ctx, *retrain.training_job_template, job_name));
     status["lastRetrain"] = {{"time", support::format_time(ctx.now)}, {"trainingJob", job_name}};
     ctx.plan.events.push_back({"Normal", "RetrainStarted", "created TrainingJob " + job_name});
-  } else if (retrain.contains("dataPipelineRef")) {
-    const std::string pipeline = value_or<std::string>(retrain["dataPipelineRef"], "name", "");
+  } else if (retrain.data_pipeline_ref) {
+    const std::string& pipeline = retrain.data_pipeline_ref->name;
     ctx.plan.patches.push_back(
         {{std::string(support::kGroupVersion), "DataPipeline", ctx.ns, pipeline},
          {{"metadata", {{"annotations", {{"kiln.dev/run", job_name}}}}}}});
@@ -193,9 +224,11 @@ void maybe_retrain(Context& ctx) {
 }
 
 void maybe_rollout(Context& ctx) {
-  const json actions = ctx.dm["spec"].value("actions", json::object());
-  const json rollout = actions.value("rollout", json::object());
-  if (!value_or<bool>(rollout, "enabled", false) || !ctx.observed.target) return;
+  if (!ctx.spec.actions || !ctx.spec.actions->rollout || !ctx.spec.actions->rollout->enabled ||
+      !ctx.observed.target) {
+    return;
+  }
+  const api::RolloutAction& rollout = *ctx.spec.actions->rollout;
   const std::string job_name = value_or<std::string>(
       ctx.plan.status.value("lastRetrain", json::object()), "trainingJob", "");
   const json* job = find_job(ctx.observed, job_name);
@@ -206,7 +239,7 @@ void maybe_rollout(Context& ctx) {
                                       value_or<std::string>(model, "profileUri", "")};
   if (source.uri.empty()) return;
   json value = json::parse(modeldeployment::canary_annotation_value(source));
-  value["trafficPercent"] = value_or<int>(rollout, "trafficPercent", 10);
+  value["trafficPercent"] = rollout.traffic_percent;
   const std::string text = value.dump();
   const json& target = *ctx.observed.target;
   if (support::annotation(target, "kiln.dev/canary-model") == text) return;
@@ -225,14 +258,34 @@ std::string retrain_name(std::string_view monitor, int n) {
   return support::child_name(monitor, "retrain-" + std::to_string(n));
 }
 
+Result<std::string> baseline_uri(const api::DriftMonitorSpec& spec,
+                                 const std::optional<json>& baseline_job) {
+  if (!spec.baseline) return std::string();
+  if (spec.baseline->uri) return *spec.baseline->uri;
+  if (!spec.baseline->from_training_job) return std::string();
+  const std::string& job = *spec.baseline->from_training_job;
+  const json::json_pointer profile("/status/model/profileUri");
+  if (!baseline_job || !baseline_job->contains(profile) || !baseline_job->at(profile).is_string() ||
+      baseline_job->at(profile).get<std::string>().empty()) {
+    return Error::invalid_input("waiting for TrainingJob " + job + " (spec.baseline." +
+                                "fromTrainingJob) to report its profile");
+  }
+  return baseline_job->at(profile).get<std::string>();
+}
+
 bool evaluation_due(const json& monitor, TimePoint now) {
+  auto spec = api::parse_drift_monitor_spec(monitor);
+  if (!spec.ok()) return false;  // plan_driftmonitor reports it.
   const json status = monitor.value("status", json::object());
   const auto last = time_at(status.value("lastEvaluation", json::object()), "time");
-  return !last || now >= *last + interval_of(monitor);
+  return !last || now >= *last + interval_of(*spec);
 }
 
 DriftMonitorPlan plan_driftmonitor(const json& monitor, const Observed& observed, TimePoint now) {
+  auto parsed = api::parse_drift_monitor_spec(monitor);
+  static const api::DriftMonitorSpec kNoSpec;
   Context ctx{monitor,
+              parsed.ok() ? *parsed : kNoSpec,
               observed,
               now,
               support::name_of(monitor),
@@ -241,6 +294,10 @@ DriftMonitorPlan plan_driftmonitor(const json& monitor, const Observed& observed
               {}};
   ctx.plan.status = monitor.value("status", json::object());
   ctx.plan.status["observedGeneration"] = ctx.generation;
+  if (!parsed.ok()) {
+    condition(ctx, "Ready", "False", "InvalidSpec", parsed.error().message());
+    return std::move(ctx.plan);
+  }
   const bool due = evaluation_due(monitor, now);
   if (due) evaluate_now(ctx);
   maybe_retrain(ctx);
@@ -248,7 +305,8 @@ DriftMonitorPlan plan_driftmonitor(const json& monitor, const Observed& observed
   // The next evaluation; after a failed one, one interval from now (no hot loop).
   const auto last = time_at(ctx.plan.status.value("lastEvaluation", json::object()), "time");
   const bool failed = due && !ctx.plan.evaluation;
-  const auto next = last && !failed ? *last + interval_of(monitor) : now + interval_of(monitor);
+  const auto interval = interval_of(ctx.spec);
+  const auto next = last && !failed ? *last + interval : now + interval;
   ctx.plan.requeue_within(std::chrono::duration_cast<milliseconds>(
       std::max(next - now, TimePoint::duration(std::chrono::seconds(1)))));
   return std::move(ctx.plan);

@@ -12,6 +12,16 @@
 //                  window.minSamples.
 // An Event accompanies every transition.
 //
+// BASELINE (baseline_uri): without spec.baseline, the profile the target's stable pods were given
+// with their model (--baseline-profile: the TrainingJob's status.model.profileUri, or
+// spec.model.profileUri), which follows promotions. spec.baseline.uri, or the profileUri of the
+// TrainingJob spec.baseline.fromTrainingJob (BaselineNotReady until it reports one), pins it: the
+// plan sets the target's annotation kiln.dev/baseline-profile to that URI (a metadata patch, as
+// for the canary below; removed again when the pin goes), its stable pods load it, and the
+// reconciler reads the baseline only from stable pods whose template carries it
+// (kiln.dev/baseline-profile). One ModelDeployment has one baseline: monitors of the same target
+// must agree on it. status.baselineUri records the pin ("" for none).
+//
 // RETRAIN, while DriftDetected is True and spec.actions.retrain is set, at most once per
 // cooldown (default 6h, from status.lastRetrain.time) and maxRetrainsPerDay (default 2) in any
 // 24 hours, and never while an earlier retraining TrainingJob of this monitor is still running:
@@ -45,6 +55,8 @@ namespace kiln::controllers::driftmonitor {
 // What the reconciler read for one DriftMonitor.
 struct Observed {
   std::optional<json> target;    // The ModelDeployment; nullopt when not found.
+  // The TrainingJob spec.baseline.fromTrainingJob names; nullopt when not found or not named.
+  std::optional<json> baseline_job;
   std::optional<json> baseline;  // The baseline profile JSON; nullopt when not available yet.
   // Bodies of GET /v2/models/{m}/profile from the target's serving pods, fetched only when
   // evaluation_due(); empty otherwise.
@@ -59,6 +71,12 @@ struct DriftMonitorPlan : support::Plan {
 };
 
 DriftMonitorPlan plan_driftmonitor(const json& monitor, const Observed& observed, TimePoint now);
+
+// The URI of the pinned baseline profile ("" when the stable model's own is used), as above.
+// invalid-input while the TrainingJob spec.baseline.fromTrainingJob names is missing or has no
+// status.model.profileUri yet.
+Result<std::string> baseline_uri(const api::DriftMonitorSpec& spec,
+                                 const std::optional<json>& baseline_job);
 
 // Whether an evaluation is due now (spec.interval since status.lastEvaluation.time, or none yet).
 bool evaluation_due(const json& monitor, TimePoint now);

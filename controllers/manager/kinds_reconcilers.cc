@@ -9,12 +9,14 @@
 #include "controllers/manager/plan_actions.h"
 #include "controllers/manager/pod_http.h"
 #include "controllers/manager/reconcilers.h"
+#include "controllers/modeldeployment/names.h"
 #include "controllers/modeldeployment/plan.h"
 #include "kube/informer.h"
 
 namespace kiln::controllers::manager {
 
 using nlohmann::json;
+namespace api = kiln::api::v1alpha1;
 
 namespace {
 
@@ -176,20 +178,33 @@ Result<kube::Requeue> DriftMonitorReconciler::reconcile(const kube::ObjectKey& k
     forget_series(key, nullptr);  // Deleted: its features' series go with it.
     return kube::Requeue{};
   }
-  const json spec = dm->value("spec", json::object());
-  const json::json_pointer target_ref("/target/modelDeploymentRef/name");
-  const std::string target =
-      spec.contains(target_ref) ? spec.at(target_ref).get<std::string>() : "";
+  // A spec that does not decode is reported by the plan (Ready=False, InvalidSpec).
+  const auto spec = api::parse_drift_monitor_spec(*dm);
+  const std::string target = spec.ok() ? spec->target.model_deployment_ref.name : "";
   driftmonitor::Observed observed;
   if (auto md = caches_.modeldeployments->store().get(key.ns + "/" + target)) observed.target = *md;
+  if (spec.ok() && spec->baseline && spec->baseline->from_training_job) {
+    if (auto tj = caches_.trainingjobs->store().get(key.ns + "/" +
+                                                    *spec->baseline->from_training_job)) {
+      observed.baseline_job = *tj;
+    }
+  }
   observed.training_jobs = labelled(*caches_.trainingjobs, key.ns, kDriftMonitorLabel, key.name);
   const auto now = std::chrono::system_clock::now();
-  if (observed.target && driftmonitor::evaluation_due(*dm, now)) {
-    const auto ips = ready_pod_ips(variant_pods(caches_, key.ns, target, "stable"));
+  if (observed.target && spec.ok() && driftmonitor::evaluation_due(*dm, now)) {
+    // With a pinned baseline, only the stable pods that load it (their template's
+    // kiln.dev/baseline-profile): pods still rolling to it would answer with the old one.
+    const auto wanted = driftmonitor::baseline_uri(*spec, observed.baseline_job);
+    std::vector<json> pods;
+    for (auto& pod : variant_pods(caches_, key.ns, target, "stable")) {
+      const auto loaded = support::annotation(pod, modeldeployment::kBaselineProfileAnnotation);
+      if (!wanted.ok() || wanted->empty() || loaded == *wanted) pods.push_back(std::move(pod));
+    }
+    const auto ips = ready_pod_ips(pods);
     const std::string model_path = "/v2/models/" + target + "/profile";
     // (The CRD's pattern admits only well-formed durations; a malformed one reads the pods'
     // whole window.)
-    const auto live_path = driftmonitor::live_profile_path(spec, target);
+    const auto live_path = driftmonitor::live_profile_path(*spec, target);
     auto live = get_from_pods(ips, modeldeployment::kContainerPort,
                               live_path.ok() ? *live_path : model_path, kPodTimeout);
     for (const auto& body : live.bodies) {

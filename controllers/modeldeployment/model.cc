@@ -42,6 +42,7 @@ std::variant<ModelSource, ModelError> resolve_model(const api::ModelSource& spec
   } else if (spec_model.uri) {
     model.uri = *spec_model.uri;
   }
+  if (spec_model.profile_uri) model.profile_uri = *spec_model.profile_uri;
   if (!known_scheme(model.uri)) {
     return ModelError{ModelProblem::kInvalid,
                       "model uri '" + model.uri + "' is not pvc:// or file://"};

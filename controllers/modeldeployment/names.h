@@ -41,6 +41,9 @@ std::string service_url(std::string_view service, std::string_view ns);
 // Annotations the controller reads or writes.
 inline constexpr std::string_view kPromoteAnnotation = "kiln.dev/promote";
 inline constexpr std::string_view kCanaryModelAnnotation = "kiln.dev/canary-model";
+// On the ModelDeployment, set by a DriftMonitor that pins a baseline: the profile URI the stable
+// pods load instead of their model's. On a serving pod template: the baseline it loads.
+inline constexpr std::string_view kBaselineProfileAnnotation = "kiln.dev/baseline-profile";
 // On the stable Deployment: the spec.model uri it was rendered for (see plan.h, "Promotion").
 inline constexpr std::string_view kSpecModelAnnotation = "kiln.dev/spec-model-uri";
 // On every serving Deployment: the served model's uri and format.

@@ -491,8 +491,13 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
   }
 
   const bool autoscaled = spec.autoscaling.has_value();
+  // The stable pods load a DriftMonitor's pinned baseline instead of their model's own.
+  ModelSource stable_served = v.stable;
+  if (auto pinned = support::annotation(md, kBaselineProfileAnnotation); pinned && !pinned->empty()) {
+    stable_served.profile_uri = *pinned;
+  }
   add_serving(ctx,
-              {Variant::kStable, v.stable,
+              {Variant::kStable, stable_served,
                autoscaled ? std::nullopt : std::optional<int>(spec.replicas), v.spec_stable_uri},
               options, with_router);
   // A canary or shadow gets the share of stable's current pods that its traffic is.

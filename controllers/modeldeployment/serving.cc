@@ -45,6 +45,18 @@ std::string image_pull_policy(const api::ModelDeploymentSpec& spec, const BuildO
   return options.image_pull_policy;
 }
 
+namespace {
+
+// The serving pods' annotations: the model version, and the baseline profile they load (what a
+// DriftMonitor's reconciler matches before it reads /profile/baseline from a pod).
+json template_annotations(const ModelSource& model) {
+  json out = {{"kiln.dev/model-version", model.version}};
+  if (!model.profile_uri.empty()) out[std::string(kBaselineProfileAnnotation)] = model.profile_uri;
+  return out;
+}
+
+}  // namespace
+
 Result<json> desired_variant_deployment(const json& md, const api::ModelDeploymentSpec& spec,
                                         const VariantSpec& variant, const BuildOptions& options) {
   const std::string md_name = support::name_of(md);
@@ -102,7 +114,7 @@ Result<json> desired_variant_deployment(const json& md, const api::ModelDeployme
                {"template",
                 {{"metadata",
                   {{"labels", child_labels(md_name, variant.variant)},
-                   {"annotations", {{"kiln.dev/model-version", variant.model.version}}}}},
+                   {"annotations", template_annotations(variant.model)}}},
                  {"spec",
                   {{"containers", {container}},
                    {"volumes", volumes},

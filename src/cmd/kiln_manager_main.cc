@@ -264,6 +264,13 @@ int run(const Flags& flags) {
   auto& dm = manager.controller("driftmonitor", driftmonitors, workers);
   dm.watch_primary(*caches.driftmonitors);
   dm.watch_owned(*caches.trainingjobs, "DriftMonitor");
+  // A pinned baseline's TrainingJob reporting its profile reaches the monitors naming it.
+  dm.watch_mapped(*caches.trainingjobs, [&caches](const nlohmann::json& tj) {
+    const auto& meta = tj["metadata"];
+    return controllers::manager::keys_referring(
+        *caches.driftmonitors, meta.value("namespace", ""),
+        nlohmann::json::json_pointer("/spec/baseline/fromTrainingJob"), meta.value("name", ""));
+  });
   // The target's status (a promotion, a new canary) reaches the monitors watching it.
   dm.watch_mapped(*caches.modeldeployments, [&caches](const nlohmann::json& target) {
     const auto& meta = target["metadata"];

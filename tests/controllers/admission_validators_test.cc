@@ -105,10 +105,8 @@ INSTANTIATE_TEST_SUITE_P(
                   {{"features", {{{"name", "carrier"}, {"type", "categorical"}, {"test", "ks"}}}}}),
              "spec.features[0].test: ks compares numbers; a categorical feature needs chisquare, "
              "ztest, psi or jensenshannon"},
-        Case{"BaselineUriIsRefusedNotIgnored",
-             kind("DriftMonitor", {{"baseline", {{"uri", "pvc://models/profile.json"}}}}),
-             "spec.baseline.uri: not supported yet: the baseline is the profile the target's "
-             "stable model was trained with (status.stable.profileUri); use fromTrainingJob"},
+        Case{"BaselineUriIsAccepted",
+             kind("DriftMonitor", {{"baseline", {{"uri", "pvc://models/profile.json"}}}}), ""},
         Case{"DuplicateFeature",
              kind("DriftMonitor", {{"features", {{{"name", "t"}}, {{"name", "t"}}}}}),
              "spec.features[1].name: duplicate feature \"t\""},

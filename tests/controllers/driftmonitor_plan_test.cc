@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -60,7 +61,6 @@ json monitor() {
     "metadata": {"name": "flights", "namespace": "ml", "uid": "dm-1", "generation": 2},
     "spec": {
       "target": {"modelDeploymentRef": {"name": "flights"}},
-      "baseline": {"fromTrainingJob": "flights"},
       "interval": "5m",
       "window": {"duration": "1h", "minSamples": 500},
       "features": [{"name": "temp", "type": "numerical"},
@@ -289,16 +289,23 @@ TEST(DriftMonitorPlan, WindowDurationIsAskedOfThePodsInWholeSeconds) {
       {{{"duration", "90s"}}, "/v2/models/flights/profile?windowSeconds=90"},
       {{{"duration", "1500ms"}}, "/v2/models/flights/profile?windowSeconds=2"},
   };
+  const auto spec_with = [](json window) {
+    json dm = monitor();
+    if (window.empty()) {
+      dm["spec"].erase("window");
+    } else {
+      dm["spec"]["window"] = window;
+    }
+    auto spec = api::parse_drift_monitor_spec(dm);
+    EXPECT_TRUE(spec.ok()) << spec.error().to_string();
+    return *spec;
+  };
   for (const auto& c : cases) {
-    json spec = monitor()["spec"];
-    spec["window"] = c.window;
-    auto path = live_profile_path(spec, "flights");
+    auto path = live_profile_path(spec_with(c.window), "flights");
     ASSERT_TRUE(path.ok()) << c.window.dump();
     EXPECT_EQ(*path, c.path);
   }
-  json spec = monitor()["spec"];
-  spec["window"]["duration"] = "an hour";
-  auto bad = live_profile_path(spec, "flights");
+  auto bad = live_profile_path(spec_with({{"duration", "an hour"}}), "flights");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message().find("spec.window.duration"), std::string::npos);
 }
@@ -310,6 +317,82 @@ TEST(DriftMonitorPlan, EvaluationReportsTheWindowThePodsCovered) {
   std::vector<json> pods = live(0);
   pods[1]["windowSeconds"] = 600;  // A pod that keeps a shorter window clips the evaluation's.
   EXPECT_EQ(covered_window_seconds(pods), 600);
+}
+
+TEST(DriftMonitorPlan, APinnedBaselineFromATrainingJobIsSetOnTheTargetAndWaitsForTheProfile) {
+  World w;
+  w.dm["spec"]["baseline"] = {{"fromTrainingJob", "flights-v1"}};
+  w.plan(kT0, 0);
+  EXPECT_EQ(w.condition("Ready"), "False");
+  EXPECT_EQ(support::find_condition(w.dm["status"], "Ready")->at("reason"), "BaselineNotReady");
+  EXPECT_TRUE(w.last.patches.empty());
+  EXPECT_FALSE(w.last.evaluation.has_value());
+  w.observed.baseline_job = json{{"metadata", {{"name", "flights-v1"}}},
+                                 {"status", {{"model", {{"profileUri", "pvc://m/v1/profile.json"}}}}}};
+  w.plan(kT0 + 5min, 0);
+  ASSERT_EQ(w.last.patches.size(), 1u);
+  EXPECT_EQ(w.last.patches[0].target.name, "flights");
+  EXPECT_EQ(support::annotation(*w.observed.target, "kiln.dev/baseline-profile"),
+            "pvc://m/v1/profile.json");
+  EXPECT_EQ(w.dm["status"]["baselineUri"], "pvc://m/v1/profile.json");
+  EXPECT_EQ(w.condition("Ready"), "True");
+  w.plan(kT0 + 10min, 0);
+  EXPECT_TRUE(w.last.patches.empty());  // Set once.
+  // The pin removed: the target's stable pods go back to their model's own baseline.
+  w.dm["spec"].erase("baseline");
+  w.plan(kT0 + 15min, 0);
+  ASSERT_EQ(w.last.patches.size(), 1u);
+  EXPECT_FALSE(support::annotation(*w.observed.target, "kiln.dev/baseline-profile").has_value());
+  EXPECT_EQ(w.dm["status"]["baselineUri"], "");
+}
+
+TEST(DriftMonitorPlan, ABaselineUriIsPinnedAsIs) {
+  World w;
+  w.dm["spec"]["baseline"] = {{"uri", "pvc://profiles/winter.json"}};
+  auto spec = api::parse_drift_monitor_spec(w.dm);
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(*baseline_uri(*spec, std::nullopt), "pvc://profiles/winter.json");
+  w.plan(kT0, 0);
+  EXPECT_EQ(support::annotation(*w.observed.target, "kiln.dev/baseline-profile"),
+            "pvc://profiles/winter.json");
+  EXPECT_EQ(w.condition("Ready"), "True");
+}
+
+TEST(DriftMonitorPlan, AFeatureWhoseTypeDiffersFromTheBaselineIsReportedAndNotCounted) {
+  World w;
+  w.dm["spec"]["features"][0]["type"] = "categorical";  // temp is numerical in the baseline.
+  w.plan(kT0, 0);
+  EXPECT_EQ(w.condition("Ready"), "True");
+  const json& features = w.dm["status"]["lastEvaluation"]["features"];
+  ASSERT_EQ(features.size(), 3u);
+  const auto temp = std::find_if(features.begin(), features.end(),
+                                 [](const json& f) { return f["name"] == "temp"; });
+  ASSERT_NE(temp, features.end());
+  EXPECT_EQ((*temp)["error"],
+            "spec.features[0].type is categorical, but the baseline profiles temp as numerical");
+  EXPECT_EQ((*temp)["drifted"], false);
+}
+
+TEST(DriftMonitorPlan, HellingerAndLInfinityAreTestsOfTheSpec) {
+  World w;
+  w.dm["spec"]["features"][2]["test"] = "hellinger";
+  w.dm["spec"]["features"][1]["test"] = "linf";
+  w.dm["spec"]["features"][1].erase("threshold");
+  w.plan(kT0, 3);
+  const json& features = w.dm["status"]["lastEvaluation"]["features"];
+  ASSERT_EQ(features.size(), 3u);
+  EXPECT_EQ(features[2]["test"], "hellinger");
+  EXPECT_EQ(features[2]["drifted"], true);
+  EXPECT_EQ(features[1]["test"], "linf");
+}
+
+TEST(DriftMonitorPlan, ASpecKilnCannotReadIsReported) {
+  World w;
+  w.dm["spec"]["windw"] = {{"duration", "1h"}};
+  w.plan(kT0, 0);
+  EXPECT_EQ(support::find_condition(w.dm["status"], "Ready")->at("reason"), "InvalidSpec");
+  EXPECT_EQ(support::find_condition(w.dm["status"], "Ready")->at("message"),
+            "spec.windw: unknown field");
 }
 
 }  // namespace

@@ -691,5 +691,37 @@ TEST(ModelDeploymentPlan, APauseWithoutDurationAndTheEndWithoutAutoPromoteShareO
             "WaitingForPromotion");
 }
 
+// The --baseline-profile argument and the template's kiln.dev/baseline-profile of a Deployment.
+std::pair<std::string, std::string> baseline_of(const json* d) {
+  if (d == nullptr) return {};
+  const json& tmpl = (*d)["spec"]["template"];
+  const auto args = tmpl["spec"]["containers"][0]["args"].get<std::vector<std::string>>();
+  std::string arg;
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--baseline-profile") arg = args[i + 1];
+  }
+  return {arg, tmpl["metadata"]["annotations"].value("kiln.dev/baseline-profile", "")};
+}
+
+TEST(ModelDeploymentPlan, AUriModelWithAProfileUriServesItsBaselineAndADriftMonitorPinOverridesIt) {
+  json md = base_md();
+  md["spec"]["model"]["profileUri"] = "pvc://models/v1/profile.json";
+  World w{md};
+  w.plan(kT0);
+  EXPECT_EQ(baseline_of(w.child("Deployment", "flights-stable")),
+            std::make_pair(std::string("/mnt/kiln/models/v1/profile.json"),
+                           std::string("pvc://models/v1/profile.json")));
+  w.md["metadata"]["annotations"] = {{"kiln.dev/baseline-profile", "pvc://profiles/winter.json"}};
+  w.plan(kT0 + 1s);
+  const json* stable = w.child("Deployment", "flights-stable");
+  EXPECT_EQ(baseline_of(stable), std::make_pair(std::string("/mnt/kiln/profiles/winter.json"),
+                                                std::string("pvc://profiles/winter.json")));
+  // The pinned profile's claim is mounted beside the model's.
+  const json volumes = (*stable)["spec"]["template"]["spec"]["volumes"];
+  EXPECT_EQ(volumes.size(), 2u);
+  // status.stable keeps the model's own profile (what a promotion renders again).
+  EXPECT_EQ(w.md["status"]["stable"]["profileUri"], "pvc://models/v1/profile.json");
+}
+
 }  // namespace
 }  // namespace kiln::controllers::modeldeployment
