@@ -30,6 +30,11 @@ json train_args(const json& x, const StorageUri& data, const StorageUri& output)
       args.push_back(key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
     }
   }
+  for (const json& feature : x.value("features", json::array())) {
+    if (!feature.is_string()) continue;
+    args.push_back("--feature");
+    args.push_back(feature.get<std::string>());
+  }
   args.push_back("--output");
   args.push_back(output.local_path);
   // The summary becomes the pod's termination message (status.model reads it).

@@ -35,7 +35,7 @@ Result<nlohmann::json> desired_job(const nlohmann::json& tj, long long restarts,
 
 // The built-in XGBoost trainer container: `kiln-runtime train` with the flags of
 // src/cmd/runtime_train_command.cc (--data, --label, --objective, --rounds, --test-fraction,
-// --param k=v, --output) and --termination-log /dev/termination-log, so its one-line JSON summary
+// --param k=v, --feature NAME for each of builtin.xgboost.features in order, --output) and --termination-log /dev/termination-log, so its one-line JSON summary
 // becomes the termination message without a shell in the image; terminationMessagePolicy
 // FallbackToLogsOnError shows the log tail when the trainer dies without writing it. Also returns the pod volumes it needs in "volumes" (data claim read-only, output claim
 // read-write; one volume when they share a claim): {"container": ..., "volumes": [...]}.

@@ -3,6 +3,7 @@
 //
 //   kiln-runtime train --data train.csv --label label --objective binary:logistic
 //       --param max_depth=4 --param eta=0.1 --rounds 100 --output /out
+//       [--feature f0 --feature f1 ...]
 //       [--termination-log /dev/termination-log]
 //
 // With --termination-log the summary (or {"error": "..."} on failure) is also written to that
@@ -66,6 +67,8 @@ const bool kRegistered = register_runtime_command(
       sub.add_option("--test-fraction", o.test_fraction, "Held-out share of rows for metrics");
       sub.add_option("--seed", o.seed, "Seed of the split and of XGBoost");
       sub.add_option("--param", flags->params, "XGBoost parameter key=value (repeatable)");
+      sub.add_option("--feature", o.features,
+                     "Feature column (repeatable, in order; default: every column but the label)");
       sub.add_option("--output", o.output_dir, "Output directory")->required();
       sub.add_option("--termination-log", flags->termination_log,
                      "Also write the summary (or the error) to this file");

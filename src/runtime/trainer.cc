@@ -9,6 +9,7 @@
 #include <fstream>
 #include <numeric>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "drift/csv.h"
@@ -104,6 +105,37 @@ Result<void> write_file(const std::filesystem::path& path, const std::string& te
   return Ok();
 }
 
+// The feature columns: options.features in order, or every column but the label.
+Result<drift::Table> select_features(const drift::Table& table, const TrainOptions& options) {
+  std::vector<const drift::Column*> chosen;
+  if (options.features.empty()) {
+    for (const auto& column : table.columns) {
+      if (column.name != options.label) chosen.push_back(&column);
+    }
+  }
+  std::set<std::string> seen;
+  for (const std::string& name : options.features) {
+    const drift::Column* column = table.find(name);
+    if (column == nullptr) return Error::invalid_input("no feature column '" + name + "'");
+    if (name == options.label) {
+      return Error::invalid_input("feature column '" + name + "' is the label");
+    }
+    if (!seen.insert(name).second) {
+      return Error::invalid_input("feature column '" + name + "' is listed twice");
+    }
+    chosen.push_back(column);
+  }
+  drift::Table out;
+  for (const drift::Column* column : chosen) {
+    if (column->type != drift::ColumnType::kNumerical) {
+      return Error::invalid_input("feature column '" + column->name +
+                                  "' is categorical; encode it as numbers first");
+    }
+    out.columns.push_back(*column);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string TrainResult::summary() const {
@@ -128,15 +160,7 @@ Result<TrainResult> train_xgboost(const TrainOptions& options) {
   if (label->type != drift::ColumnType::kNumerical) {
     return Error::invalid_input("label column '" + options.label + "' is not numerical");
   }
-  drift::Table feature_table;
-  for (const auto& column : table.columns) {
-    if (column.name == options.label) continue;
-    if (column.type != drift::ColumnType::kNumerical) {
-      return Error::invalid_input("feature column '" + column.name +
-                                  "' is categorical; encode it as numbers first");
-    }
-    feature_table.columns.push_back(column);
-  }
+  KILN_TRY(drift::Table feature_table, select_features(table, options));
   if (feature_table.columns.empty()) return Error::invalid_input("the data has no features");
   std::vector<const drift::Column*> features;
   std::vector<const char*> names;

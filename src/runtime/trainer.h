@@ -2,8 +2,9 @@
 
 // The built-in XGBoost trainer behind `kiln-runtime train` (TrainingJob spec.builtin.xgboost).
 //
-// From a CSV file with a header (read by drift::read_csv): the label column and every other
-// numerical column as a feature; a categorical column is refused (encode it first). Rows are
+// From a CSV file with a header (read by drift::read_csv): the label column and as features the
+// columns named in `features`, in that order, or every other column when it is empty; a
+// categorical feature is refused (encode it first), a column left out is never read. Rows are
 // shuffled with `seed` and the last `test_fraction` of them held out. Training runs XGBoost's own
 // booster (XGBoosterUpdateOneIter) for `rounds` rounds; held-out metrics are XGBoost's own
 // evaluation metrics (XGBoosterEvalOneIter), so they match what xgboost.train reports:
@@ -22,6 +23,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 
@@ -36,6 +38,7 @@ struct TrainOptions {
   unsigned seed = 0;
   std::map<std::string, std::string> params;  // Other XGBoost parameters (max_depth, eta, ...).
   std::string output_dir;
+  std::vector<std::string> features;  // Feature columns; empty = every column but the label.
 };
 
 struct TrainResult {
@@ -48,8 +51,9 @@ struct TrainResult {
   std::string summary() const;
 };
 
-// Trains and writes the outputs. Errors: invalid-input for a bad CSV, a missing label, a
-// categorical feature, bad parameters (XGBoost's message); terminal for write failures.
+// Trains and writes the outputs. Errors: invalid-input for a bad CSV, a missing label, a listed
+// feature that is not a column, is the label or is listed twice, a categorical feature, bad
+// parameters (XGBoost's message); terminal for write failures.
 Result<TrainResult> train_xgboost(const TrainOptions& options);
 
 }  // namespace kiln::runtime

@@ -160,6 +160,19 @@ TEST(TrainingJobBuilders, BuiltinXgboostRunsKilnRuntimeTrainWithItsFlags) {
   EXPECT_EQ(c["volumeMounts"][1]["readOnly"], true);
 }
 
+TEST(TrainingJobBuilders, BuiltinXgboostFeaturesBecomeFeatureFlagsInOrder) {
+  json tj = builtin_job();
+  tj["spec"]["builtin"]["xgboost"]["features"] = {"distance", "dep_hour"};
+  auto job = desired_job(tj, 0, BuildOptions{});
+  ASSERT_TRUE(job.ok()) << job.error().to_string();
+  const json& args = (*job)["spec"]["template"]["spec"]["containers"][0]["args"];
+  std::vector<std::string> features;
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--feature") features.push_back(args[i + 1]);
+  }
+  EXPECT_EQ(features, (std::vector<std::string>{"distance", "dep_hour"}));
+}
+
 TEST(TrainingJobBuilders, RunPolicyMapsOntoTheJob) {
   auto job = desired_job(builtin_job(), 0, BuildOptions{});
   ASSERT_TRUE(job.ok());

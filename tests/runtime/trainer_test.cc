@@ -34,7 +34,7 @@ TEST(TrainerTest, BinaryModelHasHeldOutAucLoglossAndServesLikeXgboostPython) {
   const auto& f = model_fixtures();
   TrainOptions options{
       f.path("breast_cancer.csv"), "label", "binary:logistic", 30, 0.25, 3, {{"max_depth", "3"}},
-      output_dir("train_binary")};
+      output_dir("train_binary"), {}};
   auto result = train_xgboost(options);
   ASSERT_TRUE(result.ok()) << result.error().to_string();
   auto metrics = read_json(options.output_dir + "/metrics.json");
@@ -71,7 +71,7 @@ TEST(TrainerTest, BinaryModelHasHeldOutAucLoglossAndServesLikeXgboostPython) {
 TEST(TrainerTest, WritesTheBaselineProfileOfTheTrainingRows) {
   const auto& f = model_fixtures();
   TrainOptions options{f.path("diabetes.csv"),        "target", "reg:squarederror", 10, 0.2, 1, {},
-                       output_dir("train_regression")};
+                       output_dir("train_regression"), {}};
   auto result = train_xgboost(options);
   ASSERT_TRUE(result.ok()) << result.error().to_string();
   EXPECT_GT(result->metrics["rmse"].get<double>(), 0.0);
@@ -80,6 +80,42 @@ TEST(TrainerTest, WritesTheBaselineProfileOfTheTrainingRows) {
   EXPECT_EQ(profile->size(), 10u);
   EXPECT_EQ(profile->rows(), result->metrics["train_rows"].get<std::uint64_t>());
   EXPECT_FALSE(profile->index_of("target").has_value());
+}
+
+TEST(TrainerTest, ListedFeaturesAreTheOnlyColumnsUsedInTheirOrder) {
+  const auto& f = model_fixtures();
+  TrainOptions options{f.path("diabetes.csv"),        "target", "reg:squarederror", 5, 0.2, 1, {},
+                       output_dir("train_features"), {}};
+  options.features = {"f3", "f0"};
+  auto result = train_xgboost(options);
+  ASSERT_TRUE(result.ok()) << result.error().to_string();
+  EXPECT_EQ(result->metrics["features"], 2);
+  const json model = read_json(options.output_dir + "/model.json");
+  EXPECT_EQ(model["learner"]["learner_model_param"]["num_feature"], "2");
+  auto profile = drift::Profile::from_json(read_json(options.output_dir + "/profile.json"));
+  ASSERT_TRUE(profile.ok()) << profile.error().to_string();
+  EXPECT_EQ(profile->size(), 2u);
+  EXPECT_TRUE(profile->index_of("f3").has_value());
+  EXPECT_FALSE(profile->index_of("f1").has_value());
+}
+
+TEST(TrainerTest, RefusesListedFeaturesThatAreNotUsableColumns) {
+  const auto& f = model_fixtures();
+  struct Case {
+    std::vector<std::string> features;
+    const char* message;
+  };
+  const Case cases[] = {{{"f0", "nope"}, "no feature column 'nope'"},
+                        {{"target"}, "feature column 'target' is the label"},
+                        {{"f1", "f1"}, "feature column 'f1' is listed twice"}};
+  for (const Case& c : cases) {
+    TrainOptions options{f.path("diabetes.csv"), "target", "reg:squarederror", 5, 0.2, 1, {},
+                         output_dir("train_bad_features"), {}};
+    options.features = c.features;
+    auto result = train_xgboost(options);
+    ASSERT_FALSE(result.ok()) << c.message;
+    EXPECT_EQ(result.error().message(), c.message);
+  }
 }
 
 TEST(TrainerTest, SummaryIsOneLineUnderFourKilobytesWithTheModelDigest) {
@@ -91,7 +127,7 @@ TEST(TrainerTest, SummaryIsOneLineUnderFourKilobytesWithTheModelDigest) {
                                0.2,
                                1,
                                {},
-                               output_dir("train_summary")});
+                               output_dir("train_summary"), {}});
   ASSERT_TRUE(result.ok());
   const std::string line = result->summary();
   EXPECT_LT(line.size(), 4096u);
@@ -111,11 +147,11 @@ TEST(TrainerTest, RefusesAMissingLabelAndBadParameters) {
                                  0.2,
                                  1,
                                  {},
-                                 output_dir("train_bad1")});
+                                 output_dir("train_bad1"), {}});
   ASSERT_FALSE(no_label.ok());
   EXPECT_THAT(no_label.error().message(), HasSubstr("no label column 'nope'"));
-  auto bad_objective = train_xgboost(
-      {f.path("diabetes.csv"), "target", "reg:nonsense", 5, 0.2, 1, {}, output_dir("train_bad2")});
+  auto bad_objective = train_xgboost({f.path("diabetes.csv"), "target", "reg:nonsense", 5, 0.2, 1,
+                                      {}, output_dir("train_bad2"), {}});
   ASSERT_FALSE(bad_objective.ok());
   EXPECT_THAT(bad_objective.error().message(), HasSubstr("reg:nonsense"));
 }
