@@ -101,40 +101,25 @@ Result<kube::Requeue> ModelDeploymentReconciler::reconcile(const kube::ObjectKey
     if (informer)
       append(observed.children, labelled(*informer, key.ns, kModelDeploymentLabel, key.name));
   }
-  const json spec = md->value("spec", json::object());
-  for (const char* pointer : {"/model/fromTrainingJob", "/canary/model/fromTrainingJob",
-                              "/shadow/model/fromTrainingJob"}) {
-    const json::json_pointer p(pointer);
-    if (!spec.contains(p) || !spec.at(p).is_string()) continue;
-    const auto job = spec.at(p).get<std::string>();
+  // A spec that does not decode is reported by the plan (Ready=False, InvalidSpec).
+  const auto spec = api::parse_model_deployment_spec(*md);
+  std::vector<const api::ModelSource*> models;
+  if (spec.ok()) {
+    models.push_back(&spec->model);
+    if (spec->canary) models.push_back(&spec->canary->model);
+    if (spec->shadow) models.push_back(&spec->shadow->model);
+  }
+  for (const api::ModelSource* model : models) {
+    if (!model->from_training_job) continue;
+    const std::string& job = *model->from_training_job;
     auto tj = caches_.trainingjobs->store().get(key.ns + "/" + job);
     if (tj && tj->contains("status") && (*tj)["status"].contains("model")) {
       observed.training_models[job] = (*tj)["status"]["model"];
     }
   }
   const auto now = std::chrono::system_clock::now();
-  std::optional<modeldeployment::RouterSnapshot> current;
-  if (modeldeployment::analysis_due(*md, now)) {
-    current = scrape_routers(key);
-    if (current) {
-      // The window starts at the counters the last recorded analysis kept in status (whichever
-      // replica led then); none yet: from the routers' start.
-      std::optional<modeldeployment::RouterSnapshot> previous;
-      const json::json_pointer kept("/status/lastAnalysis/routerCounters");
-      if (md->contains(kept)) {
-        auto parsed = modeldeployment::snapshot_from_json(md->at(kept));
-        if (parsed.ok()) {
-          previous = std::move(parsed).value();
-        } else {
-          log::warn("analysis window restarts",
-                    {{"modelDeployment", key.str()}, {"error", parsed.error().message()}});
-        }
-      }
-      observed.analysis =
-          modeldeployment::sample_between(previous ? &*previous : nullptr, *current);
-      observed.router_counters = modeldeployment::snapshot_to_json(*current);
-    }
-  }
+  // The plan measures the window from the counters status keeps (measure_window).
+  if (modeldeployment::analysis_due(*md, now)) observed.routers = scrape_routers(key);
   auto plan = modeldeployment::plan_modeldeployment(*md, observed, now, options_);
   return executor_.execute(*md, kModelDeployments, to_actions(plan));
 }

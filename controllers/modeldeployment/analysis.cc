@@ -10,7 +10,6 @@
 namespace kiln::controllers::modeldeployment {
 namespace {
 
-using support::value_or;
 
 struct Sample {
   std::string name;
@@ -343,25 +342,26 @@ json AnalysisResult::to_status(support::TimePoint time) const {
   return out;
 }
 
-AnalysisResult evaluate_analysis(const json& analysis, const AnalysisSample& sample) {
+AnalysisResult evaluate_analysis(const api::AnalysisSpec& analysis,
+                                 const AnalysisSample& sample) {
+  using Name = api::AnalysisMetricName;
   AnalysisResult result;
   result.requests = static_cast<int64_t>(sample.canary_requests);
-  result.counted = sample.canary_requests >= value_or<double>(analysis, "minRequests", 50);
+  result.counted = sample.canary_requests >= analysis.min_requests;
   bool all = true;
-  for (const auto& spec : analysis.value("metrics", json::array())) {
+  for (const auto& spec : analysis.metrics) {
     MetricResult m;
-    m.name = value_or<std::string>(spec, "name", "");
-    m.threshold = value_or<double>(spec, "threshold", 0);
+    m.name = std::string(api::to_string(spec.name));
+    m.threshold = spec.threshold;
     bool at_least = false;
-    if (m.name == "errorRate") {
-      m.value = ratio(sample.canary_errors, sample.canary_requests);
-    } else if (m.name == "latencyP99") {
-      m.value = sample.latency_p99;
-    } else if (m.name == "agreement") {
-      m.value = sample.agreement;
-      at_least = true;
-    } else if (m.name == "outputDrift") {
-      m.value = sample.output_drift;
+    switch (spec.name) {
+      case Name::kErrorRate: m.value = ratio(sample.canary_errors, sample.canary_requests); break;
+      case Name::kLatencyP99: m.value = sample.latency_p99; break;
+      case Name::kAgreement:
+        m.value = sample.agreement;
+        at_least = true;
+        break;
+      case Name::kOutputDrift: m.value = sample.output_drift; break;
     }
     m.passed = m.value && std::isfinite(*m.value) &&
                (at_least ? *m.value >= m.threshold : *m.value <= m.threshold);
@@ -370,6 +370,30 @@ AnalysisResult evaluate_analysis(const json& analysis, const AnalysisSample& sam
   }
   result.passed = result.counted && all;
   return result;
+}
+
+AnalysisWindow measure_window(const json& last_analysis, const MeasuredCanary& canary,
+                              const RouterSnapshot& current) {
+  AnalysisWindow w;
+  std::optional<RouterSnapshot> previous;
+  const json* kept = last_analysis.is_object() && last_analysis.contains("routerCounters")
+                         ? &last_analysis["routerCounters"]
+                         : nullptr;
+  if (kept != nullptr) {
+    auto parsed = snapshot_from_json(*kept);
+    if (parsed.ok()) {
+      previous = std::move(parsed).value();
+    } else {
+      w.restarted = parsed.error().message();
+    }
+    // Counters kept by a measurement of another canary (or by one that did not say which) end
+    // a window that still holds that canary's traffic.
+    const json measured = {{"uri", canary.uri}, {"version", canary.version}};
+    w.baseline = !last_analysis.contains("canary") || last_analysis["canary"] != measured;
+  }
+  w.sample = sample_between(previous ? &*previous : nullptr, current);
+  w.router_counters = snapshot_to_json(current);
+  return w;
 }
 
 }  // namespace kiln::controllers::modeldeployment

@@ -23,12 +23,11 @@
 //   kiln_router_mean_absolute_difference{variant}      gauge      kept for status readers
 // Other families and labels are ignored (summed over).
 //
-// The reconciler scrapes every router pod (when analysis_due() in rollout.h says so), merges the
-// snapshots (sum), and keeps the snapshot of the last counted
-// measurement in memory; sample_between() turns two snapshots into the measured window. A counter
-// lower than before (a restarted router) counts from zero, as Prometheus' rate() does. Without a
-// previous snapshot (first measurement, or after a manager restart) the window is the router's
-// whole life.
+// The reconciler scrapes every router pod (when analysis_due() in rollout.h says so) and merges
+// the snapshots (sum); measure_window() turns that scrape and the counters kept in
+// status.lastAnalysis.routerCounters (by whichever replica led then) into the measured window.
+// A counter lower than before (a restarted router) counts from zero, as Prometheus' rate() does.
+// Without kept counters (the first measurement) the window is the routers' whole life.
 //
 // Verdict per metric (spec.rollout.analysis.metrics[]):
 //   errorRate    canary errors / canary requests            passes when <= threshold
@@ -55,10 +54,12 @@
 #include <vector>
 
 #include "common/result.h"
+#include "controllers/api/v1alpha1.h"
 #include "controllers/modeldeployment/support.h"
 
 namespace kiln::controllers::modeldeployment {
 
+namespace api = kiln::api::v1alpha1;
 using json = nlohmann::json;
 
 // One variant's cumulative router metrics.
@@ -139,7 +140,34 @@ struct AnalysisResult {
   json to_status(support::TimePoint time) const;
 };
 
-// The verdict of `sample` against spec.rollout.analysis (`analysis`: {minRequests, metrics[]}).
-AnalysisResult evaluate_analysis(const json& analysis, const AnalysisSample& sample);
+// The verdict of `sample` against spec.rollout.analysis (minRequests, metrics[]).
+AnalysisResult evaluate_analysis(const api::AnalysisSpec& analysis,
+                                 const AnalysisSample& sample);
+
+// The canary a measurement measured (status.lastAnalysis.canary).
+struct MeasuredCanary {
+  std::string uri;
+  std::string version;
+};
+
+// One measurement's window, from the counters the last measurement kept to this scrape.
+struct AnalysisWindow {
+  AnalysisSample sample;
+  // snapshot_to_json(current): kept in status.lastAnalysis.routerCounters, where the next window
+  // starts.
+  json router_counters;
+  // The kept counters end another canary's window (the previous rollout's, by
+  // status.lastAnalysis.canary): this measurement only starts `canary`'s window and must not be
+  // counted (status.lastAnalysis.baseline).
+  bool baseline = false;
+  // Non-empty when the kept counters did not decode (the message): the window is then the
+  // routers' whole life.
+  std::string restarted;
+};
+
+// The window of a measurement of `canary` taken now: `last_analysis` is status.lastAnalysis
+// (null or {} before the first), `current` this scrape (merged over the router pods).
+AnalysisWindow measure_window(const json& last_analysis, const MeasuredCanary& canary,
+                              const RouterSnapshot& current);
 
 }  // namespace kiln::controllers::modeldeployment

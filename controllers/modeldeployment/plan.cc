@@ -186,27 +186,26 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   in.canary_ready = canary_available && ctx.router_available;
   in.promote = support::annotation(ctx.md, kPromoteAnnotation).value_or("");
   in.now = ctx.now;
-  if (ctx.observed.analysis &&
+  if (ctx.observed.routers && rollout != nullptr &&
       modeldeployment::analysis_due(rollout, state, analysis_time(status), ctx.now)) {
-    const json analysis_spec = rollout->analysis ? json(*rollout->analysis) : json::object();
-    AnalysisResult result = evaluate_analysis(analysis_spec, *ctx.observed.analysis);
-    // Counters kept by another canary's measurement (the previous rollout's) end a window that
-    // still holds that canary's traffic: this measurement only starts this canary's window.
-    const json canary_ref = {{"uri", c.uri}, {"version", c.version}};
-    const json::json_pointer kept_counters("/lastAnalysis/routerCounters");
-    const json::json_pointer kept_canary("/lastAnalysis/canary");
-    const bool baseline = status.contains(kept_counters) &&
-                          (!status.contains(kept_canary) || status.at(kept_canary) != canary_ref);
-    if (baseline) {
+    const AnalysisWindow window = measure_window(status.value("lastAnalysis", json::object()),
+                                                 {c.uri, c.version}, *ctx.observed.routers);
+    static const api::AnalysisSpec kDefaults;
+    AnalysisResult result =
+        evaluate_analysis(rollout->analysis ? *rollout->analysis : kDefaults, window.sample);
+    if (window.baseline) {  // Only starts this canary's window.
       result.counted = false;
       result.passed = false;
     }
-    status["lastAnalysis"] = result.to_status(ctx.now);
-    status["lastAnalysis"]["canary"] = canary_ref;
-    if (baseline) status["lastAnalysis"]["baseline"] = true;
-    if (ctx.observed.router_counters) {
-      status["lastAnalysis"]["routerCounters"] = *ctx.observed.router_counters;
+    if (!window.restarted.empty()) {
+      ctx.plan.events.push_back({"Warning", "AnalysisWindowRestarted",
+                                 "the kept router counters did not decode (" + window.restarted +
+                                     "): this window is the routers' whole life"});
     }
+    status["lastAnalysis"] = result.to_status(ctx.now);
+    status["lastAnalysis"]["canary"] = {{"uri", c.uri}, {"version", c.version}};
+    if (window.baseline) status["lastAnalysis"]["baseline"] = true;
+    status["lastAnalysis"]["routerCounters"] = window.router_counters;
     ctx.plan.analysis_recorded = true;
     in.analysis = result;
   }

@@ -53,15 +53,14 @@ struct Observed {
   std::vector<json> children;
   // status.model of the TrainingJobs that spec.model / canary / shadow name (model.h).
   TrainingModels training_models;
-  // The router metrics measured now: set only when analysis_due(md, now) and the scrape worked.
-  std::optional<AnalysisSample> analysis;
-  // This scrape's counters (snapshot_to_json), kept in status.lastAnalysis.routerCounters when the
-  // sample is recorded: the start of the next window.
-  std::optional<json> router_counters;
+  // The routers' metrics scraped now (merged over the router pods): set only when
+  // analysis_due(md, now) and the scrape worked. The plan measures the window from the counters
+  // kept in status.lastAnalysis.routerCounters (measure_window) and keeps this scrape's there.
+  std::optional<RouterSnapshot> routers;
 };
 
 struct ModelDeploymentPlan : support::Plan {
-  // The analysis sample was recorded in status.lastAnalysis (with observed.router_counters).
+  // A measurement was recorded in status.lastAnalysis (with the scrape's counters).
   bool analysis_recorded = false;
 };
 

@@ -68,10 +68,14 @@ double js_distance(const std::vector<double>& p_counts, const std::vector<double
   return std::sqrt(divergence);
 }
 
-json analysis_spec() {
-  return json::parse(R"({"minRequests": 50, "metrics": [
+api::AnalysisSpec analysis_spec() {
+  api::AnalysisSpec spec;
+  auto decoded = api::decode(json::parse(R"({"minRequests": 50, "metrics": [
     {"name": "errorRate", "threshold": 0.01}, {"name": "latencyP99", "threshold": 0.2},
-    {"name": "agreement", "threshold": 0.9}, {"name": "outputDrift", "threshold": 0.1}]})");
+    {"name": "agreement", "threshold": 0.9}, {"name": "outputDrift", "threshold": 0.1}]})"),
+                             "spec.rollout.analysis", spec);
+  EXPECT_TRUE(decoded.ok());
+  return spec;
 }
 
 TEST(ModelDeploymentAnalysis, ParsesCountersAcrossCodesFromRegistryExposition) {
@@ -307,6 +311,50 @@ TEST(ModelDeploymentAnalysis, MalformedExpositionIsAnError) {
       "kiln_router_requests_total{variant=\"ca\\\"nary\"} 7 1700000000000\n");
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->variants.at("ca\"nary").requests, 7);
+}
+
+RouterSnapshot canary_traffic(double requests, double errors) {
+  RouterSnapshot s;
+  s.variants["canary"].requests = requests;
+  s.variants["canary"].errors = errors;
+  return s;
+}
+
+TEST(ModelDeploymentAnalysisWindow, StartsAtTheCountersTheLastMeasurementOfThisCanaryKept) {
+  const MeasuredCanary v2{"pvc://m/v2.json", "v2"};
+  // The first measurement: the routers' whole life.
+  auto first = measure_window(json::object(), v2, canary_traffic(100, 1));
+  EXPECT_FALSE(first.baseline);
+  EXPECT_TRUE(first.restarted.empty());
+  EXPECT_EQ(first.sample.canary_requests, 100);
+  EXPECT_EQ(first.router_counters, snapshot_to_json(canary_traffic(100, 1)));
+  // The next one: from what the first kept.
+  const json last = {{"canary", {{"uri", v2.uri}, {"version", v2.version}}},
+                     {"routerCounters", first.router_counters}};
+  auto next = measure_window(last, v2, canary_traffic(250, 4));
+  EXPECT_FALSE(next.baseline);
+  EXPECT_EQ(next.sample.canary_requests, 150);
+  EXPECT_EQ(next.sample.canary_errors, 3);
+}
+
+TEST(ModelDeploymentAnalysisWindow, CountersKeptForAnotherCanaryOnlyStartTheWindow) {
+  const json last = {{"canary", {{"uri", "pvc://m/v2.json"}, {"version", "v2"}}},
+                     {"routerCounters", snapshot_to_json(canary_traffic(100, 0))}};
+  auto w = measure_window(last, {"pvc://m/v3.json", "v3"}, canary_traffic(130, 9));
+  EXPECT_TRUE(w.baseline);
+  EXPECT_EQ(w.sample.canary_requests, 30);  // Still v2's traffic, in part: not to be counted.
+  // Kept counters that do not say which canary they measured are not this one's either.
+  json unnamed = last;
+  unnamed.erase("canary");
+  EXPECT_TRUE(measure_window(unnamed, {"pvc://m/v2.json", "v2"}, canary_traffic(130, 9)).baseline);
+}
+
+TEST(ModelDeploymentAnalysisWindow, UnreadableKeptCountersRestartTheWindowAndSaySo) {
+  const json last = {{"canary", {{"uri", "pvc://m/v2.json"}, {"version", "v2"}}},
+                     {"routerCounters", {{"canary", {{"requests", "many"}}}}}};
+  auto w = measure_window(last, {"pvc://m/v2.json", "v2"}, canary_traffic(130, 9));
+  EXPECT_FALSE(w.restarted.empty());
+  EXPECT_EQ(w.sample.canary_requests, 130);
 }
 
 }  // namespace

@@ -62,8 +62,31 @@ struct World {
   bool ready = true;  // Whether applied Deployments report a ready pod.
   ModelDeploymentPlan last;
 
+  // The routers' counters as a scrape would find them: those status keeps, plus `sample`'s
+  // traffic, so that the plan's window (measure_window) measures exactly `sample`.
+  RouterSnapshot scrape_after(const AnalysisSample& sample) const {
+    RouterSnapshot s;
+    const json::json_pointer kept("/status/lastAnalysis/routerCounters");
+    if (md.contains(kept)) s = *snapshot_from_json(md.at(kept));
+    auto& canary = s.variants["canary"];
+    canary.requests += sample.canary_requests;
+    canary.errors += sample.canary_errors;
+    if (sample.agreement) {
+      canary.comparisons += sample.canary_requests;
+      canary.agreements += *sample.agreement * sample.canary_requests;
+    }
+    auto& stable = s.variants["stable"];
+    stable.requests += sample.stable_requests;
+    stable.errors += sample.stable_errors;
+    return s;
+  }
+
   ModelDeploymentPlan plan(TimePoint now, std::optional<AnalysisSample> sample = std::nullopt) {
-    observed.analysis = sample;
+    if (sample) {
+      observed.routers = scrape_after(*sample);
+    } else {
+      observed.routers.reset();
+    }
     last = plan_modeldeployment(md, observed, now, BuildOptions{});
     md["status"] = last.status;
     std::vector<json> children;
@@ -176,13 +199,12 @@ TEST(ModelDeploymentPlan, CanaryGoesTenPercentThroughStepsToPromoted) {
   EXPECT_EQ(w.condition("CanaryReady"), "True");
 
   EXPECT_TRUE(analysis_due(w.md, kT0 + 31s));
-  const json counters = {{"canary", {{"requests", 100}, {"errors", 0}}}};
-  w.observed.router_counters = counters;
+  const json counters = snapshot_to_json(w.scrape_after(healthy()));
   w.plan(kT0 + 31s, healthy());
-  w.observed.router_counters.reset();
   EXPECT_TRUE(w.last.analysis_recorded);
   // The counters the window ended at stay in status: the next window starts there.
   EXPECT_EQ(w.md["status"]["lastAnalysis"]["routerCounters"], counters);
+  EXPECT_EQ(w.md["status"]["lastAnalysis"]["routerCounters"]["canary"]["requests"], 100);
   EXPECT_EQ(w.md["status"]["lastAnalysis"]["passed"], true);
   EXPECT_EQ(w.md["status"]["lastAnalysis"]["requests"], 100);
   EXPECT_FALSE(analysis_due(w.md, kT0 + 40s));
@@ -378,7 +400,6 @@ TEST(ModelDeploymentPlan, OneMeasurementCompletesOneAnalysisStepEvenWithinTheSam
   md["spec"]["rollout"]["steps"] =
       json::parse(R"([{"setWeight": 10}, {"setWeight": 50}, {"setWeight": 100}])");
   World w{md};
-  w.observed.router_counters = json{{"canary", {{"requests", 100}, {"errors", 0}}}};
   w.plan(kT0);
   w.plan(kT0 + 1s);
   ASSERT_EQ(w.md["status"]["rollout"]["step"], 0);
