@@ -94,6 +94,11 @@ AttemptOutcome read_attempt(const json* job, const std::vector<json>& pods) {
   return {};
 }
 
+std::string termination_message(const std::vector<json>& pods) {
+  const json t = terminated_of(pods);
+  return t.is_object() ? t.value("message", "") : "";
+}
+
 bool should_retry(Kind kind, const std::string& retry_policy, int attempts, int limit) {
   if (attempts > limit) return false;
   if (retry_policy == "Always") return kind == Kind::kFailed || kind == Kind::kError;

@@ -30,6 +30,9 @@ struct AttemptOutcome {
 // are written as JSON text; a message that is not an object gives no outputs.
 AttemptOutcome read_attempt(const nlohmann::json* job, const std::vector<nlohmann::json>& pods);
 
+// The termination message of the first terminated container of `pods`, or "".
+std::string termination_message(const std::vector<nlohmann::json>& pods);
+
 // Whether a failure of `kind` is retried under `retry_policy` (OnFailure | OnError | Always),
 // after `attempts` attempts with `limit` retries allowed (retryStrategy.limit).
 bool should_retry(AttemptOutcome::Kind kind, const std::string& retry_policy, int attempts,

@@ -10,6 +10,8 @@ namespace kiln::controllers::datapipeline {
 
 struct BuildOptions {
   std::string image_pull_policy = "IfNotPresent";  // When a step does not say.
+  // kiln-manager's --runtime-image: the artifact check Jobs (artifacts.h) run its /bin/sh.
+  std::string runtime_image = "kiln/runtime:dev";
 };
 
 // The workspace claim name a run mounts: spec.workspace.persistentVolumeClaim.claimName, or the

@@ -2,10 +2,11 @@
 
 #include <set>
 
-#include "controllers/datapipeline/dag.h"
 #include "controllers/common/names.h"
+#include "controllers/datapipeline/artifacts.h"
 #include "controllers/datapipeline/attempt.h"
 #include "controllers/datapipeline/cache.h"
+#include "controllers/datapipeline/dag.h"
 #include "controllers/datapipeline/names.h"
 #include "controllers/datapipeline/resolve.h"
 
@@ -93,6 +94,46 @@ void on_failure(StepContext& c, json& st, const json& spec, const AttemptOutcome
   c.plan.events.push_back({"Warning", "Step" + phase, name + ": " + out.message});
 }
 
+// A succeeded attempt's declared output artifacts (artifacts.h): true once they are known to
+// exist (or none are declared); until then the step stays Running while the check Job runs, and a
+// missing artifact fails the attempt.
+bool outputs_present(StepContext& c, json& st, const json& spec) {
+  if (output_artifact_paths(c.in.pipeline, spec).empty()) return true;
+  const std::string run = c.run.value("name", "");
+  const std::string name = st.value("name", "");
+  if (workspace_claim(c.in.pipeline, run).empty()) {
+    const std::string why = "outputs.artifacts need spec.workspace: there is nowhere to keep them";
+    finish_step(st, "Error", why, c.in.now);
+    c.plan.events.push_back({"Warning", "StepError", name + ": " + why});
+    return false;
+  }
+  const int attempt = st.value("attempts", 1);
+  const std::string check_name = artifact_check_job_name(run, name, attempt);
+  const json* check = find_job(c.in.jobs, check_name);
+  const std::vector<json> pods = pods_of_job(c.in.pods, check_name);
+  AttemptOutcome out = read_attempt(check, pods);
+  switch (out.kind) {
+    case AttemptOutcome::Kind::kRunning:
+      st["message"] = "checking the output artifacts";
+      c.plan.apply.push_back(
+          desired_artifact_check_job(c.in.pipeline, run, spec, attempt, c.in.options));
+      return false;
+    case AttemptOutcome::Kind::kSucceeded:
+      return true;
+    default:
+      if (std::string m = termination_message(pods); m.rfind("missing:", 0) == 0) {
+        while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+        out = {AttemptOutcome::Kind::kFailed, "output artifacts not found:" + m.substr(8), false,
+               {}};
+      } else {
+        out.message = "the artifact check did not run: " + out.message;
+      }
+      if (check != nullptr && out.stuck) c.plan.remove.push_back(delete_ref_of(*check));
+      on_failure(c, st, spec, out);
+      return false;
+  }
+}
+
 void observe_running(StepContext& c, json& st, const json& spec) {
   const std::string job_name = st.value("jobName", "");
   const json* job = find_job(c.in.jobs, job_name);
@@ -103,6 +144,7 @@ void observe_running(StepContext& c, json& st, const json& spec) {
       apply_attempt(c, st, spec, st.value("attempts", 1));
       return;
     case AttemptOutcome::Kind::kSucceeded:
+      if (!outputs_present(c, st, spec)) return;
       finish_step(st, "Succeeded", "", c.in.now);
       st["outputs"] = out.outputs;
       return;

@@ -251,6 +251,66 @@ TEST(DataPipelinePlan, ACacheHitInASharedNamedClaimIsTaken) {
                                                        w.run(1)["name"].get<std::string>());
 }
 
+json with_output_artifact(json step) {
+  step["outputs"]["artifacts"] =
+      json::array({{{"name", "features"}, {"path", "out/features.csv"}}});
+  return step;
+}
+
+TEST(DataPipelinePlan, AStepSucceedsOnlyOnceItsOutputArtifactsAreFoundInTheWorkspace) {
+  World w{make_pipeline(json::array({with_output_artifact(make_step("features")),
+                                     make_step("train", {"features"})}),
+                        {{"workspace", {{"persistentVolumeClaim", {{"claimName", "data"}}}}}})};
+  w.step();
+  const std::string job = w.job("features");
+  w.complete(job, {{"rows", "3"}});
+  const Plan& checking = w.step();
+  EXPECT_EQ(w.phase("features"), "Running");
+  EXPECT_EQ(w.step_status("features")["message"], "checking the output artifacts");
+  EXPECT_EQ(w.phase("train"), "Pending");
+  const std::string check = w.run()["name"].get<std::string>() + "-features-1-check";
+  ASSERT_EQ(checking.apply.size(), 1u);
+  const json& c = checking.apply[0]["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(checking.apply[0]["metadata"]["name"], check);
+  EXPECT_EQ(c["image"], "kiln/runtime:dev");
+  EXPECT_EQ(c["args"].back(), "/workspace/out/features.csv");
+  EXPECT_EQ(c["volumeMounts"][0]["readOnly"], true);
+  EXPECT_EQ(checking.apply[0]["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"],
+            json({{"claimName", "data"}, {"readOnly", true}}));
+
+  w.complete(check);
+  w.step();
+  EXPECT_EQ(w.phase("features"), "Succeeded");
+  EXPECT_EQ(w.step_status("features")["outputs"], json({{"rows", "3"}}));
+  EXPECT_EQ(w.phase("train"), "Running");
+}
+
+TEST(DataPipelinePlan, AMissingOutputArtifactFailsTheStep) {
+  World w{make_pipeline(json::array({with_output_artifact(make_step("features"))}),
+                        {{"workspace", {{"persistentVolumeClaim", {{"claimName", "data"}}}}}})};
+  w.step();
+  w.complete(w.job("features"));
+  w.step();
+  w.fail(w.run()["name"].get<std::string>() + "-features-1-check", 1,
+         "missing: /workspace/out/features.csv\n");
+  const Plan& plan = w.step();
+  EXPECT_EQ(w.phase("features"), "Failed");
+  EXPECT_EQ(w.step_status("features")["message"],
+            "output artifacts not found: /workspace/out/features.csv");
+  EXPECT_TRUE(has_event(plan, "StepFailed"));
+  EXPECT_EQ(w.run()["phase"], "Failed");
+}
+
+TEST(DataPipelinePlan, OutputArtifactsWithoutAWorkspaceAreAnError) {
+  World w{make_pipeline(json::array({with_output_artifact(make_step("features"))}))};
+  w.step();
+  w.complete(w.job("features"));
+  w.step();
+  EXPECT_EQ(w.phase("features"), "Error");
+  EXPECT_EQ(w.step_status("features")["message"],
+            "outputs.artifacts need spec.workspace: there is nowhere to keep them");
+}
+
 TEST(DataPipelinePlan, ParallelismBoundsRunningSteps) {
   World w{make_pipeline(
       json::array({make_step("s1"), make_step("s2"), make_step("s3"), make_step("s4")}),

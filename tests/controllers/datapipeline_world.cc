@@ -64,8 +64,10 @@ void World::complete(const std::string& name, const json& outputs) {
   finish(*this, name, "Complete", {{"terminated", terminated}});
 }
 
-void World::fail(const std::string& name, int code) {
-  finish(*this, name, "Failed", {{"terminated", {{"exitCode", code}, {"reason", "Error"}}}});
+void World::fail(const std::string& name, int code, const std::string& message) {
+  json terminated = {{"exitCode", code}, {"reason", "Error"}};
+  if (!message.empty()) terminated["message"] = message;
+  finish(*this, name, "Failed", {{"terminated", terminated}});
 }
 
 void World::image_pull_error(const std::string& name) {

@@ -29,8 +29,8 @@ struct World {
 
   // Marks Job `name` complete; its pod's termination message is `outputs` (JSON) when given.
   void complete(const std::string& name, const nlohmann::json& outputs = nullptr);
-  // Marks Job `name` failed with container exit `code`.
-  void fail(const std::string& name, int code);
+  // Marks Job `name` failed with container exit `code` and termination `message` (when given).
+  void fail(const std::string& name, int code, const std::string& message = "");
   // Puts the Job's pod in ImagePullBackOff (the Job still runs).
   void image_pull_error(const std::string& name);
 

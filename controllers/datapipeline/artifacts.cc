@@ -1,0 +1,72 @@
+#include "controllers/datapipeline/artifacts.h"
+
+#include "controllers/common/names.h"
+#include "controllers/datapipeline/names.h"
+
+namespace kiln::controllers::datapipeline {
+
+using nlohmann::json;
+
+namespace {
+
+std::string mount_path(const json& pipeline) {
+  return string_at(pipeline, "/spec/workspace/mountPath", "/workspace");
+}
+
+// Tests every argument ($1...); names the missing ones in the termination message.
+constexpr const char* kCheckScript =
+    "missing=''; for p in \"$@\"; do [ -e \"$p\" ] || missing=\"$missing $p\"; done; "
+    "[ -z \"$missing\" ] && exit 0; "
+    "echo \"missing:$missing\" > /dev/termination-log; exit 1";
+
+}  // namespace
+
+std::vector<std::string> output_artifact_paths(const json& pipeline, const json& step) {
+  std::vector<std::string> out;
+  const json artifacts = step.value("outputs", json::object()).value("artifacts", json::array());
+  for (const json& a : artifacts) {
+    const std::string path = a.value("path", "");
+    if (path.empty()) continue;
+    out.push_back(path.front() == '/' ? path : mount_path(pipeline) + "/" + path);
+  }
+  return out;
+}
+
+std::string artifact_check_job_name(const std::string& run, const std::string& step, int attempt) {
+  return child_name(run, step + "-" + std::to_string(attempt) + "-check");
+}
+
+json desired_artifact_check_job(const json& pipeline, const std::string& run, const json& step,
+                                int attempt, const BuildOptions& options) {
+  const std::string name = string_at(pipeline, "/metadata/name");
+  const std::string step_name = step.value("name", "");
+  const json step_labels = labels(name, run, step_name);
+  json args = {"-c", kCheckScript, "check"};  // "check" is $0; the paths are $1...
+  for (const std::string& p : output_artifact_paths(pipeline, step)) args.push_back(p);
+  json container = {{"name", "check"},
+                    {"image", options.runtime_image},
+                    {"imagePullPolicy", options.image_pull_policy},
+                    {"command", json::array({"/bin/sh"})},
+                    {"args", args},
+                    {"volumeMounts", json::array()}};
+  json pod = {{"restartPolicy", "Never"}, {"containers", json::array()}};
+  if (const std::string claim = workspace_claim(pipeline, run); !claim.empty()) {
+    pod["volumes"] = json::array(
+        {{{"name", "workspace"},
+          {"persistentVolumeClaim", {{"claimName", claim}, {"readOnly", true}}}}});
+    container["volumeMounts"].push_back(
+        {{"name", "workspace"}, {"mountPath", mount_path(pipeline)}, {"readOnly", true}});
+  }
+  pod["containers"].push_back(container);
+  json pod_labels = common_labels();
+  pod_labels.update(step_labels);
+  return {{"apiVersion", "batch/v1"},
+          {"kind", "Job"},
+          {"metadata",
+           child_metadata(pipeline, artifact_check_job_name(run, step_name, attempt), step_labels)},
+          {"spec",
+           {{"backoffLimit", 0},
+            {"template", {{"metadata", {{"labels", pod_labels}}}, {"spec", pod}}}}}};
+}
+
+}  // namespace kiln::controllers::datapipeline
