@@ -21,7 +21,9 @@ Error Error::with_context(std::string_view context) const {
   std::string message(context);
   message += ": ";
   message += message_;
-  return {category_, std::move(message)};
+  Error out = *this;
+  out.message_ = std::move(message);
+  return out;
 }
 
 std::string Error::to_string() const {

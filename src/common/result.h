@@ -1,7 +1,8 @@
 #pragma once
 
-// Errors as values: `Error` (a category plus a message) and `Result<T>`, an expected-like type for
-// functions that can fail on outside input. Nothing in this header throws.
+// Errors as values: `Error` (a category, a message and, from a server, a code and reason) and
+// `Result<T>`, an expected-like type for functions that can fail on outside input. Nothing in this
+// header throws.
 //
 //   Result<Config> load(std::string_view path) {
 //     KILN_TRY(std::string text, read_file(path));
@@ -29,8 +30,11 @@ enum class ErrorCategory {
 // Returns "retryable", "terminal" or "invalid-input". The view points to static storage.
 std::string_view to_string(ErrorCategory category) noexcept;
 
-// An error: a category and a human-readable message. A plain value type; copies are independent
-// and distinct objects may be used from different threads.
+// An error: a category, a human-readable message and, when a server answered, its HTTP status code
+// and machine-readable reason (Kubernetes' metav1.Status `reason`: NotFound, AlreadyExists,
+// Conflict, Invalid, Gone, Expired, Forbidden, ...). Callers decide what went wrong from
+// category(), code() and reason(), never from the message, which is for people. A plain value
+// type; copies are independent and distinct objects may be used from different threads.
 class Error {
  public:
   Error(ErrorCategory category, std::string message)
@@ -45,12 +49,26 @@ class Error {
   static Error invalid_input(std::string message) {
     return {ErrorCategory::kInvalidInput, std::move(message)};
   }
+  // An error a server answered with: HTTP status `code` (100..599; other values are stored as 0)
+  // and `reason` (may be empty). kube::ApiStatus::to_error() builds these from a metav1.Status.
+  static Error api(ErrorCategory category, int code, std::string reason, std::string message) {
+    Error error(category, std::move(message));
+    error.code_ = code >= 100 && code <= 599 ? code : 0;
+    error.reason_ = std::move(reason);
+    return error;
+  }
 
   ErrorCategory category() const noexcept { return category_; }
   const std::string& message() const noexcept { return message_; }
+  // The HTTP status code the server answered with; 0 when the error did not come from an HTTP
+  // answer (a transport failure, a local check).
+  int code() const noexcept { return code_; }
+  // The server's machine-readable reason ("NotFound", "Conflict", ...); empty when none.
+  const std::string& reason() const noexcept { return reason_; }
 
-  // Returns a copy with the same category whose message is "<context>: <message>", for adding
-  // context as an error travels up: `return r.error().with_context("reading config")`.
+  // Returns a copy with the same category, code and reason whose message is
+  // "<context>: <message>", for adding context as an error travels up:
+  // `return r.error().with_context("reading config")`.
   Error with_context(std::string_view context) const;
 
   // Returns "<category>: <message>", e.g. "invalid-input: port must be positive".
@@ -60,6 +78,8 @@ class Error {
 
  private:
   ErrorCategory category_;
+  int code_ = 0;
+  std::string reason_;
   std::string message_;
 };
 

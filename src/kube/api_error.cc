@@ -1,7 +1,6 @@
 #include "kube/api_error.h"
 
 #include <charconv>
-#include <regex>
 
 namespace kiln::kube {
 namespace {
@@ -62,17 +61,7 @@ ErrorCategory ApiStatus::category() const {
 }
 
 Error ApiStatus::to_error() const {
-  return Error(category(), std::to_string(code) + " " + reason + ": " + message);
-}
-
-int api_code(const Error& error) {
-  // The last "<3 digits> <Reason>:" group written by to_error(); context only goes in front.
-  static const std::regex kCode(R"((?:^|: )([1-5][0-9][0-9]) [A-Za-z]+: )");
-  const std::string& m = error.message();
-  std::smatch match;
-  // The first group after the context is the API's; later text is the server's own message.
-  if (std::regex_search(m, match, kCode)) return std::stoi(match[1]);
-  return 0;
+  return Error::api(category(), code, reason, std::to_string(code) + " " + reason + ": " + message);
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(const std::string& value) {

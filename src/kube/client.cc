@@ -100,19 +100,17 @@ Result<Response> Client::request(const std::string& method, const std::string& p
     } catch (const std::exception& e) {
       latency.observe(seconds_since(clock_, start));
       metrics_->requests.with({method, "<error>"}).inc();
-      auto error = detail::transport_error(config_, e.what());
-      bool transient = error.category() == ErrorCategory::kRetryable;
-      // A pooled connection the server closed (it restarted) fails before the request is sent;
-      // then any verb is safe to send again. Other failures are retried for GETs only.
-      std::string what = e.what();
-      bool unsent = what.find("Failed to write request") != std::string::npos;
-      if ((method == "GET" || unsent) && transient && attempt < max_retries) {
+      auto failure = detail::transport_failure(config_, e);
+      bool transient = failure.error.category() == ErrorCategory::kRetryable;
+      // A request that never left (a refused connect, a pooled connection the server closed on
+      // restart) is safe to send again for any verb. Other failures are retried for GETs only.
+      if ((method == "GET" || failure.unsent) && transient && attempt < max_retries) {
         metrics_->retries.inc();
         std::this_thread::sleep_for(transport_backoff);
         transport_backoff *= 2;
         continue;
       }
-      return error;
+      return std::move(failure.error);
     }
     latency.observe(seconds_since(clock_, start));
     metrics_->requests.with({method, std::to_string(response.code)}).inc();

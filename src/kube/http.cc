@@ -1,6 +1,12 @@
 #include "kube/http.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio/ssl.hpp>
+#include <cerrno>
+#include <string_view>
+#include <system_error>
 
 namespace kiln::kube::detail {
 
@@ -36,21 +42,49 @@ Result<web::http::http_request> make_request(const Config& config, const std::st
   return request;
 }
 
-Error transport_error(const Config& config, const std::string& what) {
+namespace {
+
+// An OpenSSL error of the TLS or certificate libraries, as asio passes it on (ERR_get_error()).
+// errno values are far below the packed library field, so they never match.
+bool tls_library_error(int value) {
+  if (value <= 0) return false;
+  const auto packed = static_cast<unsigned long>(value);
+  const int lib = ERR_GET_LIB(packed);
+  return lib == ERR_LIB_SSL || lib == ERR_LIB_X509 || lib == ERR_LIB_X509V3;
+}
+
+}  // namespace
+
+TransportFailure transport_failure(const Config& config, const std::exception& e) {
+  std::error_code code;
+  if (const auto* http = dynamic_cast<const web::http::http_exception*>(&e)) {
+    code = http->error_code();
+  }
+  // cpprestsdk's platform category (errno values on Linux), or the standard ones.
+  const bool errno_like = code.category() == utility::details::platform_category() ||
+                          code.category() == std::system_category() ||
+                          code.category() == std::generic_category();
+  const int value = errno_like ? code.value() : 0;
+  // The server going away mid-handshake is not the certificate's fault.
+  const bool tls = tls_library_error(value) &&
+                   !(ERR_GET_LIB(static_cast<unsigned long>(value)) == ERR_LIB_SSL &&
+                     ERR_GET_REASON(static_cast<unsigned long>(value)) ==
+                         SSL_R_UNEXPECTED_EOF_WHILE_READING);
+  const bool unreachable =
+      value == EHOSTUNREACH || value == ECONNREFUSED || value == ENETUNREACH;
   std::string hint;
-  bool tls = false;
-  if (what.find("handshake") != std::string::npos ||
-      what.find("certificate") != std::string::npos || what.find("verify") != std::string::npos) {
+  if (tls) {
     hint =
         " (TLS: the server's certificate is not signed by the configured certificate-authority,"
         " or the client certificate was refused)";
-    tls = true;
-  } else if (what.find("refused") != std::string::npos) {
+  } else if (unreachable) {
     hint = " (nothing listens there: is the API server up?)";
   }
-  auto message = "connecting to " + config.server + ": " + what + hint;
-  // A certificate that does not verify will not verify on the next try either.
-  return tls ? Error::terminal(message) : Error::retryable(message);
+  auto message = "connecting to " + config.server + ": " + e.what() + hint;
+  const bool writing_headers =
+      value != 0 && std::string_view(e.what()).starts_with("Failed to write request");
+  return {.error = tls ? Error::terminal(message) : Error::retryable(message),
+          .unsent = unreachable || writing_headers};
 }
 
 }  // namespace kiln::kube::detail

@@ -24,8 +24,25 @@ Result<web::http::http_request> make_request(const Config& config, const std::st
                                              const std::string& body,
                                              const std::string& content_type);
 
-// Turns a cpprestsdk exception into an error naming the server and the likely cause: terminal
-// for TLS verification failures, retryable otherwise.
-Error transport_error(const Config& config, const std::string& what);
+// What a failed cpprestsdk request means for the caller.
+struct TransportFailure {
+  // "connecting to <server>: <what>[ (hint)]", with no code or reason: terminal when the TLS
+  // handshake failed on a certificate (it will not verify on the next try either), retryable
+  // otherwise (refused, reset, timed out, the server closing mid-handshake, ...).
+  Error error;
+  // The request cannot have reached the server, so any verb may be sent again: the connect was
+  // refused or the host unreachable, or the request could not be written (a pooled
+  // connection the server closed, e.g. on restart).
+  bool unsent = false;
+};
+
+// Classifies a cpprestsdk exception from the std::error_code of its http_exception, not from its
+// text. cpprestsdk (asio client, 2.10) reports errno values in its platform_category after its own
+// remapping (a refused connect and a broken pipe while writing headers both become EHOSTUNREACH,
+// a timer expiry ETIMEDOUT), and a TLS handshake failure with OpenSSL's packed error code (library
+// SSL or X509). The one thing the code does not tell is the stage: a reset while writing the
+// request is known only from cpprestsdk's fixed text "Failed to write request ...". Any other
+// exception is a retryable error with its what().
+TransportFailure transport_failure(const Config& config, const std::exception& e);
 
 }  // namespace kiln::kube::detail

@@ -37,7 +37,7 @@ Result<std::unique_ptr<WatchStream>> WatchStream::open(const Config& config,
     KILN_TRY(auto request, detail::make_request(config, "GET", path_and_query, "", ""));
     impl->response = impl->http->request(request, impl->cancel.get_token()).get();
   } catch (const std::exception& e) {
-    return detail::transport_error(config, e.what()).with_context("watch");
+    return detail::transport_failure(config, e).error.with_context("watch");
   }
   if (impl->response.status_code() != 200) {
     std::string body;

@@ -40,6 +40,48 @@ TEST(Error, WithContextPrefixesTheMessageAndKeepsTheCategory) {
   EXPECT_EQ(inner.message(), "connection refused");
 }
 
+TEST(Error, PlainErrorsHaveNoCodeOrReason) {
+  const Error lookalike(ErrorCategory::kTerminal, "404 NotFound: looks like an API error");
+  for (const Error& e :
+       {Error::retryable("m"), Error::terminal("m"), Error::invalid_input("m"), lookalike}) {
+    EXPECT_EQ(e.code(), 0) << e.to_string();
+    EXPECT_EQ(e.reason(), "") << e.to_string();
+  }
+}
+
+TEST(Error, ApiErrorsCarryCodeReasonCategoryAndMessage) {
+  const Error e = Error::api(ErrorCategory::kInvalidInput, 422, "Invalid", "spec.replicas: < 0");
+  EXPECT_EQ(e.category(), ErrorCategory::kInvalidInput);
+  EXPECT_EQ(e.code(), 422);
+  EXPECT_EQ(e.reason(), "Invalid");
+  EXPECT_EQ(e.message(), "spec.replicas: < 0");
+}
+
+TEST(Error, ApiCodesOutsideTheHttpRangeAreStoredAsZero) {
+  for (int code : {-1, 0, 99, 600, 1000}) {
+    EXPECT_EQ(Error::api(ErrorCategory::kTerminal, code, "X", "m").code(), 0) << code;
+  }
+  EXPECT_EQ(Error::api(ErrorCategory::kTerminal, 100, "X", "m").code(), 100);
+  EXPECT_EQ(Error::api(ErrorCategory::kTerminal, 599, "X", "m").code(), 599);
+}
+
+TEST(Error, WithContextKeepsCodeAndReason) {
+  const Error inner = Error::api(ErrorCategory::kRetryable, 409, "Conflict", "modified");
+  const Error outer = inner.with_context("PUT /x").with_context("update status");
+  EXPECT_EQ(outer.message(), "update status: PUT /x: modified");
+  EXPECT_EQ(outer.code(), 409);
+  EXPECT_EQ(outer.reason(), "Conflict");
+  EXPECT_EQ(outer.category(), ErrorCategory::kRetryable);
+}
+
+TEST(Error, EqualityComparesCodeAndReason) {
+  const Error a = Error::api(ErrorCategory::kRetryable, 409, "Conflict", "m");
+  EXPECT_EQ(a, Error::api(ErrorCategory::kRetryable, 409, "Conflict", "m"));
+  EXPECT_NE(a, Error::api(ErrorCategory::kRetryable, 409, "AlreadyExists", "m"));
+  EXPECT_NE(a, Error::api(ErrorCategory::kRetryable, 429, "Conflict", "m"));
+  EXPECT_NE(a, Error::retryable("m"));
+}
+
 TEST(Error, ToStringJoinsCategoryAndMessage) {
   EXPECT_EQ(Error::invalid_input("port must be positive").to_string(),
             "invalid-input: port must be positive");
