@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/log.h"
+#include "controllers/common/conditions.h"
 #include "kube/api_error.h"
 #include "kube/object_helpers.h"
 
@@ -129,9 +130,62 @@ bool already_applied(const json& observed, const json& desired) {
   return desired.is_object() && applied_difference(observed, desired).empty();
 }
 
+namespace {
+
+constexpr std::size_t kMaxConditionMessage = 4096;  // The CRDs allow 32768 characters.
+
+// `message` cut to at most kMaxConditionMessage bytes on a UTF-8 character boundary.
+std::string condition_message(const std::string& message) {
+  if (message.size() <= kMaxConditionMessage) return message;
+  std::size_t end = kMaxConditionMessage - 3;
+  while (end > 0 && (static_cast<unsigned char>(message[end]) & 0xC0) == 0x80) --end;
+  return message.substr(0, end) + "...";
+}
+
+long long generation_of(const json& object) {
+  const json& meta = object.at("metadata");
+  auto it = meta.find("generation");
+  return it != meta.end() && it->is_number_integer() ? it->get<long long>() : 0;
+}
+
+// Marks a Synced condition left by an earlier failure True again; adds none.
+void mark_synced(json& status, const json& parent) {
+  const json* synced = find_condition(status, kSyncedCondition);
+  if (synced == nullptr || synced->value("status", "") == "True") return;
+  set_condition(status, kSyncedCondition, true, kReconcileSuccess, "", generation_of(parent),
+                std::chrono::system_clock::now());
+}
+
+}  // namespace
+
 Result<kube::Requeue> Executor::execute(const json& parent,
                                         const kube::ResourceRef& parent_resource,
                                         const Actions& actions) {
+  auto done = carry_out(parent, parent_resource, actions);
+  if (!done.ok()) report_failure(parent, parent_resource, done.error());
+  return done;
+}
+
+void Executor::report_failure(const json& parent, const kube::ResourceRef& r, const Error& error) {
+  if (kube::is_conflict(error)) return;  // A stale copy: the write would conflict as well.
+  const json observed = parent.value("status", json::object());
+  json status = observed;
+  set_condition(status, kSyncedCondition, false, kReconcileError,
+                condition_message(error.message()), generation_of(parent),
+                std::chrono::system_clock::now());
+  if (status == observed) return;  // Already reported.
+  auto written = update_status(parent, r, status);
+  if (!written.ok() && !kube::is_not_found(written.error())) {
+    log::warn("reconcile error not reported on the object",
+              {{"kind", parent.value("kind", "")},
+               {"name", parent["metadata"].value("name", "")},
+               {"error", written.error().to_string()}});
+  }
+}
+
+Result<kube::Requeue> Executor::carry_out(const json& parent,
+                                          const kube::ResourceRef& parent_resource,
+                                          const Actions& actions) {
   for (const auto& plain : actions.apply) {
     KILN_TRY(auto r, resource_for(plain.value("apiVersion", ""), plain.value("kind", "")));
     const json object = stamp_applied_hash(plain);
@@ -166,8 +220,11 @@ Result<kube::Requeue> Executor::execute(const json& parent,
     auto patched = client_.merge_patch(r, p.ns, p.name, p.patch);
     if (!patched.ok()) return patched.error().with_context("patch " + p.kind + " " + p.name);
   }
-  if (!actions.status.is_null() && actions.status != parent.value("status", json::object())) {
-    auto updated = update_status(parent, parent_resource, actions.status);
+  const json observed_status = parent.value("status", json::object());
+  json status = actions.status.is_null() ? observed_status : actions.status;
+  mark_synced(status, parent);
+  if (status != observed_status) {
+    auto updated = update_status(parent, parent_resource, status);
     if (!updated.ok()) return updated.error();
   }
   // Queued for the recorder's thread: the reconcile does not wait on the Events client's rate

@@ -13,8 +13,17 @@
 //      resourceVersion, only when it differs from the cached status (a 409 is returned as a
 //      retryable error: the reconcile runs again on the newer object),
 //   5. Events on the parent.
-// The first failing API call stops the plan and returns its error (retried by the work queue);
-// everything before it is idempotent, so a retry converges.
+// The first failing API call stops the plan and returns its error (retried by the work queue when
+// retryable; a terminal or invalid-input one waits for the parent's next change); everything
+// before it is idempotent, so a retry converges.
+//
+// A failed plan is reported on the parent as Crossplane does: condition Synced=False, reason
+// ReconcileError, the error's message (cut to 4 KiB), written to the cached status through the
+// status subresource with the cached resourceVersion, so nothing else in the status changes and a
+// newer object is never overwritten. A 409 is not reported (the newer object's event runs the
+// reconcile again at once). Once an object carries Synced, a successful plan sets it True with
+// reason ReconcileSuccess; objects that never failed carry no Synced condition, which spares every
+// object a status write.
 //
 // Thread-safety: execute() may be called from several workers at once (the client and the event
 // recorder are thread-safe).
@@ -34,6 +43,11 @@
 namespace kiln::controllers::manager {
 
 inline constexpr const char* kFieldManager = "kiln-manager";
+
+// The condition reporting whether the last reconcile carried out its plan, and its reasons.
+inline constexpr const char* kSyncedCondition = "Synced";
+inline constexpr const char* kReconcileError = "ReconcileError";
+inline constexpr const char* kReconcileSuccess = "ReconcileSuccess";
 
 // The resource of an apiVersion and kind among those Kiln reads or writes. Errors
 // (invalid-input): any other kind.
@@ -97,11 +111,18 @@ class Executor {
       : client_(client), events_(events), observed_(std::move(observed)) {}
 
   // Carries out `actions` for `parent` (the cached object: apiVersion, kind, metadata, status) of
-  // resource `parent_resource`. Returns the requeue the plan asked for.
+  // resource `parent_resource`. Returns the requeue the plan asked for, or the first failing
+  // call's error (its code, reason and category kept) after reporting it on the parent (Synced).
   Result<kube::Requeue> execute(const nlohmann::json& parent,
                                 const kube::ResourceRef& parent_resource, const Actions& actions);
 
  private:
+  Result<kube::Requeue> carry_out(const nlohmann::json& parent, const kube::ResourceRef& r,
+                                  const Actions& actions);
+  // Sets Synced=False (ReconcileError, the message of `error`) on the parent's cached status and
+  // writes it when that changes it. A failure to write is logged, not returned.
+  void report_failure(const nlohmann::json& parent, const kube::ResourceRef& r,
+                      const Error& error);
   Result<void> update_status(const nlohmann::json& parent, const kube::ResourceRef& r,
                              const nlohmann::json& status);
 

@@ -7,6 +7,10 @@ namespace kiln::kube {
 ControllerMetrics::ControllerMetrics(metrics::Registry& registry)
     : reconciles(registry.counter("kiln_reconcile_total", "Reconciles by controller and result.",
                                   {"controller", "result"})),
+      errors(registry.counter("kiln_reconcile_errors_total",
+                              "Failed reconciles by controller and error category; terminal and "
+                              "invalid-input ones are not retried.",
+                              {"controller", "category"})),
       duration(registry.histogram("kiln_reconcile_duration_seconds", "Time spent in reconcile.",
                                   {"controller"})),
       queue(std::make_shared<WorkQueueMetrics>(registry)) {}
@@ -106,6 +110,15 @@ void Controller::worker() {
   }
 }
 
+void Controller::handle_error(const std::string& key, ErrorCategory category) {
+  metrics_->errors.with({name_, std::string(to_string(category))}).inc();
+  if (category == ErrorCategory::kRetryable) {
+    (void)queue_->add_rate_limited(key);
+  } else {
+    queue_->forget(key);  // Until the key's next change event.
+  }
+}
+
 void Controller::process(const std::string& key) {
   auto start = std::chrono::steady_clock::now();
   std::string result;
@@ -113,11 +126,14 @@ void Controller::process(const std::string& key) {
     auto outcome = reconciler_.reconcile(ObjectKey::parse(key));
     if (!outcome.ok()) {
       result = "error";
-      log::warn("reconcile failed", {{"controller", name_},
-                                     {"key", key},
-                                     {"error", outcome.error().to_string()},
-                                     {"retries", queue_->num_requeues(key)}});
-      (void)queue_->add_rate_limited(key);
+      const Error& error = outcome.error();
+      const bool retried = error.category() == ErrorCategory::kRetryable;
+      log::warn(retried ? "reconcile failed" : "reconcile failed, not retried",
+                {{"controller", name_},
+                 {"key", key},
+                 {"error", error.to_string()},
+                 {"retries", queue_->num_requeues(key)}});
+      handle_error(key, error.category());
     } else if (outcome->delay) {
       result = "requeue";
       queue_->forget(key);
@@ -129,11 +145,11 @@ void Controller::process(const std::string& key) {
   } catch (const std::exception& e) {
     result = "exception";
     log::error("reconcile threw", {{"controller", name_}, {"key", key}, {"what", e.what()}});
-    (void)queue_->add_rate_limited(key);
+    handle_error(key, ErrorCategory::kRetryable);
   } catch (...) {
     result = "exception";
     log::error("reconcile threw a non-exception", {{"controller", name_}, {"key", key}});
-    (void)queue_->add_rate_limited(key);
+    handle_error(key, ErrorCategory::kRetryable);
   }
   metrics_->reconciles.with({name_, result}).inc();
   metrics_->duration.with({name_}).observe(

@@ -8,8 +8,16 @@
 //    from informer caches. It is level-based: it must not depend on which event woke it, and it
 //    must be idempotent (it may run any number of times for one change).
 //  - It returns Requeue{} ("wait for a change"), Requeue::after(d) ("look again in d", e.g. to
-//    poll something outside the cluster), or an Error (retried with the queue's backoff).
-//  - It may throw; the runner catches, counts and retries like an error. Nothing escapes a worker.
+//    poll something outside the cluster), or an Error, handled by its category:
+//      retryable      queued again after the key's backoff (the work queue's rule 4);
+//      terminal,      not queued again: the key's backoff is forgotten and it waits for its
+//      invalid-input  next change event (or resync), as controller-runtime's TerminalError.
+//                     Retrying cannot help (a 422 from the API server, an unknown kind); the
+//                     reconciler reports it on the object (kiln-manager: condition Synced=False).
+//  - It may throw; the runner catches, counts (result=exception) and retries it with backoff like
+//    a retryable error, as controller-runtime does with a recovered panic (RecoverPanic): a throw
+//    is a bug or an unexpected input whose cause may pass (a cache read mid-swap), and a backoff
+//    capped at 1000 s costs little. Nothing escapes a worker.
 //  - One key is never reconciled by two workers at once (the queue's rule 2).
 //
 // Sources: watch_primary() enqueues each event's own key; watch_owned() maps a child's events to
@@ -17,7 +25,9 @@
 // watch_mapped() maps with any function. Resync re-enqueues every primary key periodically.
 //
 // Metrics: kiln_reconcile_total{controller,result=success|requeue|error|exception},
-// kiln_reconcile_duration_seconds{controller}, plus the queue's kiln_workqueue_* (name=controller).
+// kiln_reconcile_errors_total{controller,category=retryable|terminal|invalid-input} (an exception
+// counts as retryable), kiln_reconcile_duration_seconds{controller}, plus the queue's
+// kiln_workqueue_* (name=controller).
 
 #include <chrono>
 #include <functional>
@@ -48,6 +58,7 @@ class Reconciler {
 struct ControllerMetrics {
   explicit ControllerMetrics(metrics::Registry& registry);
   metrics::Family<metrics::Counter>& reconciles;
+  metrics::Family<metrics::Counter>& errors;  // By category.
   metrics::Family<metrics::Histogram>& duration;
   std::shared_ptr<WorkQueueMetrics> queue;
 };
@@ -82,6 +93,8 @@ class Controller {
  private:
   void worker();
   void process(const std::string& key);
+  // Requeues a failed key by `category` and counts it.
+  void handle_error(const std::string& key, ErrorCategory category);
   void resync_loop();
 
   const std::string name_;
