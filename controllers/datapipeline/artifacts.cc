@@ -13,12 +13,6 @@ std::string mount_path(const json& pipeline) {
   return string_at(pipeline, "/spec/workspace/mountPath", "/workspace");
 }
 
-// Tests every argument ($1...); names the missing ones in the termination message.
-constexpr const char* kCheckScript =
-    "missing=''; for p in \"$@\"; do [ -e \"$p\" ] || missing=\"$missing $p\"; done; "
-    "[ -z \"$missing\" ] && exit 0; "
-    "echo \"missing:$missing\" > /dev/termination-log; exit 1";
-
 }  // namespace
 
 std::vector<std::string> output_artifact_paths(const json& pipeline, const json& step) {
@@ -41,12 +35,13 @@ json desired_artifact_check_job(const json& pipeline, const std::string& run, co
   const std::string name = string_at(pipeline, "/metadata/name");
   const std::string step_name = step.value("name", "");
   const json step_labels = labels(name, run, step_name);
-  json args = {"-c", kCheckScript, "check"};  // "check" is $0; the paths are $1...
+  // kiln-runtime artifacts (src/cmd/runtime_artifacts_command.cc): the runtime image has no shell.
+  json args = {"artifacts"};
   for (const std::string& p : output_artifact_paths(pipeline, step)) args.push_back(p);
   json container = {{"name", "check"},
                     {"image", options.runtime_image},
                     {"imagePullPolicy", options.image_pull_policy},
-                    {"command", json::array({"/bin/sh"})},
+                    {"command", json::array({"kiln-runtime"})},
                     {"args", args},
                     {"volumeMounts", json::array()}};
   json pod = {{"restartPolicy", "Never"}, {"containers", json::array()}};

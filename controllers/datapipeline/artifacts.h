@@ -28,9 +28,9 @@ std::vector<std::string> output_artifact_paths(const nlohmann::json& pipeline,
 std::string artifact_check_job_name(const std::string& run, const std::string& step, int attempt);
 
 // The check Job of attempt `attempt` of `step` in run `run`: options.runtime_image running
-// `sh -c` that tests each path of output_artifact_paths, with the run's workspace claim mounted
-// read-only at the same mountPath; it exits 1 and writes "missing: <path> ..." to its termination
-// message when any is absent. backoffLimit 0, restartPolicy Never, labelled as the step's Jobs.
+// `kiln-runtime artifacts <paths of output_artifact_paths>`, with the run's workspace claim
+// mounted read-only at the same mountPath; it exits 1 and writes "missing: <path> ..." to its
+// termination message when any is absent. backoffLimit 0, restartPolicy Never, labelled as the step's Jobs.
 nlohmann::json desired_artifact_check_job(const nlohmann::json& pipeline, const std::string& run,
                                           const nlohmann::json& step, int attempt,
                                           const BuildOptions& options);

@@ -230,8 +230,8 @@ int run(const Flags& flags) {
   tj.watch_owned(*caches.services, "TrainingJob");
   tj.watch_mapped(*caches.pods, by_label("kiln.dev/trainingjob"));
 
-  controllers::manager::DataPipelineReconciler datapipelines(caches, executor,
-                                                             {flags.image_pull_policy});
+  controllers::manager::DataPipelineReconciler datapipelines(
+      caches, executor, {flags.image_pull_policy, flags.runtime_image});
   auto& dp = manager.controller("datapipeline", datapipelines, workers);
   dp.watch_primary(*caches.datapipelines);
   dp.watch_owned(*caches.jobs, "DataPipeline");

@@ -3,12 +3,14 @@
 // The manager: wires informers, controllers, leader election and the probe/metrics endpoint, and
 // shuts them down in order (controller-runtime's manager.Manager).
 //
+//   const ResourceRef kTrainingJobs{"kiln.dev", "v1alpha1", "trainingjobs", true};
+//   const ResourceRef kJobs{"batch", "v1", "jobs", true};
 //   Manager manager(client, {.port = 8080, .leader_election = LeaderElectionOptions{...}});
-//   Informer& jobs = manager.informer(resources::kJobs);
-//   Controller& c = manager.controller("trainingjob", reconciler);
+//   Informer& jobs = manager.informer(kJobs);
+//   Controller& c = manager.controller("trainingjob", reconciler);  // reconciler: a Reconciler&
 //   c.watch_primary(manager.informer(kTrainingJobs));
 //   c.watch_owned(jobs, "TrainingJob");
-//   return manager.run();  // Until SIGTERM/SIGINT or stop().
+//   Result<void> stopped = manager.run();  // Until SIGTERM/SIGINT or stop().
 //
 // One port serves:
 //   /healthz  200 while the process runs its loops;
