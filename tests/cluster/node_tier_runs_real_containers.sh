@@ -12,14 +12,16 @@ sock="$KILN_CLUSTER_DIR/containerd/containerd.sock"
 # The cold path: `images import` of every image with an empty image cache builds each one first.
 images_cache="$KILN_CLUSTER_DIR/image-cache"
 mkdir -p "$images_cache"
-KILN_CACHE_DIR="$images_cache" BUILD_DIR="${BUILD_DIR:-$ROOT/build}" "$ROOT/scripts/images" import "$sock" ||
+# Every image the demo and the tests use: the default set and the demo's python (debootstrap).
+KILN_CACHE_DIR="$images_cache" BUILD_DIR="${BUILD_DIR:-$ROOT/build}" "$ROOT/scripts/images" import \
+  "$sock" pause runtime manager toolbox python ||
   fail "scripts/images import with an empty image cache failed"
-for image in pause runtime manager toolbox; do
+for image in pause runtime manager toolbox python; do
   [ -s "$images_cache/images/$image.tar" ] || fail "no $image image was built into the empty cache"
 done
 listed=$(ctr --address "$sock" --namespace k8s.io images list -q)
 for ref in registry.k8s.io/pause:3.10 docker.io/kiln/runtime:dev docker.io/kiln/manager:dev \
-    docker.io/kiln/toolbox:dev; do
+    docker.io/kiln/toolbox:dev docker.io/kiln/python:dev; do
   grep -qx "$ref" <<<"$listed" || fail "$ref was not imported into containerd"
 done
 
