@@ -1,0 +1,29 @@
+# The cold path of every cached tool a fresh machine builds on first use, each into an empty
+# KILN_CACHE_DIR (Go's own module and build caches stay, so this costs links, not compiles):
+# scripts/k8s-binaries (kubectl), scripts/go-tool (helm, kwok) and scripts/setup.sh's test
+# virtualenv (the tools group). The image cache's cold path is in node_tier_runs_real_containers.
+# Usage: cached_tools_build_from_an_empty_cache.sh ROOT
+set -euo pipefail
+ROOT="$1"
+cache=$(mktemp -d -t kiln-cold-cache.XXXXXX)
+trap 'rm -rf "$cache"' EXIT
+export KILN_CACHE_DIR="$cache"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+bin=$("$ROOT/scripts/k8s-binaries" kubectl) || fail "k8s-binaries kubectl from an empty cache"
+[ "$bin" = "$cache/k8s/$(cat "$ROOT/K8S_VERSION")/bin" ] || fail "k8s-binaries printed '$bin'"
+"$bin/kubectl" version --client | grep -q "$(cat "$ROOT/K8S_VERSION")" ||
+  fail "the built kubectl is not $(cat "$ROOT/K8S_VERSION")"
+[ "$("$ROOT/scripts/k8s-binaries" kubectl)" = "$bin" ] || fail "a second call did not reuse it"
+
+for tool in helm kwok; do
+  path=$("$ROOT/scripts/go-tool" "$tool") || fail "go-tool $tool from an empty cache"
+  [[ "$path" == "$cache/$tool/"* ]] || fail "go-tool $tool printed '$path'"
+  "$path" version >/dev/null 2>&1 || "$path" --version >/dev/null 2>&1 ||
+    fail "the built $tool does not run"
+done
+
+"$ROOT/scripts/setup.sh" tools || fail "setup.sh tools from an empty cache"
+"$cache/venv/bin/python3" -c 'import yaml' || fail "the new virtualenv lacks PyYAML"
+[ -s "$cache/venv/.requirements.sha256" ] || fail "the virtualenv's requirements stamp is missing"
+echo "PASS: k8s-binaries, go-tool helm/kwok and the test virtualenv from an empty cache"
