@@ -1,12 +1,13 @@
 #include "common/metrics.h"
 
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <functional>
-#include <limits>
+#include <span>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -110,114 +111,46 @@ std::string repair_utf8(std::string_view text) {
   return out;
 }
 
+// `text` with each malformed byte replaced by U+FFFD, or as is when it is valid.
+std::string valid_utf8(std::string_view text) {
+  return is_valid_utf8(text) ? std::string(text) : repair_utf8(text);
+}
+
 // ---- Text format ----
 
-// Appends `text` escaping backslash and newline, and double quotes when `in_quotes` (label values;
-// HELP text leaves them as is).
-void append_escaped(std::string& out, std::string_view text, bool in_quotes) {
-  for (const char c : text) {
+// HELP text escaped as the format wants (backslash and newline). prometheus::TextSerializer 1.0.1
+// (and later, up to 1.3) writes HELP verbatim, so a newline in it would break the exposition.
+std::string escape_help(std::string_view help) {
+  std::string out;
+  for (const char c : help) {
     if (c == '\\') {
       out += "\\\\";
     } else if (c == '\n') {
       out += "\\n";
-    } else if (c == '"' && in_quotes) {
-      out += "\\\"";
     } else {
       out += c;
     }
   }
-}
-
-void append_number(std::string& out, double value) {
-  if (std::isnan(value)) {
-    out += "NaN";
-  } else if (std::isinf(value)) {
-    out += value > 0 ? "+Inf" : "-Inf";
-  } else {
-    // The longest shortest-form double, "-2.2250738585072014e-308", has 24 characters.
-    std::array<char, 32> buffer{};
-    out.append(buffer.data(),
-               std::to_chars(buffer.data(), buffer.data() + buffer.size(), value).ptr);
-  }
-}
-
-void append_number(std::string& out, std::uint64_t value) {
-  std::array<char, 24> buffer{};
-  out.append(buffer.data(), std::to_chars(buffer.data(), buffer.data() + buffer.size(), value).ptr);
-}
-
-// `name="value",...` for a child's labels.
-std::string render_labels(const std::vector<std::string>& names,
-                          std::span<const std::string_view> values) {
-  std::string out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out += ',';
-    out += names[i];
-    out += "=\"";
-    append_escaped(out, values[i], /*in_quotes=*/true);
-    out += '"';
-  }
   return out;
 }
 
-// Appends `<name><suffix>{<labels>} <value>\n`, omitting empty braces.
-template <class Number>
-void append_sample(std::string& out, std::string_view name, std::string_view suffix,
-                   std::string_view labels, Number value) {
-  out += name;
-  out += suffix;
-  if (!labels.empty()) {
-    out += '{';
-    out += labels;
-    out += '}';
+// Puts each child's labels in the family's registration order (prometheus-cpp's are in name order)
+// and sorts the children by their label values, so the exposition reads the same on every scrape.
+void order_children(prometheus::MetricFamily& family, const std::vector<std::string>& names) {
+  for (prometheus::ClientMetric& child : family.metric) {
+    std::vector<prometheus::ClientMetric::Label> ordered;
+    ordered.reserve(child.label.size());
+    for (const std::string& name : names) {
+      const auto it = std::ranges::find(child.label, name, &prometheus::ClientMetric::Label::name);
+      if (it != child.label.end()) ordered.push_back(std::move(*it));
+    }
+    child.label = std::move(ordered);
   }
-  out += ' ';
-  append_number(out, value);
-  out += '\n';
-}
-
-template <class Child>
-constexpr const char* type_name() {
-  if constexpr (std::is_same_v<Child, Counter>) {
-    return "counter";
-  } else if constexpr (std::is_same_v<Child, Gauge>) {
-    return "gauge";
-  } else {
-    static_assert(std::is_same_v<Child, Histogram>);
-    return "histogram";
-  }
-}
-
-void append_header(std::string& out, const std::string& name, const std::string& help,
-                   const char* type) {
-  out += "# HELP " + name + ' ';
-  append_escaped(out, help, /*in_quotes=*/false);
-  out += "\n# TYPE " + name + ' ' + type + '\n';
-}
-
-void append_child(std::string& out, const std::string& name, const std::string& labels,
-                  const std::vector<double>& /*buckets*/, const Counter& counter) {
-  append_sample(out, name, "", labels, counter.value());
-}
-
-void append_child(std::string& out, const std::string& name, const std::string& labels,
-                  const std::vector<double>& /*buckets*/, const Gauge& gauge) {
-  append_sample(out, name, "", labels, gauge.value());
-}
-
-void append_child(std::string& out, const std::string& name, const std::string& labels,
-                  const std::vector<double>& buckets, const Histogram& histogram) {
-  constexpr double kInfinity = std::numeric_limits<double>::infinity();
-  const Histogram::Snapshot snapshot = histogram.snapshot();
-  const std::string prefix = labels.empty() ? "le=\"" : labels + ",le=\"";
-  for (std::size_t i = 0; i <= buckets.size(); ++i) {
-    std::string bucket_labels = prefix;
-    append_number(bucket_labels, i < buckets.size() ? buckets[i] : kInfinity);
-    bucket_labels += '"';
-    append_sample(out, name, "_bucket", bucket_labels, snapshot.cumulative_counts[i]);
-  }
-  append_sample(out, name, "_sum", labels, snapshot.sum);
-  append_sample(out, name, "_count", labels, snapshot.cumulative_counts.back());
+  std::ranges::sort(family.metric, [](const auto& a, const auto& b) {
+    return std::ranges::lexicographical_compare(a.label, b.label, std::less<>{},
+                                                &prometheus::ClientMetric::Label::value,
+                                                &prometheus::ClientMetric::Label::value);
+  });
 }
 
 // The series names a family exposes, to detect clashes between families.
@@ -226,49 +159,40 @@ std::vector<std::string> series_names(const std::string& name, bool is_histogram
   return {name, name + "_bucket", name + "_sum", name + "_count"};
 }
 
-template <class Strings>
-std::size_t hash_values(const Strings& values) {
-  std::size_t hash = values.size();
-  for (std::string_view value : values) {
-    hash ^= std::hash<std::string_view>{}(value) + 0x9e3779b97f4a7c15 + (hash << 6U) + (hash >> 2U);
+// Registers the prometheus family of `Impl` in `registry`.
+template <class Impl>
+prometheus::Family<Impl>& register_family(prometheus::Registry& registry, const std::string& name,
+                                          const std::string& help) {
+  if constexpr (std::is_same_v<Impl, prometheus::Counter>) {
+    return prometheus::BuildCounter().Name(name).Help(escape_help(help)).Register(registry);
+  } else if constexpr (std::is_same_v<Impl, prometheus::Gauge>) {
+    return prometheus::BuildGauge().Name(name).Help(escape_help(help)).Register(registry);
+  } else {
+    static_assert(std::is_same_v<Impl, prometheus::Histogram>);
+    return prometheus::BuildHistogram().Name(name).Help(escape_help(help)).Register(registry);
   }
-  return hash;
-}
-
-template <class A, class B>
-bool equal_values(const A& a, const B& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](std::string_view x, std::string_view y) { return x == y; });
 }
 
 }  // namespace
 
 // ---- Children ----
 
-static_assert(std::atomic<double>::is_always_lock_free &&
-                  std::atomic<std::uint64_t>::is_always_lock_free,
-              "metric updates are documented as lock-free");
-
-Histogram::Histogram(std::span<const double> upper_bounds)
-    : upper_bounds_(upper_bounds), counts_(upper_bounds.size() + 1) {}
-
 void Histogram::observe(double value) noexcept {
-  // The first bound >= value; NaN compares false with every bound and lands in +Inf.
-  const auto bound = std::partition_point(upper_bounds_.begin(), upper_bounds_.end(),
-                                          [value](double upper) { return !(value <= upper); });
-  counts_[bound - upper_bounds_.begin()].fetch_add(1, std::memory_order_relaxed);
-  sum_.fetch_add(value, std::memory_order_relaxed);
+  if (std::isnan(value)) {
+    impl_.ObserveMultiple(nan_increments_, value);  // Sizes match: the family built both.
+  } else {
+    impl_.Observe(value);
+  }
 }
 
 Histogram::Snapshot Histogram::snapshot() const {
+  const prometheus::ClientMetric collected = impl_.Collect();
   Snapshot snapshot;
-  snapshot.cumulative_counts.reserve(upper_bounds_.size() + 1);
-  std::uint64_t total = 0;
-  for (std::size_t i = 0; i <= upper_bounds_.size(); ++i) {
-    total += counts_[i].load(std::memory_order_relaxed);
-    snapshot.cumulative_counts.push_back(total);
+  snapshot.cumulative_counts.reserve(collected.histogram.bucket.size());
+  for (const auto& bucket : collected.histogram.bucket) {
+    snapshot.cumulative_counts.push_back(bucket.cumulative_count);
   }
-  snapshot.sum = sum_.load(std::memory_order_relaxed);
+  snapshot.sum = collected.histogram.sample_sum;
   return snapshot;
 }
 
@@ -287,35 +211,26 @@ std::vector<double> exponential_buckets(double start, double factor, int count) 
 
 // ---- Families ----
 
-namespace detail {
+namespace {
 
-std::size_t LabelValuesHash::operator()(std::span<const std::string> values) const noexcept {
-  return hash_values(values);
-}
-std::size_t LabelValuesHash::operator()(std::span<const std::string_view> values) const noexcept {
-  return hash_values(values);
-}
-bool LabelValuesEqual::operator()(std::span<const std::string> a,
-                                  std::span<const std::string> b) const noexcept {
-  return equal_values(a, b);
-}
-bool LabelValuesEqual::operator()(std::span<const std::string_view> a,
-                                  std::span<const std::string> b) const noexcept {
-  return equal_values(a, b);
-}
-bool LabelValuesEqual::operator()(std::span<const std::string> a,
-                                  std::span<const std::string_view> b) const noexcept {
-  return equal_values(a, b);
+// One 0 per bucket, then a 1 for +Inf: Histogram::observe's increments for a NaN.
+std::vector<double> nan_increments(bool is_histogram, const std::vector<double>& buckets) {
+  if (!is_histogram) return {};
+  std::vector<double> increments(buckets.size() + 1, 0);
+  increments.back() = 1;
+  return increments;
 }
 
-}  // namespace detail
+}  // namespace
 
 template <class Child>
-Family<Child>::Family(std::string name, std::string help, std::vector<std::string> label_names,
-                      std::vector<double> buckets)
-    : FamilyBase(std::move(name), std::move(help), std::move(label_names)),
-      buckets_(std::move(buckets)) {
-  if (label_names_.empty()) find_or_create({});
+Family<Child>::Family(prometheus::Family<Impl>& family, std::string name,
+                      std::vector<std::string> label_names, std::vector<double> buckets)
+    : FamilyBase(std::move(name), std::move(label_names)),
+      family_(family),
+      buckets_(std::move(buckets)),
+      nan_increments_(nan_increments(std::is_same_v<Child, Histogram>, buckets_)) {
+  if (label_names_.empty()) with({});
 }
 
 template <class Child>
@@ -324,29 +239,31 @@ Child& Family<Child>::with(std::initializer_list<std::string_view> label_values)
     reject(name_, "with() got " + std::to_string(label_values.size()) + " label values for " +
                       std::to_string(label_names_.size()) + " label names");
   }
-  if (std::all_of(label_values.begin(), label_values.end(), is_valid_utf8)) {
-    return find_or_create({label_values.begin(), label_values.size()});
-  }
-  std::vector<std::string> repaired;
-  for (std::string_view value : label_values) repaired.push_back(repair_utf8(value));
-  const std::vector<std::string_view> views(repaired.begin(), repaired.end());
-  return find_or_create(views);
-}
+  prometheus::Labels labels;
+  const std::string_view* value = label_values.begin();
+  for (const std::string& name : label_names_) labels.emplace(name, valid_utf8(*value++));
 
-template <class Child>
-Child& Family<Child>::find_or_create(std::span<const std::string_view> values) {
   std::lock_guard lock(mutex_);
-  auto it = children_.find(values);
-  if (it == children_.end()) {
-    std::unique_ptr<Child> child;
-    if constexpr (std::is_same_v<Child, Histogram>) {
-      child.reset(new Histogram(buckets_));
-    } else {
-      child.reset(new Child());
+  Impl* impl;
+  if constexpr (std::is_same_v<Child, Histogram>) {
+    impl = &family_.Add(labels, buckets_);
+  } else {
+    impl = &family_.Add(labels);
+  }
+  auto [it, inserted] = children_.try_emplace(impl);
+  if (inserted) {
+    try {
+      Entry& entry = it->second;
+      for (const std::string& name : label_names_) entry.label_values.push_back(labels.at(name));
+      if constexpr (std::is_same_v<Child, Histogram>) {
+        entry.child.reset(new Histogram(*impl, nan_increments_));
+      } else {
+        entry.child.reset(new Child(*impl));
+      }
+    } catch (...) {
+      children_.erase(it);  // The prometheus child stays, at zero; the next with() wraps it.
+      throw;
     }
-    Entry entry{render_labels(label_names_, values), std::move(child)};
-    it = children_.emplace(std::vector<std::string>(values.begin(), values.end()), std::move(entry))
-             .first;
   }
   return *it->second.child;
 }
@@ -355,23 +272,16 @@ template <class Child>
 std::size_t Family<Child>::remove_if(
     const std::function<bool(const std::vector<std::string>&)>& match) {
   std::lock_guard lock(mutex_);
-  return std::erase_if(children_, [&](const auto& entry) { return match(entry.first); });
+  return std::erase_if(children_, [&](const auto& child) {
+    if (!match(child.second.label_values)) return false;
+    family_.Remove(child.first);
+    return true;
+  });
 }
 
 template <class Child>
-void Family<Child>::render(std::string& out) const {
-  // Under the family's lock throughout: remove_if() may erase children, so no pointer into
-  // children_ may outlive the lock. with() waits for at most one family's rendering.
-  std::lock_guard lock(mutex_);
-  std::vector<std::pair<const std::vector<std::string>*, const Entry*>> sorted;
-  sorted.reserve(children_.size());
-  for (const auto& [values, entry] : children_) sorted.emplace_back(&values, &entry);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return *a.first < *b.first; });
-  append_header(out, name_, help_, type_name<Child>());
-  for (const auto& [values, entry] : sorted) {
-    append_child(out, name_, entry->labels, buckets_, *entry->child);
-  }
+std::vector<prometheus::MetricFamily> Family<Child>::collect() const {
+  return family_.Collect();
 }
 
 template class Family<Counter>;
@@ -409,6 +319,7 @@ Family<Child>& Registry::add(std::string name, std::string help,
   if (!matches_name(name, /*allow_colon=*/true)) {
     reject(name, "invalid metric name: must match [a-zA-Z_:][a-zA-Z0-9_:]*");
   }
+  if (name.starts_with("__")) reject(name, "metric names starting with \"__\" are reserved");
   validate_label_names(name, label_names, kIsHistogram);
   const std::vector<std::string> series = series_names(name, kIsHistogram);
 
@@ -418,19 +329,34 @@ Family<Child>& Registry::add(std::string name, std::string help,
       reject(name, "the name \"" + series_name + "\" is already registered");
     }
   }
-  std::unique_ptr<Family<Child>> family(new Family<Child>(
-      std::move(name), std::move(help), std::move(label_names), std::move(buckets)));
-  Family<Child>& result = *family;
-  families_.push_back(std::move(family));
+  auto& family = register_family<typename Family<Child>::Impl>(registry_, name, help);
+  std::unique_ptr<Family<Child>> ours;
+  try {
+    ours.reset(new Family<Child>(family, std::move(name), std::move(label_names),
+                                 std::move(buckets)));
+  } catch (...) {
+    registry_.Remove(family);
+    throw;
+  }
+  Family<Child>& result = *ours;
+  families_.push_back(std::move(ours));
   series_names_.insert(series.begin(), series.end());
   return result;
 }
 
 std::string Registry::expose() const {
-  std::string out;
-  std::lock_guard lock(mutex_);
-  for (const auto& family : families_) family->render(out);
-  return out;
+  std::vector<prometheus::MetricFamily> collected;
+  {
+    std::lock_guard lock(mutex_);
+    collected.reserve(families_.size());
+    for (const auto& family : families_) {
+      for (prometheus::MetricFamily& one : family->collect()) {
+        order_children(one, family->label_names_);
+        collected.push_back(std::move(one));
+      }
+    }
+  }
+  return prometheus::TextSerializer().Serialize(collected);
 }
 
 }  // namespace kiln::metrics

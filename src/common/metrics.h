@@ -1,7 +1,7 @@
 #pragma once
 
-// A small Prometheus client: counters, gauges and histograms grouped in labelled families, kept in
-// a Registry that renders the text exposition format 0.0.4
+// Kiln's metrics: counters, gauges and histograms grouped in labelled families, kept in a Registry
+// that renders the text exposition format 0.0.4
 // (https://prometheus.io/docs/instrumenting/exposition_formats/).
 //
 //   metrics::Registry registry;
@@ -9,21 +9,36 @@
 //   metrics::Counter& ok = reconciles.with({"success"});  // Look up once ...
 //   ok.inc();                                              // ... then update lock-free.
 //
-// Costs, measured with bench/metrics_bench.cc (RelWithDebInfo, g++ 12, 2-core 2.6 GHz x86-64 VM;
-// wall time per operation; uncontended: median of 7 runs, contended: range over 3 noisy runs):
-//   operation                            uncontended   2 threads on the same child
-//   Counter::inc on a held child         ≈ 11 ns       ≈ 25-70 ns  (compare-exchange loop)
-//   Histogram::observe, 11 buckets       ≈ 12 ns       ≈ 65-90 ns  (two atomics per call)
-//   Family::with({a, b}) lookup + inc    ≈ 34 ns       ≈ 45-130 ns (mutex + hash of the values)
-//   Registry::expose, 100 children       ≈ 8.5 µs
-// Under contention the child's cache line bounces between cores and with() serializes on the
-// family's mutex, so hot paths should call with() once and keep the reference.
+// A thin layer over prometheus-cpp's core library (https://github.com/jupp0r/prometheus-cpp,
+// Debian's prometheus-cpp-dev 1.0.1; its civetweb exposer is not used, our own servers serve the
+// text): a Registry owns a prometheus::Registry, a Family<Child> is a prometheus::Family, with()
+// is Family::Add, remove_if() is Family::Remove, each child wraps the prometheus child that holds
+// the value, and expose() is prometheus::TextSerializer over each family's Collect(). What
+// prometheus-cpp has no equivalent for stays here, kept small:
+//   - registration checks whose messages name the metric (it checks names only, saying "Invalid
+//     metric name"; it knows nothing of _total, "le", repeated labels or histogram series clashes);
+//   - label values repaired to UTF-8, and HELP text escaped (its serializer writes HELP verbatim);
+//   - a stable exposition order: families in registration order, labels in registration order,
+//     children sorted by label values (it keeps labels in a std::map and children unordered);
+//   - NaN observations counted in +Inf, as in the Go client (its lower_bound puts them first).
+//
+// Costs, measured with bench/metrics_bench.cc (wall time per operation, 2-core VM): see that file
+// for how to run it and the figures of the last run. In short, updates of a held child are a few
+// tens of ns (a compare-exchange loop; a histogram also takes the child's mutex), while with()
+// builds a std::map of the labels and allocates a child that Family::Add discards when the series
+// exists, so hot paths should call with() once and keep the reference.
 //
 // Errors: names, labels and buckets come from our own code, so registration mistakes (bad name,
 // duplicate family, bad buckets) and with() calls with the wrong number of values throw
 // std::invalid_argument with a message naming the metric. Updating a metric never throws.
 
-#include <atomic>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +46,6 @@
 #include <initializer_list>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -48,7 +62,7 @@ template <class Child>
 class Family;
 
 // A value that only goes up (requests served, errors seen). Created by a Family; lives as long as
-// its Registry. All members are thread-safe and lock-free.
+// its Registry (or until remove_if() removes it). All members are thread-safe and lock-free.
 class Counter {
  public:
   Counter(const Counter&) = delete;
@@ -58,47 +72,51 @@ class Counter {
   // bug in the caller: it fails an assert in debug builds and is ignored in release builds.
   void inc(double amount = 1) noexcept {
     assert(amount >= 0 && "Counter::inc: amount must be non-negative");
-    if (amount >= 0) value_.fetch_add(amount, std::memory_order_relaxed);
+    if (amount >= 0) impl_.Increment(amount);
   }
 
   // The current total.
-  double value() const noexcept { return value_.load(std::memory_order_relaxed); }
+  double value() const noexcept { return impl_.Value(); }
 
  private:
   template <class>
   friend class Family;
-  Counter() = default;
+  using Impl = prometheus::Counter;
+  // `impl` is owned by the family's prometheus::Family and outlives this wrapper.
+  explicit Counter(Impl& impl) : impl_(impl) {}
 
-  std::atomic<double> value_{0};
+  Impl& impl_;
 };
 
 // A value that goes up and down (queue depth, temperature). Created by a Family; lives as long as
-// its Registry. All members are thread-safe and lock-free.
+// its Registry (or until remove_if() removes it). All members are thread-safe and lock-free.
 class Gauge {
  public:
   Gauge(const Gauge&) = delete;
   Gauge& operator=(const Gauge&) = delete;
 
   // Replaces the value. Any double is allowed, including negative, infinite and NaN.
-  void set(double value) noexcept { value_.store(value, std::memory_order_relaxed); }
+  void set(double value) noexcept { impl_.Set(value); }
   // Adds `amount` (any sign).
-  void inc(double amount = 1) noexcept { value_.fetch_add(amount, std::memory_order_relaxed); }
+  void inc(double amount = 1) noexcept { impl_.Increment(amount); }
   // Subtracts `amount` (any sign).
-  void dec(double amount = 1) noexcept { value_.fetch_sub(amount, std::memory_order_relaxed); }
+  void dec(double amount = 1) noexcept { impl_.Decrement(amount); }
   // The current value.
-  double value() const noexcept { return value_.load(std::memory_order_relaxed); }
+  double value() const noexcept { return impl_.Value(); }
 
  private:
   template <class>
   friend class Family;
-  Gauge() = default;
+  using Impl = prometheus::Gauge;
+  explicit Gauge(Impl& impl) : impl_(impl) {}
 
-  std::atomic<double> value_{0};
+  Impl& impl_;
 };
 
 // Counts observations (latencies in seconds, sizes in bytes) into buckets with fixed upper bounds,
-// plus their sum. Created by a Family; lives as long as its Registry. Thread-safe; observe() is
-// lock-free.
+// plus their sum. Created by a Family; lives as long as its Registry (or until remove_if() removes
+// it). Thread-safe: observe() and snapshot() take the child's own mutex (prometheus-cpp's), held
+// for a bucket increment and a sum update, so they never wait on other children or on with().
 class Histogram {
  public:
   Histogram(const Histogram&) = delete;
@@ -109,9 +127,7 @@ class Histogram {
   // NaN, as in the Go client.
   void observe(double value) noexcept;
 
-  // A copy of the current state, taken without a lock. Observations racing with it may be counted
-  // but not yet summed (or the reverse); the counts themselves are cumulative by construction, so
-  // the +Inf bucket always equals the total count.
+  // A consistent copy of the current state (taken under the child's mutex).
   struct Snapshot {
     // cumulative_counts[i] = observations <= upper_bounds[i]; one extra last entry for +Inf, which
     // is the total count.
@@ -123,14 +139,14 @@ class Histogram {
  private:
   template <class>
   friend class Family;
-  // `upper_bounds` are the family's validated buckets, which outlive this child.
-  explicit Histogram(std::span<const double> upper_bounds);
+  using Impl = prometheus::Histogram;
+  // `nan_increments` (one 0 per bucket, then a 1 for +Inf) belongs to the family, which outlives
+  // this child; observe() feeds it to Impl::ObserveMultiple for a NaN.
+  Histogram(Impl& impl, const std::vector<double>& nan_increments)
+      : impl_(impl), nan_increments_(nan_increments) {}
 
-  std::span<const double> upper_bounds_;
-  // Non-cumulative: counts_[i] = observations in (upper_bounds_[i-1], upper_bounds_[i]]; the last
-  // entry counts those above every bound.
-  std::vector<std::atomic<std::uint64_t>> counts_;  // Sized once; never resized.
-  std::atomic<double> sum_{0};
+  Impl& impl_;
+  const std::vector<double>& nan_increments_;
 };
 
 // Prometheus' default buckets for latencies in seconds: 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -143,23 +159,7 @@ std::vector<double> exponential_buckets(double start, double factor, int count);
 
 namespace detail {
 
-// Hash and equality over a tuple of label values, transparent so that a family can look up its
-// children by string_views without allocating.
-struct LabelValuesHash {
-  using is_transparent = void;
-  std::size_t operator()(std::span<const std::string> values) const noexcept;
-  std::size_t operator()(std::span<const std::string_view> values) const noexcept;
-};
-struct LabelValuesEqual {
-  using is_transparent = void;
-  bool operator()(std::span<const std::string> a, std::span<const std::string> b) const noexcept;
-  bool operator()(std::span<const std::string_view> a,
-                  std::span<const std::string> b) const noexcept;
-  bool operator()(std::span<const std::string> a,
-                  std::span<const std::string_view> b) const noexcept;
-};
-
-// What every family has, and the hook the Registry renders through.
+// What every family has, and the hook the Registry exposes through.
 class FamilyBase {
  public:
   virtual ~FamilyBase() = default;
@@ -167,17 +167,17 @@ class FamilyBase {
   FamilyBase& operator=(const FamilyBase&) = delete;
 
  protected:
-  FamilyBase(std::string name, std::string help, std::vector<std::string> label_names)
-      : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)) {}
+  FamilyBase(std::string name, std::vector<std::string> label_names)
+      : name_(std::move(name)), label_names_(std::move(label_names)) {}
 
   const std::string name_;
-  const std::string help_;
   const std::vector<std::string> label_names_;
 
  private:
   friend class kiln::metrics::Registry;
-  // Appends this family's HELP, TYPE and sample lines to `out`.
-  virtual void render(std::string& out) const = 0;
+  // The prometheus family's Collect(): no entry when it has no children, else one whose children
+  // carry their labels in name order.
+  virtual std::vector<prometheus::MetricFamily> collect() const = 0;
 };
 
 }  // namespace detail
@@ -188,37 +188,41 @@ template <class Child>
 class Family final : public detail::FamilyBase {
  public:
   // Returns the child for `label_values` (one per label name, in registration order), creating it
-  // at zero on first use; later calls return the same object, valid as long as the registry.
-  // Values may be any string: bytes that are not valid UTF-8 are replaced by U+FFFD. Children are
-  // never removed, so keep label values bounded (no request IDs).
+  // at zero on first use (prometheus::Family::Add); later calls return the same object, valid as
+  // long as the registry. Values may be any string: bytes that are not valid UTF-8 are replaced by
+  // U+FFFD. Keep label values bounded (no request IDs).
   // Thread-safe; takes the family's mutex (see the costs at the top of this file).
   // Throws std::invalid_argument if the number of values differs from the number of label names.
   Child& with(std::initializer_list<std::string_view> label_values);
 
   // Removes the children whose label values (in registration order) satisfy `match`, so their
-  // series leave the exposition, as prometheus-cpp's Family::Remove: for series of objects that
-  // are gone (a deleted DriftMonitor's features). A reference from with() to a removed child
-  // dangles, so only callers that look children up on each use may remove. Returns how many were
-  // removed. Thread-safe; `match` runs under the family's mutex and must not touch the family.
+  // series leave the exposition (prometheus::Family::Remove): for series of objects that are gone
+  // (a deleted DriftMonitor's features). A reference from with() to a removed child dangles, so
+  // only callers that look children up on each use may remove. Returns how many were removed.
+  // prometheus-cpp removes by child, not by predicate, so the family keeps each child's values.
+  // Thread-safe; `match` runs under the family's mutex and must not touch the family. Linear in
+  // the family's children for each removal.
   std::size_t remove_if(const std::function<bool(const std::vector<std::string>&)>& match);
 
  private:
   friend class Registry;
+  using Impl = typename Child::Impl;
   struct Entry {
-    std::string labels;  // Rendered `name="value",...`, escaped.
+    std::vector<std::string> label_values;  // In registration order, repaired to UTF-8.
     std::unique_ptr<Child> child;
   };
 
-  Family(std::string name, std::string help, std::vector<std::string> label_names,
+  Family(prometheus::Family<Impl>& family, std::string name, std::vector<std::string> label_names,
          std::vector<double> buckets);
-  Child& find_or_create(std::span<const std::string_view> values);
-  void render(std::string& out) const override;
+  std::vector<prometheus::MetricFamily> collect() const override;
 
+  prometheus::Family<Impl>& family_;  // Owned by the Registry's prometheus::Registry.
   const std::vector<double> buckets_;  // Histogram upper bounds; empty for other kinds.
-  mutable std::mutex mutex_;           // Guards children_.
-  std::unordered_map<std::vector<std::string>, Entry, detail::LabelValuesHash,
-                     detail::LabelValuesEqual>
-      children_;
+  const std::vector<double> nan_increments_;  // Histograms: see Histogram's constructor.
+  // Guards children_, and is held across family_.Add and family_.Remove so that a child is never
+  // wrapped after another thread removed it.
+  mutable std::mutex mutex_;
+  std::unordered_map<Impl*, Entry> children_;  // Our wrapper of each prometheus child.
 };
 
 extern template class Family<Counter>;
@@ -229,7 +233,8 @@ extern template class Family<Histogram>;
 // updated and exposed from any thread. Not copyable or movable (children are referenced).
 //
 // Registration validates, and throws std::invalid_argument on:
-//   - a metric name not matching [a-zA-Z_:][a-zA-Z0-9_:]*, or a counter name not ending in _total;
+//   - a metric name not matching [a-zA-Z_:][a-zA-Z0-9_:]* or starting with "__", or a counter name
+//     not ending in _total;
 //   - a label name not matching [a-zA-Z_][a-zA-Z0-9_]*, starting with "__", repeated, or "le" on a
 //     histogram;
 //   - histogram buckets that are not finite and strictly increasing (+Inf is always implicit);
@@ -255,10 +260,13 @@ class Registry {
                                std::vector<std::string> label_names = {},
                                std::vector<double> buckets = default_buckets());
 
-  // Renders every family in the text format 0.0.4 (see kExpositionContentType): families in
-  // registration order, children sorted by label values, histograms as cumulative buckets then
-  // _sum and _count. Values are written in shortest round-trip form, +Inf, -Inf or NaN. Families
-  // with labels but no children yet produce only their HELP and TYPE lines.
+  // Renders every family in the text format 0.0.4 (see kExpositionContentType) with
+  // prometheus::TextSerializer: families in registration order, each child's labels in
+  // registration order, children sorted by label values; a histogram's _count, _sum, then its
+  // cumulative buckets. Values have 16 significant digits (the serializer's precision), +Inf,
+  // -Inf or Nan. A family with labels but no children yet is left out (prometheus-cpp's Collect).
+  // Takes the registry's mutex and each family's prometheus-side lock in turn, not the families'
+  // own mutexes, so scraping never waits on with().
   std::string expose() const;
 
  private:
@@ -266,8 +274,10 @@ class Registry {
   Family<Child>& add(std::string name, std::string help, std::vector<std::string> label_names,
                      std::vector<double> buckets);
 
+  // Declared first so that it is destroyed last: families_ refer to its families.
+  prometheus::Registry registry_{prometheus::Registry::InsertBehavior::Throw};
   mutable std::mutex mutex_;  // Guards families_ and series_names_.
-  std::vector<std::unique_ptr<detail::FamilyBase>> families_;
+  std::vector<std::unique_ptr<detail::FamilyBase>> families_;  // In registration order.
   std::unordered_set<std::string> series_names_;  // Every sample name a family may expose.
 };
 
