@@ -2,11 +2,13 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace kiln::kube {
@@ -170,30 +172,34 @@ Result<void> check_certificates_pem(const std::string& pem, const std::string& w
   return Ok();
 }
 
+// OpenSSL's EVP_DecodeBlock decodes whole groups of 4 characters and reads '=' anywhere as zero
+// bits, so the text is normalized first: whitespace dropped, the trailing '=' padding (optional,
+// any count, as before) set aside and no '=' allowed before it, then re-padded to a whole group.
 Result<std::string> base64_decode(const std::string& text) {
+  std::string data = text;
+  std::erase_if(data, [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; });
+  data.erase(data.find_last_not_of('=') + 1);  // npos + 1 == 0: all padding.
   static constexpr std::string_view kAlphabet =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  bool padding = false;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      padding = true;
-      continue;
-    }
-    auto pos = kAlphabet.find(c);
-    if (pos == std::string_view::npos || padding) {
-      return Error::invalid_input("invalid base64 character '" + std::string(1, c) + "'");
-    }
-    buffer = (buffer << 6) | static_cast<unsigned>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
+  if (const auto bad = data.find_first_not_of(kAlphabet); bad != std::string::npos) {
+    return Error::invalid_input("invalid base64 character '" + std::string(1, data[bad]) + "'" +
+                                (data[bad] == '=' ? " before the end" : ""));
   }
+  if (data.size() % 4 == 1) {
+    return Error::invalid_input("invalid base64: " + std::to_string(data.size()) +
+                                " characters end in a truncated group");
+  }
+  if (data.size() > static_cast<std::size_t>(std::numeric_limits<int>::max() / 2)) {
+    return Error::invalid_input("base64 text too long");
+  }
+  const std::size_t decoded_size = data.size() * 3 / 4;  // 6 bits a character, whole bytes.
+  data.append((4 - data.size() % 4) % 4, '=');
+  std::string out(data.size() / 4 * 3, '\0');
+  const int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(data.data()),
+                                      static_cast<int>(data.size()));
+  if (written < 0) return Error::invalid_input("invalid base64");  // Unreachable after the checks.
+  out.resize(decoded_size);
   return out;
 }
 

@@ -142,5 +142,51 @@ TEST(Base64, DecodesStandardAlphabetAndRejectsOthers) {
   EXPECT_FALSE(base64_decode("a$b").ok());
 }
 
+TEST(Base64, DecodesWithOrWithoutPaddingAndAroundWhitespace) {
+  struct Case {
+    std::string text;
+    std::string decoded;
+  };
+  const std::vector<Case> cases = {
+      {"", ""},
+      {"====", ""},
+      {"QQ==", "A"},
+      {"QQ", "A"},  // Padding is optional ...
+      {"QUI", "AB"},
+      {"QUI====", "AB"},  // ... and its count is not checked.
+      {"QUJD", "ABC"},
+      {" QU\tJD\r\nRA==\n", "ABCD"},
+      {"AP8A", std::string("\0\xff\0", 3)},
+  };
+  for (const Case& c : cases) {
+    auto decoded = base64_decode(c.text);
+    ASSERT_TRUE(decoded.ok()) << c.text << ": " << decoded.error().to_string();
+    EXPECT_EQ(*decoded, c.decoded) << c.text;
+  }
+}
+
+TEST(Base64, RejectsMalformedInputAsInvalidInput) {
+  struct Case {
+    std::string text;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"aGVs*G8h", "invalid base64 character '*'"},
+      {"aGVsbG8-", "invalid base64 character '-'"},  // The URL-safe alphabet is not accepted.
+      {"aGV=bG8h", "invalid base64 character '=' before the end"},
+      {"aGVsbG8=x", "invalid base64 character '=' before the end"},
+      {"aGVsb", "truncated group"},
+      {"Q", "truncated group"},
+      {std::string("QQ\0=", 4), "invalid base64 character"},
+  };
+  for (const Case& c : cases) {
+    auto decoded = base64_decode(c.text);
+    ASSERT_FALSE(decoded.ok()) << c.text;
+    EXPECT_EQ(decoded.error().category(), ErrorCategory::kInvalidInput) << c.text;
+    EXPECT_NE(decoded.error().message().find(c.message), std::string::npos)
+        << c.text << ": " << decoded.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace kiln::kube
