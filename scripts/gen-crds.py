@@ -202,8 +202,11 @@ def step_schema(description):
         "template": pod_template("Instead of the container fields, the pod to run."),
         "dependsOn": array("Steps that must succeed (or be skipped or cached) first.",
                            string("A step name.", maxLength=63), maxItems=32),
-        "when": string("Condition on earlier steps' outputs, e.g. "
-                       "\"{{steps.validate.outputs.rows}} > 1000\"; the step is Skipped when false.",
+        "when": string("Condition on earlier steps, e.g. \"{{steps.validate.outputs.rows}} > 1000 "
+                       "&& {{parameters.mode}} == full\" or \"{{steps.train.phase}} == Failed\" (a "
+                       "failure handler): ==, !=, <, <=, >, >= (numeric when both sides are "
+                       "numbers), &&, ||, ! and parentheses, parsed before the references are "
+                       "substituted as values; the step is Skipped when false.",
                        maxLength=1024),
         "retryStrategy": obj("How a failed step is retried.", {
             "limit": integer("Retries after the first attempt.", minimum=0, maximum=100, default=0),
@@ -242,7 +245,9 @@ def step_schema(description):
                                     "name": string("Parameter name.", maxLength=63),
                                     "description": string("What it holds."),
                                 }, required=["name"]), maxItems=64),
-            "artifacts": array("Files the step writes to the workspace.", obj("An artifact.", {
+            "artifacts": array("Files the step writes to the workspace: after the step's Job "
+                               "succeeds, each path is checked and the step fails when one is "
+                               "missing (it needs spec.workspace).", obj("An artifact.", {
                 "name": string("Artifact name.", maxLength=63),
                 "path": string("Path in the workspace.", maxLength=1024),
             }, required=["name", "path"]), maxItems=64),

@@ -155,7 +155,8 @@ struct PipelineStepOutputs {
   // Small values the step writes as JSON to its termination message (/dev/termination-log):
   // {"NAME": "value"}.
   std::vector<PipelineStepOutputsParameter> parameters;
-  // Files the step writes to the workspace.
+  // Files the step writes to the workspace: after the step's Job succeeds, each path is checked and
+  // the step fails when one is missing (it needs spec.workspace).
   std::vector<PipelineStepOutputsArtifact> artifacts;
 
   friend bool operator==(const PipelineStepOutputs&, const PipelineStepOutputs&) = default;
@@ -185,8 +186,10 @@ struct PipelineStep {
   nlohmann::json template_;
   // Steps that must succeed (or be skipped or cached) first.
   std::vector<std::string> depends_on;
-  // Condition on earlier steps' outputs, e.g. "{{steps.validate.outputs.rows}} > 1000"; the step is
-  // Skipped when false.
+  // Condition on earlier steps, e.g. "{{steps.validate.outputs.rows}} > 1000 && {{parameters.mode}}
+  // == full" or "{{steps.train.phase}} == Failed" (a failure handler): ==, !=, <, <=, >, >=
+  // (numeric when both sides are numbers), &&, ||, ! and parentheses, parsed before the references
+  // are substituted as values; the step is Skipped when false.
   std::optional<std::string> when_;
   // How a failed step is retried.
   std::optional<PipelineStepRetryStrategy> retry_strategy;

@@ -4,12 +4,13 @@ namespace kiln::controllers {
 
 using nlohmann::json;
 
-bool set_condition(json& status, const std::string& type, bool value, const std::string& reason,
-                   const std::string& message, long long generation, TimePoint now) {
+bool set_condition(json& status, std::string_view type, ConditionStatus value,
+                   std::string_view reason, std::string_view message, int64_t generation,
+                   TimePoint now) {
   if (!status.is_object()) status = json::object();
   json& list = status["conditions"];
   if (!list.is_array()) list = json::array();
-  const std::string text = value ? "True" : "False";
+  const std::string text(api::v1alpha1::to_string(value));
   json next = {{"type", type},
                {"status", text},
                {"observedGeneration", generation},
@@ -17,9 +18,11 @@ bool set_condition(json& status, const std::string& type, bool value, const std:
                {"reason", reason},
                {"message", message}};
   for (json& c : list) {
-    if (c.value("type", "") != type) continue;
+    if (!c.is_object() || c.value("type", "") != type) continue;
     const bool changed = c.value("status", "") != text;
-    if (!changed) next["lastTransitionTime"] = c.value("lastTransitionTime", format_time(now));
+    if (!changed && c.contains("lastTransitionTime")) {
+      next["lastTransitionTime"] = c["lastTransitionTime"];
+    }
     c = std::move(next);
     return changed;
   }
@@ -27,17 +30,23 @@ bool set_condition(json& status, const std::string& type, bool value, const std:
   return true;
 }
 
-const json* find_condition(const json& status, const std::string& type) {
-  if (!status.is_object() || !status.contains("conditions")) return nullptr;
+const json* find_condition(const json& status, std::string_view type) {
+  if (!status.is_object() || !status.contains("conditions") || !status["conditions"].is_array()) {
+    return nullptr;
+  }
   for (const json& c : status["conditions"]) {
-    if (c.value("type", "") == type) return &c;
+    if (c.is_object() && c.value("type", "") == type) return &c;
   }
   return nullptr;
 }
 
-bool condition_true(const json& status, const std::string& type) {
+std::string condition_status(const json& status, std::string_view type) {
   const json* c = find_condition(status, type);
-  return c != nullptr && c->value("status", "") == "True";
+  return c != nullptr ? c->value("status", "") : "";
+}
+
+bool condition_true(const json& status, std::string_view type) {
+  return condition_status(status, type) == "True";
 }
 
 }  // namespace kiln::controllers

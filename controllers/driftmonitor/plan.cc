@@ -25,14 +25,14 @@ struct Context {
   DriftMonitorPlan plan;
 };
 
-void condition(Context& ctx, std::string_view type, std::string_view value, std::string_view reason,
+void condition(Context& ctx, std::string_view type, ConditionStatus value, std::string_view reason,
                std::string_view message) {
-  const bool existed = support::find_condition(ctx.plan.status, type) != nullptr;
-  const bool changed = support::set_condition(ctx.plan.status, type, value, reason, message,
-                                              ctx.generation, ctx.now);
+  const bool existed = find_condition(ctx.plan.status, type) != nullptr;
+  const bool changed =
+      set_condition(ctx.plan.status, type, value, reason, message, ctx.generation, ctx.now);
   if (changed && existed) {
-    const bool warning =
-        (type == "Ready" && value != "True") || (type == "DriftDetected" && value == "True");
+    const bool warning = (type == "Ready" && value != ConditionStatus::kTrue) ||
+                         (type == "DriftDetected" && value == ConditionStatus::kTrue);
     ctx.plan.events.push_back({warning ? "Warning" : "Normal", std::string(reason),
                                std::string(type) + ": " + std::string(message)});
   }
@@ -78,7 +78,7 @@ std::string job_phase(const json* job) {
 bool pin_baseline(Context& ctx) {
   auto wanted = baseline_uri(ctx.spec, ctx.observed.baseline_job);
   if (!wanted.ok()) {
-    condition(ctx, "Ready", "False", "BaselineNotReady", wanted.error().message());
+    condition(ctx, "Ready", ConditionStatus::kFalse, "BaselineNotReady", wanted.error().message());
     return false;
   }
   ctx.plan.status["baselineUri"] = *wanted;
@@ -99,35 +99,35 @@ bool pin_baseline(Context& ctx) {
 
 void evaluate_now(Context& ctx) {
   if (!ctx.observed.target) {
-    condition(ctx, "Ready", "False", "TargetNotFound",
+    condition(ctx, "Ready", ConditionStatus::kFalse, "TargetNotFound",
               "ModelDeployment " + ctx.spec.target.model_deployment_ref.name + " not found");
     return;
   }
   if (!pin_baseline(ctx)) return;
   if (!ctx.observed.baseline) {
-    condition(ctx, "Ready", "False", "BaselineNotReady",
+    condition(ctx, "Ready", ConditionStatus::kFalse, "BaselineNotReady",
               "the baseline profile is not available yet");
     return;
   }
   if (ctx.observed.live_profiles.empty()) {
-    condition(ctx, "Ready", "False", "NoLiveProfiles", "no serving pod returned a profile");
+    condition(ctx, "Ready", ConditionStatus::kFalse, "NoLiveProfiles", "no serving pod returned a profile");
     return;
   }
   auto e = evaluate(ctx.spec, *ctx.observed.baseline, ctx.observed.live_profiles, ctx.now);
   if (!e.ok()) {
-    condition(ctx, "Ready", "False", "EvaluationFailed", e.error().message());
+    condition(ctx, "Ready", ConditionStatus::kFalse, "EvaluationFailed", e.error().message());
     return;
   }
-  condition(ctx, "Ready", "True", "Evaluating", "live traffic is compared with the baseline");
+  condition(ctx, "Ready", ConditionStatus::kTrue, "Evaluating", "live traffic is compared with the baseline");
   ctx.plan.status["lastEvaluation"] = e->to_status();
   if (!e->verdict) {
-    condition(ctx, "DriftDetected", "Unknown", "InsufficientSamples",
+    condition(ctx, "DriftDetected", ConditionStatus::kUnknown, "InsufficientSamples",
               std::to_string(e->samples) + " rows, fewer than window.minSamples");
   } else if (e->dataset_drift) {
-    condition(ctx, "DriftDetected", "True", "DatasetDrift",
+    condition(ctx, "DriftDetected", ConditionStatus::kTrue, "DatasetDrift",
               "drift share " + std::to_string(e->drift_share) + " reached driftShare");
   } else {
-    condition(ctx, "DriftDetected", "False", "NoDrift",
+    condition(ctx, "DriftDetected", ConditionStatus::kFalse, "NoDrift",
               "drift share " + std::to_string(e->drift_share) + " below driftShare");
   }
   ctx.plan.evaluation = std::move(*e);
@@ -160,7 +160,7 @@ json training_job(const Context& ctx, const api::TrainingJobTemplate& tmpl,
   json out_meta = {{"name", job_name},
                    {"namespace", ctx.ns},
                    {"labels", labels},
-                   {"ownerReferences", support::owner_references(ctx.dm)}};
+                   {"ownerReferences", json::array({owner_reference(ctx.dm)})}};
   if (meta.contains("annotations")) out_meta["annotations"] = meta["annotations"];
   // Each retraining writes under its own directory (<output.modelUri>/<job>), so it never
   // overwrites the files a serving model was loaded from and its model uri is new.
@@ -179,7 +179,7 @@ json training_job(const Context& ctx, const api::TrainingJobTemplate& tmpl,
 
 void maybe_retrain(Context& ctx) {
   if (!ctx.spec.actions || !ctx.spec.actions->retrain ||
-      support::condition_status(ctx.plan.status, "DriftDetected") != "True") {
+      !condition_true(ctx.plan.status, "DriftDetected")) {
     return;
   }
   const api::RetrainAction& retrain = *ctx.spec.actions->retrain;
@@ -295,7 +295,7 @@ DriftMonitorPlan plan_driftmonitor(const json& monitor, const Observed& observed
   ctx.plan.status = monitor.value("status", json::object());
   ctx.plan.status["observedGeneration"] = ctx.generation;
   if (!parsed.ok()) {
-    condition(ctx, "Ready", "False", "InvalidSpec", parsed.error().message());
+    condition(ctx, "Ready", ConditionStatus::kFalse, "InvalidSpec", parsed.error().message());
     return std::move(ctx.plan);
   }
   const bool due = evaluation_due(monitor, now);

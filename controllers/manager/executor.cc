@@ -1,13 +1,12 @@
 #include "controllers/manager/executor.h"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <map>
 #include <optional>
 
 #include "common/log.h"
 #include "controllers/common/conditions.h"
+#include "controllers/common/names.h"
 #include "kube/api_error.h"
 #include "kube/object_helpers.h"
 
@@ -15,49 +14,14 @@ namespace kiln::controllers::manager {
 
 using nlohmann::json;
 
-Result<kube::ResourceRef> resource_for(const std::string& api_version, const std::string& kind) {
-  static const std::map<std::pair<std::string, std::string>, kube::ResourceRef> kKnown{
-      {{"v1", "Pod"}, {"", "v1", "pods", true}},
-      {{"v1", "Service"}, {"", "v1", "services", true}},
-      {{"v1", "ConfigMap"}, {"", "v1", "configmaps", true}},
-      {{"v1", "Secret"}, {"", "v1", "secrets", true}},
-      {{"v1", "PersistentVolumeClaim"}, {"", "v1", "persistentvolumeclaims", true}},
-      {{"batch/v1", "Job"}, {"batch", "v1", "jobs", true}},
-      {{"apps/v1", "Deployment"}, {"apps", "v1", "deployments", true}},
-      {{"autoscaling/v2", "HorizontalPodAutoscaler"},
-       {"autoscaling", "v2", "horizontalpodautoscalers", true}},
-      {{"kiln.dev/v1alpha1", "DataPipeline"}, {"kiln.dev", "v1alpha1", "datapipelines", true}},
-      {{"kiln.dev/v1alpha1", "TrainingJob"}, {"kiln.dev", "v1alpha1", "trainingjobs", true}},
-      {{"kiln.dev/v1alpha1", "ModelDeployment"},
-       {"kiln.dev", "v1alpha1", "modeldeployments", true}},
-      {{"kiln.dev/v1alpha1", "DriftMonitor"}, {"kiln.dev", "v1alpha1", "driftmonitors", true}},
-  };
-  auto it = kKnown.find({api_version, kind});
-  if (it == kKnown.end()) {
-    return Error::invalid_input("no resource known for " + api_version + " " + kind);
-  }
-  return it->second;
-}
-
 nlohmann::json stamp_applied_hash(json desired) {
   json& annotations = desired["metadata"]["annotations"];
   if (!annotations.is_object()) annotations = json::object();
   annotations.erase(kAppliedHashAnnotation);
   if (annotations.empty()) desired["metadata"].erase("annotations");
-  const std::string text = desired.dump();
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||
-      length < 8) {
-    return desired;  // Unstamped: never counted as already applied.
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hash;
-  for (unsigned int i = 0; i < 8 && i < length; ++i) {
-    hash += kHex[digest[i] >> 4];
-    hash += kHex[digest[i] & 15];
-  }
-  desired["metadata"]["annotations"][kAppliedHashAnnotation] = hash;
+  // 16 hex characters (64 bits) of the SHA-256 of the object as applied.
+  desired["metadata"]["annotations"][kAppliedHashAnnotation] =
+      controllers::sha256_hex(desired.dump()).substr(0, 16);
   return desired;
 }
 
@@ -216,9 +180,11 @@ Result<kube::Requeue> Executor::carry_out(const json& parent,
     }
   }
   for (const auto& p : actions.patches) {
-    KILN_TRY(auto r, resource_for(p.api_version, p.kind));
-    auto patched = client_.merge_patch(r, p.ns, p.name, p.patch);
-    if (!patched.ok()) return patched.error().with_context("patch " + p.kind + " " + p.name);
+    KILN_TRY(auto r, resource_for(p.target.api_version, p.target.kind));
+    auto patched = client_.merge_patch(r, p.target.ns, p.target.name, p.patch);
+    if (!patched.ok()) {
+      return patched.error().with_context("patch " + p.target.kind + " " + p.target.name);
+    }
   }
   const json observed_status = parent.value("status", json::object());
   json status = actions.status.is_null() ? observed_status : actions.status;

@@ -35,6 +35,9 @@
 #include <vector>
 
 #include "common/result.h"
+#include "controllers/common/names.h"
+#include "controllers/common/plan.h"
+#include "controllers/manager/kinds.h"
 #include "kube/client.h"
 #include "kube/controller.h"
 #include "kube/events.h"
@@ -42,16 +45,12 @@
 
 namespace kiln::controllers::manager {
 
-inline constexpr const char* kFieldManager = "kiln-manager";
+using controllers::kFieldManager;  // controllers/common/names.h
 
 // The condition reporting whether the last reconcile carried out its plan, and its reasons.
 inline constexpr const char* kSyncedCondition = "Synced";
 inline constexpr const char* kReconcileError = "ReconcileError";
 inline constexpr const char* kReconcileSuccess = "ReconcileSuccess";
-
-// The resource of an apiVersion and kind among those Kiln reads or writes. Errors
-// (invalid-input): any other kind.
-Result<kube::ResourceRef> resource_for(const std::string& api_version, const std::string& kind);
 
 // The annotation carrying a hash of what kiln-manager last applied to a child.
 inline constexpr const char* kAppliedHashAnnotation = "kiln.dev/applied-hash";
@@ -83,25 +82,9 @@ std::string applied_difference(const nlohmann::json& observed, const nlohmann::j
 using ObservedLookup = std::function<kube::ObjectPtr(const kube::ResourceRef&, const std::string&,
                                                      const std::string&)>;
 
-// The parts of a plan, whatever the controller's own Plan type.
-struct Actions {
-  std::vector<nlohmann::json> apply;
-  struct Delete {
-    std::string api_version, kind, ns, name, propagation;
-  };
-  std::vector<Delete> remove;
-  struct Patch {
-    std::string api_version, kind, ns, name;
-    nlohmann::json patch;  // JSON merge patch of metadata.
-  };
-  std::vector<Patch> patches;
-  nlohmann::json status;
-  struct Event {
-    std::string type, reason, message;
-  };
-  std::vector<Event> events;
-  std::optional<std::chrono::milliseconds> requeue_after;
-};
+// What the executor carries out: the plan every kind returns (controllers/common/plan.h), taken
+// as it is. A null `status` keeps the object's.
+using Actions = controllers::Plan;
 
 class Executor {
  public:

@@ -6,7 +6,6 @@
 #include "controllers/datapipeline/names.h"
 #include "controllers/datapipeline/plan.h"
 #include "controllers/driftmonitor/plan.h"
-#include "controllers/manager/plan_actions.h"
 #include "controllers/manager/pod_http.h"
 #include "controllers/manager/reconcilers.h"
 #include "controllers/modeldeployment/names.h"
@@ -20,9 +19,6 @@ namespace api = kiln::api::v1alpha1;
 
 namespace {
 
-const kube::ResourceRef kDataPipelines{"kiln.dev", "v1alpha1", "datapipelines", true};
-const kube::ResourceRef kModelDeployments{"kiln.dev", "v1alpha1", "modeldeployments", true};
-const kube::ResourceRef kDriftMonitors{"kiln.dev", "v1alpha1", "driftmonitors", true};
 constexpr const char* kModelDeploymentLabel = "kiln.dev/modeldeployment";
 constexpr const char* kVariantLabel = "kiln.dev/variant";
 constexpr const char* kDriftMonitorLabel = "kiln.dev/driftmonitor";
@@ -68,7 +64,7 @@ Result<kube::Requeue> DataPipelineReconciler::reconcile(const kube::ObjectKey& k
   observed.claims = labelled(*caches_.pvcs, key.ns, datapipeline::kPipelineLabel, key.name);
   auto plan = datapipeline::plan_datapipeline(*pipeline, observed, std::chrono::system_clock::now(),
                                               options_);
-  return executor_.execute(*pipeline, kDataPipelines, to_actions(plan));
+  return executor_.execute(*pipeline, kDataPipelines, plan);
 }
 
 // ---- ModelDeployment -------------------------------------------------------------------------
@@ -121,7 +117,7 @@ Result<kube::Requeue> ModelDeploymentReconciler::reconcile(const kube::ObjectKey
   // The plan measures the window from the counters status keeps (measure_window).
   if (modeldeployment::analysis_due(*md, now)) observed.routers = scrape_routers(key);
   auto plan = modeldeployment::plan_modeldeployment(*md, observed, now, options_);
-  return executor_.execute(*md, kModelDeployments, to_actions(plan));
+  return executor_.execute(*md, kModelDeployments, plan);
 }
 
 // ---- DriftMonitor ----------------------------------------------------------------------------
@@ -220,7 +216,7 @@ Result<kube::Requeue> DriftMonitorReconciler::reconcile(const kube::ObjectKey& k
       drifted_.with({key.ns, key.name, f.feature}).set(f.drifted ? 1 : 0);
     }
   }
-  return executor_.execute(*dm, kDriftMonitors, to_actions(plan));
+  return executor_.execute(*dm, kDriftMonitors, plan);
 }
 
 }  // namespace kiln::controllers::manager

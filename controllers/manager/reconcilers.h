@@ -18,6 +18,7 @@
 #include "controllers/trainingjob/job.h"
 #include "kube/controller.h"
 #include "kube/informer.h"
+#include "kube/manager.h"
 
 namespace kiln::controllers::manager {
 
@@ -36,6 +37,15 @@ struct Caches {
   kube::Informer* hpas = nullptr;
 };
 
+// Starts, on `manager`, the informers of the kinds in kinds.h: Kiln's four whole, the children
+// (label app.kubernetes.io/managed-by=kiln) without managedFields, pods in the compact store.
+Caches make_caches(kube::Manager& manager);
+// Where the executor finds a child's cached copy (Jobs, Services, Deployments, ConfigMaps, PVCs,
+// HPAs, TrainingJobs) in `caches`.
+ObservedLookup child_lookup(const Caches& caches);
+// Maps a child to the key "<ns>/<value of its label `label`>" of its parent.
+std::function<std::vector<std::string>(const nlohmann::json&)> parent_by_label(std::string label);
+
 // Cached objects in namespace `ns` carrying label `key=value`.
 std::vector<nlohmann::json> labelled(const kube::Informer& informer, const std::string& ns,
                                      const std::string& key, const std::string& value);
@@ -45,6 +55,8 @@ class TrainingJobReconciler : public kube::Reconciler {
   TrainingJobReconciler(const Caches& caches, Executor& executor, trainingjob::BuildOptions options)
       : caches_(caches), executor_(executor), options_(std::move(options)) {}
   Result<kube::Requeue> reconcile(const kube::ObjectKey& key) override;
+  // Registers this reconciler on `manager` with its sources (setup.cc); call once, before run().
+  kube::Controller& setup(kube::Manager& manager, kube::ControllerOptions options);
 
  private:
   Caches caches_;
@@ -59,6 +71,8 @@ class DataPipelineReconciler : public kube::Reconciler {
                          datapipeline::BuildOptions options)
       : caches_(caches), executor_(executor), options_(std::move(options)) {}
   Result<kube::Requeue> reconcile(const kube::ObjectKey& key) override;
+  // Registers this reconciler on `manager` with its sources (setup.cc); call once, before run().
+  kube::Controller& setup(kube::Manager& manager, kube::ControllerOptions options);
 
  private:
   Caches caches_;
@@ -68,15 +82,16 @@ class DataPipelineReconciler : public kube::Reconciler {
 
 // ModelDeployment: its Deployments, Services, router ConfigMap and HPA (label
 // kiln.dev/modeldeployment), the TrainingJobs its models come from, and, when an analysis is
-// due, the metrics of its router pods (GET :8080/metrics on each Ready router pod). The router
-// snapshot of the last counted analysis is the only state kept between reconciles; it is lost on
-// restart or failover, and the next window then starts at the router's birth (analysis.h).
+// due, the metrics of its router pods (GET :8080/metrics on each Ready router pod); the plan
+// measures the window from the counters status keeps (analysis.h measure_window).
 class ModelDeploymentReconciler : public kube::Reconciler {
  public:
   ModelDeploymentReconciler(const Caches& caches, Executor& executor,
                             modeldeployment::BuildOptions options)
       : caches_(caches), executor_(executor), options_(std::move(options)) {}
   Result<kube::Requeue> reconcile(const kube::ObjectKey& key) override;
+  // Registers this reconciler on `manager` with its sources (setup.cc); call once, before run().
+  kube::Controller& setup(kube::Manager& manager, kube::ControllerOptions options);
 
  private:
   std::optional<modeldeployment::RouterSnapshot> scrape_routers(const kube::ObjectKey& key);
@@ -95,6 +110,8 @@ class DriftMonitorReconciler : public kube::Reconciler {
  public:
   DriftMonitorReconciler(const Caches& caches, Executor& executor, metrics::Registry& registry);
   Result<kube::Requeue> reconcile(const kube::ObjectKey& key) override;
+  // Registers this reconciler on `manager` with its sources (setup.cc); call once, before run().
+  kube::Controller& setup(kube::Manager& manager, kube::ControllerOptions options);
 
  private:
   // Removes the monitor's per-feature series, except those of `kept`'s evaluated features (all of

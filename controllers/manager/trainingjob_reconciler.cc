@@ -1,4 +1,3 @@
-#include "controllers/manager/plan_actions.h"
 #include "controllers/manager/reconcilers.h"
 #include "controllers/trainingjob/names.h"
 #include "controllers/trainingjob/plan.h"
@@ -6,8 +5,6 @@
 namespace kiln::controllers::manager {
 
 using nlohmann::json;
-
-const kube::ResourceRef kTrainingJobs{"kiln.dev", "v1alpha1", "trainingjobs", true};
 
 std::vector<json> labelled(const kube::Informer& informer, const std::string& ns,
                            const std::string& key, const std::string& value) {
@@ -27,7 +24,7 @@ Result<kube::Requeue> TrainingJobReconciler::reconcile(const kube::ObjectKey& ke
   observed.services = labelled(*caches_.services, key.ns, trainingjob::kLabel, key.name);
   auto plan =
       trainingjob::plan_trainingjob(*tj, observed, std::chrono::system_clock::now(), options_);
-  return executor_.execute(*tj, kTrainingJobs, to_actions(plan));
+  return executor_.execute(*tj, kTrainingJobs, plan);
 }
 
 }  // namespace kiln::controllers::manager

@@ -69,8 +69,8 @@ bool no_older_pods(const json* d) {
 
 void condition(Context& ctx, std::string_view type, bool value, std::string_view reason,
                std::string_view message, bool warning_when_false = true) {
-  const bool existed = support::find_condition(ctx.status(), type) != nullptr;
-  const bool changed = support::set_condition(ctx.status(), type, value ? "True" : "False", reason,
+  const bool existed = find_condition(ctx.status(), type) != nullptr;
+  const bool changed = set_condition(ctx.status(), type, value, reason,
                                               message, ctx.generation, ctx.now);
   if (changed && existed) {
     ctx.plan.events.push_back({value || !warning_when_false ? "Normal" : "Warning",
@@ -171,7 +171,7 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
                     value_or<std::string>(old, "version", "") == c.version;
   RolloutState state = same ? RolloutState::from_status(rollout_status(status)) : RolloutState{};
   if (!same)
-    support::set_condition(status, "RolledBack", "False", "NewCanary", "a new canary",
+    set_condition(status, "RolledBack", false, "NewCanary", "a new canary",
                            ctx.generation, ctx.now);
   const json* dep =
       find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kCanary));

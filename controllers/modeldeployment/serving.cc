@@ -21,7 +21,7 @@ json object_meta(const json& md, const std::string& name, Variant variant) {
   return {{"name", name},
           {"namespace", support::namespace_of(md)},
           {"labels", child_labels(md_name, variant)},
-          {"ownerReferences", support::owner_references(md)}};
+          {"ownerReferences", json::array({owner_reference(md)})}};
 }
 
 json restricted_pod_security_context() {

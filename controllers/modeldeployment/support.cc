@@ -29,44 +29,6 @@ std::chrono::milliseconds duration_or(const json& j, std::string_view key,
   return parsed.ok() ? *parsed : fallback;
 }
 
-const json* find_condition(const json& status, std::string_view type) {
-  if (!status.is_object() || !status.contains("conditions")) return nullptr;
-  for (const auto& c : status["conditions"]) {
-    if (c.is_object() && c.value("type", "") == type) return &c;
-  }
-  return nullptr;
-}
-
-std::string condition_status(const json& status, std::string_view type) {
-  const json* c = find_condition(status, type);
-  return c ? c->value("status", "") : "";
-}
-
-bool set_condition(json& status, std::string_view type, std::string_view condition_status,
-                   std::string_view reason, std::string_view message, int64_t generation,
-                   TimePoint now) {
-  if (!status.contains("conditions") || !status["conditions"].is_array()) {
-    status["conditions"] = json::array();
-  }
-  for (auto& c : status["conditions"]) {
-    if (c.value("type", "") != type) continue;
-    const bool changed = c.value("status", "") != condition_status;
-    if (changed || !c.contains("lastTransitionTime")) c["lastTransitionTime"] = format_time(now);
-    c["status"] = condition_status;
-    c["reason"] = reason;
-    c["message"] = message;
-    c["observedGeneration"] = generation;
-    return changed;
-  }
-  status["conditions"].push_back({{"type", type},
-                                  {"status", condition_status},
-                                  {"observedGeneration", generation},
-                                  {"lastTransitionTime", format_time(now)},
-                                  {"reason", reason},
-                                  {"message", message}});
-  return true;
-}
-
 std::string short_hash(std::string_view text) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char ch : text) {
@@ -80,16 +42,6 @@ std::string short_hash(std::string_view text) {
 
 std::string child_name(std::string_view parent, std::string_view suffix) {
   return controllers::child_name(parent, suffix);
-}
-
-json owner_references(const json& parent) {
-  return json::array(
-      {{{"apiVersion", parent.value("apiVersion", std::string(kGroupVersion))},
-        {"kind", parent.value("kind", "")},
-        {"name", name_of(parent)},
-        {"uid", parent.contains("metadata") ? parent["metadata"].value("uid", "") : std::string()},
-        {"controller", true},
-        {"blockOwnerDeletion", true}}});
 }
 
 std::string name_of(const json& object) {

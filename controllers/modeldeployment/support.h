@@ -1,9 +1,9 @@
 #pragma once
 
 // Small helpers shared by the ModelDeployment and DriftMonitor plans: wall-clock times in RFC 3339,
-// Go-style durations, metav1.Condition handling (with "Unknown"), child names and ownerReferences.
-// Names, times and durations delegate to controllers/common; the rest adds what it lacks (Unknown
-// conditions).
+// Go-style durations, child names and metadata lookups. Names, times and durations delegate to
+// controllers/common, which also holds the conditions (conditions.h) and owner references
+// (names.h) every kind uses.
 //
 // Every function is pure and thread-safe.
 
@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "common/result.h"
+#include "controllers/common/conditions.h"
+#include "controllers/common/names.h"
 #include "controllers/common/plan.h"
 
 namespace kiln::controllers::support {
@@ -24,7 +26,6 @@ using json = nlohmann::json;
 using TimePoint = std::chrono::system_clock::time_point;
 
 inline constexpr std::string_view kGroupVersion = "kiln.dev/v1alpha1";
-inline constexpr std::string_view kFieldManager = "kiln-manager";
 
 // The plan's parts are the shape every controller shares (controllers/common/plan.h).
 using Event = controllers::Event;
@@ -45,18 +46,6 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text);
 std::chrono::milliseconds duration_or(const json& j, std::string_view key,
                                       std::chrono::milliseconds fallback);
 
-// Sets (or adds) the condition `type` in status["conditions"] (metav1.Condition shape).
-// lastTransitionTime moves to `now` only when the status value changes; reason, message and
-// observedGeneration always take the new values. Returns true when the status value changed
-// (a transition worth an Event).
-bool set_condition(json& status, std::string_view type, std::string_view condition_status,
-                   std::string_view reason, std::string_view message, int64_t generation,
-                   TimePoint now);
-// The condition `type` from status["conditions"], or nullptr.
-const json* find_condition(const json& status, std::string_view type);
-// Its status ("True", "False", "Unknown"), or "" when absent.
-std::string condition_status(const json& status, std::string_view type);
-
 // A child name "<parent>-<suffix>" that is a valid DNS label (<= 63 characters): when too long,
 // the parent part is truncated and "-<5 hex of a hash of the full name>" appended before the
 // suffix, so distinct long names stay distinct. An empty suffix gives "<parent>" (truncated the
@@ -65,8 +54,6 @@ std::string child_name(std::string_view parent, std::string_view suffix);
 // 8 hex characters of FNV-1a 64 of `text`: a stable short digest for names and annotations.
 std::string short_hash(std::string_view text);
 
-// [{apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true}] for `parent`.
-json owner_references(const json& parent);
 // metadata.name / namespace / generation of an object ("" / 0 when absent).
 std::string name_of(const json& object);
 std::string namespace_of(const json& object);

@@ -91,27 +91,6 @@ Result<controllers::TlsBundle> webhook_tls(kube::Client& client, const Flags& fl
   return bundle;
 }
 
-const kube::ResourceRef kDataPipelines{"kiln.dev", "v1alpha1", "datapipelines", true};
-const kube::ResourceRef kTrainingJobs{"kiln.dev", "v1alpha1", "trainingjobs", true};
-const kube::ResourceRef kModelDeployments{"kiln.dev", "v1alpha1", "modeldeployments", true};
-const kube::ResourceRef kDriftMonitors{"kiln.dev", "v1alpha1", "driftmonitors", true};
-const kube::ResourceRef kJobs{"batch", "v1", "jobs", true};
-const kube::ResourceRef kServices{"", "v1", "services", true};
-const kube::ResourceRef kDeployments{"apps", "v1", "deployments", true};
-const kube::ResourceRef kConfigMaps{"", "v1", "configmaps", true};
-const kube::ResourceRef kClaims{"", "v1", "persistentvolumeclaims", true};
-const kube::ResourceRef kHpas{"autoscaling", "v2", "horizontalpodautoscalers", true};
-
-// Maps a child pod to the key of the parent named by its label `label`.
-std::function<std::vector<std::string>(const nlohmann::json&)> by_label(std::string label) {
-  return [label](const nlohmann::json& pod) -> std::vector<std::string> {
-    const auto& meta = pod["metadata"];
-    auto labels = meta.value("labels", nlohmann::json::object());
-    if (!labels.contains(label)) return {};
-    return {meta.value("namespace", "") + "/" + labels[label].get<std::string>()};
-  };
-}
-
 int run(const Flags& flags) {
   auto log_options = log_options_from_env();
   if (!log_options.ok() || !init_logging(*log_options).ok()) {
@@ -169,24 +148,7 @@ int run(const Flags& flags) {
   }
   kube::Manager manager(**client, options);
   manager.expose_registry(client_registry);
-  kube::InformerOptions strip{.transform = kube::strip_managed_fields};
-  const kube::WatcherOptions ours{.label_selector = "app.kubernetes.io/managed-by=kiln"};
-  controllers::manager::Caches caches;
-  caches.trainingjobs = &manager.informer(kTrainingJobs, {}, strip);
-  caches.datapipelines = &manager.informer(kDataPipelines, {}, strip);
-  caches.modeldeployments = &manager.informer(kModelDeployments, {}, strip);
-  caches.driftmonitors = &manager.informer(kDriftMonitors, {}, strip);
-  caches.jobs = &manager.informer(kJobs, ours, strip);
-  // Pods are the most numerous and the least read (a few per reconcile, by label): kept compact
-  // (zstd-compressed MessagePack, ~0.4 KB a pod against ~19 KB parsed; kube/store.h).
-  const kube::InformerOptions compact{.transform = kube::strip_managed_fields,
-                                      .compact_store = true};
-  caches.pods = &manager.informer(kube::resources::kPods, ours, compact);
-  caches.services = &manager.informer(kServices, ours, strip);
-  caches.deployments = &manager.informer(kDeployments, ours, strip);
-  caches.configmaps = &manager.informer(kConfigMaps, ours, strip);
-  caches.pvcs = &manager.informer(kClaims, ours, strip);
-  caches.hpas = &manager.informer(kHpas, ours, strip);
+  const auto caches = controllers::manager::make_caches(manager);
 
   kube::EventRecorder events(
       **events_client, "kiln-manager",
@@ -204,81 +166,22 @@ int run(const Flags& flags) {
                                  {})
                         .with({}));
   // Children are looked up in the caches, so an apply that would change nothing is not sent.
-  const std::map<std::string, kube::Informer*> child_caches{
-      {kJobs.resource, caches.jobs},
-      {kServices.resource, caches.services},
-      {kDeployments.resource, caches.deployments},
-      {kConfigMaps.resource, caches.configmaps},
-      {kClaims.resource, caches.pvcs},
-      {kHpas.resource, caches.hpas},
-      {kTrainingJobs.resource, caches.trainingjobs}};
-  controllers::manager::Executor executor(
-      **client, events,
-      [&child_caches](const kube::ResourceRef& r, const std::string& ns,
-                      const std::string& name) -> kube::ObjectPtr {
-        auto it = child_caches.find(r.resource);
-        if (it == child_caches.end() || it->second == nullptr) return nullptr;
-        return it->second->store().get(ns.empty() ? name : ns + "/" + name);
-      });
+  controllers::manager::Executor executor(**client, events,
+                                          controllers::manager::child_lookup(caches));
   const kube::ControllerOptions workers{.workers = flags.workers};
 
+  // Each reconciler declares its own sources (controllers/manager/setup.cc).
   controllers::manager::TrainingJobReconciler trainingjobs(
       caches, executor, {flags.runtime_image, flags.image_pull_policy});
-  auto& tj = manager.controller("trainingjob", trainingjobs, workers);
-  tj.watch_primary(*caches.trainingjobs);
-  tj.watch_owned(*caches.jobs, "TrainingJob");
-  tj.watch_owned(*caches.services, "TrainingJob");
-  tj.watch_mapped(*caches.pods, by_label("kiln.dev/trainingjob"));
-
+  trainingjobs.setup(manager, workers);
   controllers::manager::DataPipelineReconciler datapipelines(
       caches, executor, {flags.image_pull_policy, flags.runtime_image});
-  auto& dp = manager.controller("datapipeline", datapipelines, workers);
-  dp.watch_primary(*caches.datapipelines);
-  dp.watch_owned(*caches.jobs, "DataPipeline");
-  dp.watch_owned(*caches.pvcs, "DataPipeline");
-  dp.watch_mapped(*caches.pods, by_label("kiln.dev/pipeline"));
-
+  datapipelines.setup(manager, workers);
   controllers::manager::ModelDeploymentReconciler modeldeployments(
       caches, executor, {flags.runtime_image, flags.image_pull_policy});
-  auto& md = manager.controller("modeldeployment", modeldeployments, workers);
-  md.watch_primary(*caches.modeldeployments);
-  for (auto* owned : {caches.deployments, caches.services, caches.configmaps, caches.hpas}) {
-    md.watch_owned(*owned, "ModelDeployment");
-  }
-  // A TrainingJob's new status.model reaches the ModelDeployments naming it.
-  md.watch_mapped(*caches.trainingjobs, [&caches](const nlohmann::json& tj) {
-    const auto& meta = tj["metadata"];
-    const std::string ns = meta.value("namespace", ""), name = meta.value("name", "");
-    std::vector<std::string> keys;
-    for (const char* p : {"/spec/model/fromTrainingJob", "/spec/canary/model/fromTrainingJob",
-                          "/spec/shadow/model/fromTrainingJob"}) {
-      for (auto& k : controllers::manager::keys_referring(*caches.modeldeployments, ns,
-                                                          nlohmann::json::json_pointer(p), name)) {
-        keys.push_back(std::move(k));
-      }
-    }
-    return keys;
-  });
-
+  modeldeployments.setup(manager, workers);
   controllers::manager::DriftMonitorReconciler driftmonitors(caches, executor, manager.registry());
-  auto& dm = manager.controller("driftmonitor", driftmonitors, workers);
-  dm.watch_primary(*caches.driftmonitors);
-  dm.watch_owned(*caches.trainingjobs, "DriftMonitor");
-  // A pinned baseline's TrainingJob reporting its profile reaches the monitors naming it.
-  dm.watch_mapped(*caches.trainingjobs, [&caches](const nlohmann::json& tj) {
-    const auto& meta = tj["metadata"];
-    return controllers::manager::keys_referring(
-        *caches.driftmonitors, meta.value("namespace", ""),
-        nlohmann::json::json_pointer("/spec/baseline/fromTrainingJob"), meta.value("name", ""));
-  });
-  // The target's status (a promotion, a new canary) reaches the monitors watching it.
-  dm.watch_mapped(*caches.modeldeployments, [&caches](const nlohmann::json& target) {
-    const auto& meta = target["metadata"];
-    return controllers::manager::keys_referring(
-        *caches.driftmonitors, meta.value("namespace", ""),
-        nlohmann::json::json_pointer("/spec/target/modelDeploymentRef/name"),
-        meta.value("name", ""));
-  });
+  driftmonitors.setup(manager, workers);
 
   log::info("kiln-manager starting", {{"version", kVersion},
                                       {"commit", kGitCommit},

@@ -117,7 +117,7 @@ struct World {
     }
   }
   std::string condition(std::string_view type) const {
-    return support::condition_status(dm["status"], type);
+    return condition_status(dm["status"], type);
   }
 };
 
@@ -175,7 +175,7 @@ TEST(DriftMonitorPlan, FewerRowsThanMinSamplesGivesNoVerdict) {
   w.dm["spec"]["window"]["minSamples"] = 5000;
   w.plan(kT0, 4);
   EXPECT_EQ(w.condition("DriftDetected"), "Unknown");
-  EXPECT_EQ(support::find_condition(w.dm["status"], "DriftDetected")->value("reason", ""),
+  EXPECT_EQ(find_condition(w.dm["status"], "DriftDetected")->value("reason", ""),
             "InsufficientSamples");
   EXPECT_FALSE(w.dm["status"]["lastEvaluation"].contains("features"));
   EXPECT_TRUE(w.last.apply.empty());
@@ -261,7 +261,7 @@ TEST(DriftMonitorPlan, EvaluatesOnlyEveryIntervalAndReportsMissingInputs) {
   w.observed.target.reset();
   w.plan(kT0 + 5min, 0);
   EXPECT_EQ(w.condition("Ready"), "False");
-  EXPECT_EQ(support::find_condition(w.dm["status"], "Ready")->value("reason", ""),
+  EXPECT_EQ(find_condition(w.dm["status"], "Ready")->value("reason", ""),
             "TargetNotFound");
 }
 
@@ -273,8 +273,8 @@ TEST(DriftMonitorPlan, LiveProfileWithAnotherSchemaFailsTheEvaluation) {
   w.observed.baseline = baseline_json();
   w.observed.live_profiles = {{{"inputs", other->to_json()}}};
   w.last = plan_driftmonitor(w.dm, w.observed, kT0);
-  EXPECT_EQ(support::condition_status(w.last.status, "Ready"), "False");
-  EXPECT_EQ(support::find_condition(w.last.status, "Ready")->value("reason", ""),
+  EXPECT_EQ(condition_status(w.last.status, "Ready"), "False");
+  EXPECT_EQ(find_condition(w.last.status, "Ready")->value("reason", ""),
             "EvaluationFailed");
 }
 
@@ -324,7 +324,7 @@ TEST(DriftMonitorPlan, APinnedBaselineFromATrainingJobIsSetOnTheTargetAndWaitsFo
   w.dm["spec"]["baseline"] = {{"fromTrainingJob", "flights-v1"}};
   w.plan(kT0, 0);
   EXPECT_EQ(w.condition("Ready"), "False");
-  EXPECT_EQ(support::find_condition(w.dm["status"], "Ready")->at("reason"), "BaselineNotReady");
+  EXPECT_EQ(find_condition(w.dm["status"], "Ready")->at("reason"), "BaselineNotReady");
   EXPECT_TRUE(w.last.patches.empty());
   EXPECT_FALSE(w.last.evaluation.has_value());
   w.observed.baseline_job = json{{"metadata", {{"name", "flights-v1"}}},
@@ -390,8 +390,8 @@ TEST(DriftMonitorPlan, ASpecKilnCannotReadIsReported) {
   World w;
   w.dm["spec"]["windw"] = {{"duration", "1h"}};
   w.plan(kT0, 0);
-  EXPECT_EQ(support::find_condition(w.dm["status"], "Ready")->at("reason"), "InvalidSpec");
-  EXPECT_EQ(support::find_condition(w.dm["status"], "Ready")->at("message"),
+  EXPECT_EQ(find_condition(w.dm["status"], "Ready")->at("reason"), "InvalidSpec");
+  EXPECT_EQ(find_condition(w.dm["status"], "Ready")->at("message"),
             "spec.windw: unknown field");
 }
 

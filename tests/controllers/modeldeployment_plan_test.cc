@@ -138,7 +138,7 @@ struct World {
     return cm ? (*cm)["metadata"].value("annotations", json::object()).value(key, "") : "";
   }
   std::string condition(std::string_view type) const {
-    return support::condition_status(md["status"], type);
+    return condition_status(md["status"], type);
   }
   std::string stable_model_arg() const {
     const json* d = child("Deployment", "flights-stable");
@@ -331,7 +331,7 @@ TEST(ModelDeploymentPlan, ACanaryDeploymentWithPodsOfAnOlderTemplateIsNotReady) 
     }
   }
   const auto plan = plan_modeldeployment(w.md, w.observed, kT0 + 1s, BuildOptions{});
-  EXPECT_EQ(support::condition_status(plan.status, "CanaryReady"), "False");
+  EXPECT_EQ(condition_status(plan.status, "CanaryReady"), "False");
   EXPECT_EQ(plan.status["traffic"]["canary"], 0);
   EXPECT_FALSE(plan.status["rollout"].contains("stepStartTime"));  // Not started.
 }
@@ -535,7 +535,7 @@ TEST(ModelDeploymentPlan, ModelFromTrainingJobWaitsUntilTheJobReportsIt) {
   World w{md};
   w.plan(kT0);
   EXPECT_EQ(w.condition("Ready"), "False");
-  EXPECT_EQ(support::find_condition(w.md["status"], "Ready")->value("reason", ""), "ModelNotReady");
+  EXPECT_EQ(find_condition(w.md["status"], "Ready")->value("reason", ""), "ModelNotReady");
   EXPECT_TRUE(w.last.apply.empty());
   w.observed.training_models["train-7"] = {{"uri", "pvc://models/t7/model.json"},
                                            {"format", "xgboost"},
@@ -687,7 +687,7 @@ TEST(ModelDeploymentPlan, ASpecKilnCannotReadIsReportedAndTouchesNoChild) {
   const auto plan = plan_modeldeployment(w.md, w.observed, kT0 + 1s, BuildOptions{});
   EXPECT_TRUE(plan.apply.empty());
   EXPECT_TRUE(plan.remove.empty());
-  const json* ready = support::find_condition(plan.status, "Ready");
+  const json* ready = find_condition(plan.status, "Ready");
   ASSERT_NE(ready, nullptr);
   EXPECT_EQ((*ready)["status"], "False");
   EXPECT_EQ((*ready)["reason"], "InvalidSpec");
@@ -703,12 +703,12 @@ TEST(ModelDeploymentPlan, APauseWithoutDurationAndTheEndWithoutAutoPromoteShareO
   w.plan(kT0);
   w.plan(kT0 + 1s);
   EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Paused");
-  EXPECT_EQ(support::find_condition(w.md["status"], "Progressing")->at("reason"),
+  EXPECT_EQ(find_condition(w.md["status"], "Progressing")->at("reason"),
             "WaitingForPromotion");
   w.md["metadata"]["annotations"] = {{"kiln.dev/promote", "0"}};
   w.plan(kT0 + 2s);
   EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Paused");  // Done; autoPromote is off.
-  EXPECT_EQ(support::find_condition(w.md["status"], "Progressing")->at("reason"),
+  EXPECT_EQ(find_condition(w.md["status"], "Progressing")->at("reason"),
             "WaitingForPromotion");
 }
 
