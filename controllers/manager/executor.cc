@@ -122,9 +122,33 @@ void mark_synced(json& status, const json& parent) {
 
 }  // namespace
 
+namespace {
+
+std::string write_key(const json& parent) {
+  const json& meta = parent.at("metadata");
+  return parent.value("apiVersion", "") + "/" + parent.value("kind", "") + "/" +
+         meta.value("namespace", "") + "/" + meta.value("name", "");
+}
+
+}  // namespace
+
+bool Executor::awaiting_own_write(const json& parent) {
+  const std::string version = parent["metadata"].value("resourceVersion", "");
+  std::lock_guard lock(own_writes_mu_);
+  auto it = own_writes_.find(write_key(parent));
+  if (it == own_writes_.end()) return false;
+  if (version == it->second.replaced_version &&
+      std::chrono::steady_clock::now() - it->second.at < kAwaitOwnWriteLimit) {
+    return true;
+  }
+  own_writes_.erase(it);
+  return false;
+}
+
 Result<kube::Requeue> Executor::execute(const json& parent,
                                         const kube::ResourceRef& parent_resource,
                                         const Actions& actions) {
+  if (awaiting_own_write(parent)) return kube::Requeue::after(kAwaitOwnWrite);
   auto done = carry_out(parent, parent_resource, actions);
   if (!done.ok()) report_failure(parent, parent_resource, done.error());
   return done;
@@ -211,6 +235,11 @@ Result<void> Executor::update_status(const json& parent, const kube::ResourceRef
                  {"status", status}};
   auto updated = client_.update_status(r, parent["metadata"].value("namespace", ""), object);
   if (!updated.ok()) return updated.error().with_context("update status");
+  const std::string replaced = parent["metadata"].value("resourceVersion", "");
+  if (!replaced.empty()) {
+    std::lock_guard lock(own_writes_mu_);
+    own_writes_[write_key(parent)] = {replaced, std::chrono::steady_clock::now()};
+  }
   return Ok();
 }
 

@@ -30,6 +30,8 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -96,8 +98,19 @@ class Executor {
   // Carries out `actions` for `parent` (the cached object: apiVersion, kind, metadata, status) of
   // resource `parent_resource`. Returns the requeue the plan asked for, or the first failing
   // call's error (its code, reason and category kept) after reporting it on the parent (Synced).
+  //
+  // Own writes not yet in the cache (client-go's expectations): after this executor wrote a
+  // parent's status, a `parent` still at the resourceVersion that write replaced is a copy the
+  // cache has not updated yet, planned from a status that is no longer current (a rollout step
+  // behind, a restart count behind). Such a plan is not carried out — it would apply children of
+  // the past, e.g. roll a canary's weight back — and the call returns a requeue after
+  // kAwaitOwnWrite instead, for at most kAwaitOwnWriteLimit after the write (then the copy is
+  // taken as it is). Thread-safe: reconciles of different keys may call it at once.
   Result<kube::Requeue> execute(const nlohmann::json& parent,
                                 const kube::ResourceRef& parent_resource, const Actions& actions);
+
+  static constexpr std::chrono::milliseconds kAwaitOwnWrite{250};
+  static constexpr std::chrono::seconds kAwaitOwnWriteLimit{10};
 
  private:
   Result<kube::Requeue> carry_out(const nlohmann::json& parent, const kube::ResourceRef& r,
@@ -108,10 +121,21 @@ class Executor {
                       const Error& error);
   Result<void> update_status(const nlohmann::json& parent, const kube::ResourceRef& r,
                              const nlohmann::json& status);
+  // Whether `parent` is a copy older than this executor's last status write to it (see execute);
+  // forgets the write once the cache shows anything else.
+  bool awaiting_own_write(const nlohmann::json& parent);
+
+  // A status write the cache may not show yet: the resourceVersion it replaced, and when.
+  struct OwnWrite {
+    std::string replaced_version;
+    std::chrono::steady_clock::time_point at;
+  };
 
   kube::Client& client_;
   kube::EventRecorder& events_;
   ObservedLookup observed_;
+  std::mutex own_writes_mu_;
+  std::map<std::string, OwnWrite> own_writes_;  // By "<resource>/<namespace>/<name>".
 };
 
 }  // namespace kiln::controllers::manager

@@ -192,5 +192,46 @@ TEST_F(ReconcileErrorOnServer, A422ApplyIsReportedAsSyncedFalseAndNotRetriedUnti
   parents.stop();
 }
 
+// The executor's expectations: a copy of the parent older than the executor's own status write
+// (the cache has not caught up) is not acted on, so a plan made from the old status cannot apply
+// children of the past; the next copy is.
+TEST_F(ReconcileErrorOnServer, ACopyOlderThanTheExecutorsOwnStatusWriteIsNotActedOn) {
+  create_parent();
+  const json cached = client_->get(kTrainingJobs, ns_, "flights").value();
+  kube::EventRecorder events(*client_, "own-write-test");
+  Executor executor(*client_, events);
+  const auto plan = [&](const json& parent, const std::string& step) {
+    Actions a;
+    a.status = parent["status"];
+    a.status["restarts"] = std::stoi(step);
+    a.apply.push_back({{"apiVersion", "v1"},
+                       {"kind", "ConfigMap"},
+                       {"metadata", {{"name", "flights-step"}, {"namespace", ns_}}},
+                       {"data", {{"step", step}}}});
+    return a;
+  };
+  const auto step_on_server = [&] {
+    auto cm = client_->get(kube::ResourceRef{"", "v1", "configmaps", true}, ns_, "flights-step");
+    return cm.ok() ? (*cm)["data"].value("step", "") : "";
+  };
+  ASSERT_TRUE(executor.execute(cached, kTrainingJobs, plan(cached, "1")).ok());
+  ASSERT_EQ(step_on_server(), "1");
+  ASSERT_EQ(server_status()["restarts"], 1);
+
+  // The same, now stale, copy planned again: step 0 would roll the child back.
+  auto held = executor.execute(cached, kTrainingJobs, plan(cached, "0"));
+  ASSERT_TRUE(held.ok()) << held.error().message();
+  ASSERT_TRUE(held->delay.has_value());
+  EXPECT_EQ(*held->delay, Executor::kAwaitOwnWrite);
+  EXPECT_EQ(step_on_server(), "1") << "a plan from a stale copy was carried out";
+  EXPECT_EQ(server_status()["restarts"], 1);
+
+  // The copy after the write is acted on.
+  const json fresh = client_->get(kTrainingJobs, ns_, "flights").value();
+  ASSERT_TRUE(executor.execute(fresh, kTrainingJobs, plan(fresh, "2")).ok());
+  EXPECT_EQ(step_on_server(), "2");
+  EXPECT_EQ(server_status()["restarts"], 2);
+}
+
 }  // namespace
 }  // namespace kiln::controllers::manager
