@@ -22,11 +22,19 @@
 //     children sorted by label values (it keeps labels in a std::map and children unordered);
 //   - NaN observations counted in +Inf, as in the Go client (its lower_bound puts them first).
 //
-// Costs, measured with bench/metrics_bench.cc (wall time per operation, 2-core VM): see that file
-// for how to run it and the figures of the last run. In short, updates of a held child are a few
-// tens of ns (a compare-exchange loop; a histogram also takes the child's mutex), while with()
-// builds a std::map of the labels and allocates a child that Family::Add discards when the series
-// exists, so hot paths should call with() once and keep the reference.
+// Costs, measured with bench/metrics_bench.cc, which runs ours and prometheus-cpp called directly
+// side by side (g++ 12 -O2, 2-core 2.6 GHz x86-64 VM under other builds, so CPU time per
+// operation, median of 5; "before" is the hand-written implementation this layer replaced, built
+// from the commit before it and run in the same session):
+//   operation                           ours      prometheus-cpp   before
+//   Counter::inc on a held child        ≈ 9 ns    ≈ 9 ns           ≈ 10 ns
+//   Histogram::observe, 11 buckets      ≈ 24 ns   ≈ 26 ns          ≈ 11 ns  (a mutex per child)
+//   Family::with({a, b}) lookup + inc   ≈ 190 ns  ≈ 170 ns         ≈ 53 ns  (see below)
+//   Registry::expose, 100 children      ≈ 64 µs   ≈ 53 µs          ≈ 8 µs
+// with() builds a std::map of the labels and allocates a child that Family::Add discards when
+// the series exists, so hot paths should call with() once and keep the reference. Our layer adds
+// the UTF-8 check and its wrapper lookup to with(), and the label reordering to expose(). Two
+// threads on the same child cost about the same per operation on this VM.
 //
 // Errors: names, labels and buckets come from our own code, so registration mistakes (bad name,
 // duplicate family, bad buckets) and with() calls with the wrong number of values throw
