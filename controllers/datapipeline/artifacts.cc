@@ -9,19 +9,20 @@ using nlohmann::json;
 
 namespace {
 
-std::string mount_path(const json& pipeline) {
-  return string_at(pipeline, "/spec/workspace/mountPath", "/workspace");
+// Where the workspace is mounted; the schema's default mountPath when there is none.
+std::string mount_path(const api::DataPipelineSpec& spec) {
+  return spec.workspace ? spec.workspace->mount_path : api::Workspace{}.mount_path;
 }
 
 }  // namespace
 
-std::vector<std::string> output_artifact_paths(const json& pipeline, const json& step) {
+std::vector<std::string> output_artifact_paths(const api::DataPipelineSpec& spec,
+                                               const api::PipelineStep& step) {
   std::vector<std::string> out;
-  const json artifacts = step.value("outputs", json::object()).value("artifacts", json::array());
-  for (const json& a : artifacts) {
-    const std::string path = a.value("path", "");
-    if (path.empty()) continue;
-    out.push_back(path.front() == '/' ? path : mount_path(pipeline) + "/" + path);
+  if (!step.outputs) return out;
+  for (const api::PipelineStepOutputsArtifact& a : step.outputs->artifacts) {
+    if (a.path.empty()) continue;
+    out.push_back(a.path.front() == '/' ? a.path : mount_path(spec) + "/" + a.path);
   }
   return out;
 }
@@ -30,14 +31,14 @@ std::string artifact_check_job_name(const std::string& run, const std::string& s
   return child_name(run, step + "-" + std::to_string(attempt) + "-check");
 }
 
-json desired_artifact_check_job(const json& pipeline, const std::string& run, const json& step,
+json desired_artifact_check_job(const json& pipeline, const api::DataPipelineSpec& spec,
+                                const std::string& run, const api::PipelineStep& step,
                                 int attempt, const BuildOptions& options) {
   const std::string name = string_at(pipeline, "/metadata/name");
-  const std::string step_name = step.value("name", "");
-  const json step_labels = labels(name, run, step_name);
+  const json step_labels = labels(name, run, step.name);
   // kiln-runtime artifacts (src/cmd/runtime_artifacts_command.cc): the runtime image has no shell.
   json args = {"artifacts"};
-  for (const std::string& p : output_artifact_paths(pipeline, step)) args.push_back(p);
+  for (const std::string& p : output_artifact_paths(spec, step)) args.push_back(p);
   json container = {{"name", "check"},
                     {"image", options.runtime_image},
                     {"imagePullPolicy", options.image_pull_policy},
@@ -45,12 +46,12 @@ json desired_artifact_check_job(const json& pipeline, const std::string& run, co
                     {"args", args},
                     {"volumeMounts", json::array()}};
   json pod = {{"restartPolicy", "Never"}, {"containers", json::array()}};
-  if (const std::string claim = workspace_claim(pipeline, run); !claim.empty()) {
+  if (const std::string claim = workspace_claim(spec, run); !claim.empty()) {
     pod["volumes"] = json::array(
         {{{"name", "workspace"},
           {"persistentVolumeClaim", {{"claimName", claim}, {"readOnly", true}}}}});
     container["volumeMounts"].push_back(
-        {{"name", "workspace"}, {"mountPath", mount_path(pipeline)}, {"readOnly", true}});
+        {{"name", "workspace"}, {"mountPath", mount_path(spec)}, {"readOnly", true}});
   }
   pod["containers"].push_back(container);
   json pod_labels = common_labels();
@@ -58,7 +59,7 @@ json desired_artifact_check_job(const json& pipeline, const std::string& run, co
   return {{"apiVersion", "batch/v1"},
           {"kind", "Job"},
           {"metadata",
-           child_metadata(pipeline, artifact_check_job_name(run, step_name, attempt), step_labels)},
+           child_metadata(pipeline, artifact_check_job_name(run, step.name, attempt), step_labels)},
           {"spec",
            {{"backoffLimit", 0},
             {"template", {{"metadata", {{"labels", pod_labels}}}, {"spec", pod}}}}}};

@@ -20,19 +20,23 @@
 namespace kiln::controllers::datapipeline {
 
 // The declared output artifacts of `step` as paths in the pod: a relative path is taken under
-// spec.workspace.mountPath (default /workspace), an absolute one as written. Empty when none.
-std::vector<std::string> output_artifact_paths(const nlohmann::json& pipeline,
-                                               const nlohmann::json& step);
+// spec.workspace.mountPath (without a workspace, its schema default), an absolute one as written.
+// Empty when none.
+std::vector<std::string> output_artifact_paths(const api::DataPipelineSpec& spec,
+                                               const api::PipelineStep& step);
 
 // `<run>-<step>-<attempt>-check`, hashed when long.
 std::string artifact_check_job_name(const std::string& run, const std::string& step, int attempt);
 
-// The check Job of attempt `attempt` of `step` in run `run`: options.runtime_image running
+// The check Job of attempt `attempt` of `step` in run `run` of `pipeline` (the whole object, whose
+// decoded spec is `spec`): options.runtime_image running
 // `kiln-runtime artifacts <paths of output_artifact_paths>`, with the run's workspace claim
 // mounted read-only at the same mountPath; it exits 1 and writes "missing: <path> ..." to its
-// termination message when any is absent. backoffLimit 0, restartPolicy Never, labelled as the step's Jobs.
-nlohmann::json desired_artifact_check_job(const nlohmann::json& pipeline, const std::string& run,
-                                          const nlohmann::json& step, int attempt,
-                                          const BuildOptions& options);
+// termination message when any is absent. backoffLimit 0, restartPolicy Never, labelled as the
+// step's Jobs.
+nlohmann::json desired_artifact_check_job(const nlohmann::json& pipeline,
+                                          const api::DataPipelineSpec& spec,
+                                          const std::string& run, const api::PipelineStep& step,
+                                          int attempt, const BuildOptions& options);
 
 }  // namespace kiln::controllers::datapipeline

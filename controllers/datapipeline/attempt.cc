@@ -99,22 +99,30 @@ std::string termination_message(const std::vector<json>& pods) {
   return t.is_object() ? t.value("message", "") : "";
 }
 
-bool should_retry(Kind kind, const std::string& retry_policy, int attempts, int limit) {
-  if (attempts > limit) return false;
-  if (retry_policy == "Always") return kind == Kind::kFailed || kind == Kind::kError;
-  if (retry_policy == "OnError") return kind == Kind::kError;
-  return kind == Kind::kFailed;  // OnFailure, the default.
+bool should_retry(Kind kind, const api::PipelineStepRetryStrategy& strategy, int attempts) {
+  if (attempts > strategy.limit) return false;
+  switch (strategy.retry_policy) {
+    case api::PipelineStepRetryStrategyRetryPolicy::kAlways:
+      return kind == Kind::kFailed || kind == Kind::kError;
+    case api::PipelineStepRetryStrategyRetryPolicy::kOnError:
+      return kind == Kind::kError;
+    case api::PipelineStepRetryStrategyRetryPolicy::kOnFailure:
+      return kind == Kind::kFailed;
+  }
+  return false;
 }
 
-std::chrono::seconds backoff_delay(const json& retry_strategy, int attempts) {
-  const json backoff = retry_strategy.value("backoff", json::object());
-  using std::chrono::milliseconds;
-  const milliseconds base =
-      parse_duration(backoff.value("duration", "10s")).value_or(milliseconds(10'000));
-  const milliseconds cap =
-      parse_duration(backoff.value("maxDuration", "5m")).value_or(milliseconds(300'000));
-  const double factor = backoff.value("factor", 2.0);
-  const double ms = static_cast<double>(base.count()) * std::pow(factor, std::max(0, attempts - 1));
+std::chrono::seconds backoff_delay(const api::PipelineStepRetryStrategyBackoff& backoff,
+                                   int attempts) {
+  static const api::PipelineStepRetryStrategyBackoff kDefaults;
+  const auto duration = [](const std::string& text, const std::string& fallback) {
+    const auto parsed = parse_duration(text);
+    return parsed ? *parsed : *parse_duration(fallback);
+  };
+  const auto base = duration(backoff.duration, kDefaults.duration);
+  const auto cap = duration(backoff.max_duration, kDefaults.max_duration);
+  const double ms =
+      static_cast<double>(base.count()) * std::pow(backoff.factor, std::max(0, attempts - 1));
   const double capped = std::min(ms, static_cast<double>(cap.count()));
   return std::chrono::seconds(static_cast<long long>(std::ceil(capped / 1000.0)));
 }

@@ -9,7 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "controllers/api/v1alpha1.h"
+
 namespace kiln::controllers::datapipeline {
+
+namespace api = kiln::api::v1alpha1;
 
 struct AttemptOutcome {
   enum class Kind {
@@ -33,13 +37,16 @@ AttemptOutcome read_attempt(const nlohmann::json* job, const std::vector<nlohman
 // The termination message of the first terminated container of `pods`, or "".
 std::string termination_message(const std::vector<nlohmann::json>& pods);
 
-// Whether a failure of `kind` is retried under `retry_policy` (OnFailure | OnError | Always),
-// after `attempts` attempts with `limit` retries allowed (retryStrategy.limit).
-bool should_retry(AttemptOutcome::Kind kind, const std::string& retry_policy, int attempts,
-                  int limit);
+// Whether a failure of `kind` is retried under `strategy` (retryPolicy OnFailure: kFailed,
+// OnError: kError, Always: both) after `attempts` attempts, strategy.limit retries being allowed.
+bool should_retry(AttemptOutcome::Kind kind, const api::PipelineStepRetryStrategy& strategy,
+                  int attempts);
 
 // The delay before attempt `attempts + 1`: duration * factor^(attempts - 1), capped at
-// maxDuration (retryStrategy.backoff; defaults 10s, 2, 5m as in the CRD), whole seconds.
-std::chrono::seconds backoff_delay(const nlohmann::json& retry_strategy, int attempts);
+// maxDuration (retryStrategy.backoff, whose defaults are the schema's), whole seconds rounded up.
+// A duration that does not parse (the API server checks the schema's pattern, which is
+// parse_duration's grammar) counts as the schema's default.
+std::chrono::seconds backoff_delay(const api::PipelineStepRetryStrategyBackoff& backoff,
+                                   int attempts);
 
 }  // namespace kiln::controllers::datapipeline

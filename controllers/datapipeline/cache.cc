@@ -6,18 +6,19 @@ namespace kiln::controllers::datapipeline {
 
 using nlohmann::json;
 
-std::string cache_key(const json& step, const json& parameters) {
+std::string cache_key(const api::PipelineStep& step, const json& parameters) {
+  const json written = step;
   json material = json::object();
   for (const char* field : {"image", "command", "args", "template", "inputs", "env"}) {
-    if (step.contains(field)) material[field] = step[field];
+    if (written.contains(field)) material[field] = written[field];
   }
   material["parameters"] = parameters;
   return sha256_hex(material.dump());
 }
 
 std::optional<CacheHit> find_cache_hit(const json& runs, const std::string& key,
-                                       const std::string& max_age, TimePoint now) {
-  const auto age = max_age.empty() ? std::nullopt : parse_duration(max_age);
+                                       const std::optional<std::string>& max_age, TimePoint now) {
+  const auto age = max_age ? parse_duration(*max_age) : std::nullopt;
   std::optional<CacheHit> best;
   std::optional<TimePoint> best_time;
   for (const json& run : runs) {

@@ -11,27 +11,37 @@ namespace {
 
 constexpr const char* kWorkspaceVolume = "workspace";
 
-json container_of(const json& step, const BuildOptions& options) {
-  json c = {{"name", "main"},
-            {"image", step.value("image", "")},
-            {"imagePullPolicy", step.value("imagePullPolicy", options.image_pull_policy)}};
-  for (const char* field : {"command", "args", "env", "resources"}) {
-    if (step.contains(field)) c[field] = step[field];
-  }
+json container_of(const api::PipelineStep& step, const BuildOptions& options) {
+  json c = {{"name", "main"}};
+  if (step.image) c["image"] = *step.image;
+  c["imagePullPolicy"] = step.image_pull_policy
+                             ? std::string(api::to_string(*step.image_pull_policy))
+                             : options.image_pull_policy;
+  if (!step.command.empty()) c["command"] = step.command;
+  if (!step.args.empty()) c["args"] = step.args;
+  if (!step.env.empty()) c["env"] = step.env;
+  if (!step.resources.is_null()) c["resources"] = step.resources;
   return c;
 }
 
-json pod_spec_of(const json& step, const BuildOptions& options) {
-  if (step.contains("template")) {
-    return step["template"].value("spec", json::object());
+// step.template is a free-form PodTemplateSpec: its pod spec, or the step's container fields.
+json pod_spec_of(const api::PipelineStep& step, const BuildOptions& options) {
+  if (step.template_.is_object()) {
+    return step.template_.contains("spec") ? step.template_["spec"] : json::object();
   }
   return {{"containers", json::array({container_of(step, options)})}};
 }
 
-void mount_workspace(const json& pipeline, const std::string& run, json& pod) {
-  const std::string claim = workspace_claim(pipeline, run);
+json pod_metadata_of(const api::PipelineStep& step) {
+  if (step.template_.is_object() && step.template_.contains("metadata")) {
+    return step.template_["metadata"];
+  }
+  return json::object();
+}
+
+void mount_workspace(const api::DataPipelineSpec& spec, const std::string& run, json& pod) {
+  const std::string claim = workspace_claim(spec, run);
   if (claim.empty()) return;
-  const std::string path = string_at(pipeline, "/spec/workspace/mountPath", "/workspace");
   json& volumes = pod["volumes"];
   if (!volumes.is_array()) volumes = json::array();
   volumes.push_back(
@@ -39,55 +49,54 @@ void mount_workspace(const json& pipeline, const std::string& run, json& pod) {
   for (json& c : pod["containers"]) {
     json& mounts = c["volumeMounts"];
     if (!mounts.is_array()) mounts = json::array();
-    mounts.push_back({{"name", kWorkspaceVolume}, {"mountPath", path}});
+    mounts.push_back({{"name", kWorkspaceVolume}, {"mountPath", spec.workspace->mount_path}});
   }
 }
 
 }  // namespace
 
-std::string workspace_claim(const json& pipeline, const std::string& run) {
-  const std::string existing =
-      string_at(pipeline, "/spec/workspace/persistentVolumeClaim/claimName");
-  if (!existing.empty()) return existing;
-  if (pipeline.contains(json::json_pointer("/spec/workspace/volumeClaimTemplate"))) {
-    return workspace_claim_name(run);
+std::string workspace_claim(const api::DataPipelineSpec& spec, const std::string& run) {
+  if (!spec.workspace) return "";
+  if (const auto& existing = spec.workspace->persistent_volume_claim;
+      existing && !existing->claim_name.empty()) {
+    return existing->claim_name;
   }
+  if (spec.workspace->volume_claim_template) return workspace_claim_name(run);
   return "";
 }
 
-json desired_step_job(const json& pipeline, const std::string& run, const json& step, int attempt,
+json desired_step_job(const json& pipeline, const api::DataPipelineSpec& spec,
+                      const std::string& run, const api::PipelineStep& step, int attempt,
                       const BuildOptions& options) {
   const std::string name = string_at(pipeline, "/metadata/name");
-  const std::string step_name = step.value("name", "");
-  const json step_labels = labels(name, run, step_name);
+  const json step_labels = labels(name, run, step.name);
 
   json pod = pod_spec_of(step, options);
   pod["restartPolicy"] = "Never";
-  mount_workspace(pipeline, run, pod);
-  json pod_meta = step.contains("template") ? step["template"].value("metadata", json::object())
-                                            : json::object();
+  mount_workspace(spec, run, pod);
+  json pod_meta = pod_metadata_of(step);
   json pod_labels = common_labels();
   pod_labels.update(step_labels);
   if (pod_meta.contains("labels")) pod_labels.update(pod_meta["labels"]);
   pod_meta["labels"] = pod_labels;
 
-  json spec = {{"backoffLimit", 0}, {"template", {{"metadata", pod_meta}, {"spec", pod}}}};
-  if (step.contains("timeoutSeconds")) spec["activeDeadlineSeconds"] = step["timeoutSeconds"];
+  json job_spec = {{"backoffLimit", 0}, {"template", {{"metadata", pod_meta}, {"spec", pod}}}};
+  if (step.timeout_seconds) job_spec["activeDeadlineSeconds"] = *step.timeout_seconds;
   return {
       {"apiVersion", "batch/v1"},
       {"kind", "Job"},
-      {"metadata", child_metadata(pipeline, step_job_name(run, step_name, attempt), step_labels)},
-      {"spec", spec}};
+      {"metadata", child_metadata(pipeline, step_job_name(run, step.name, attempt), step_labels)},
+      {"spec", job_spec}};
 }
 
-json desired_workspace_claim(const json& pipeline, const std::string& run) {
-  const json::json_pointer at("/spec/workspace/volumeClaimTemplate/spec");
-  if (!pipeline.contains(at)) return nullptr;
+json desired_workspace_claim(const json& pipeline, const api::DataPipelineSpec& spec,
+                             const std::string& run) {
+  if (!spec.workspace || !spec.workspace->volume_claim_template) return nullptr;
   const std::string name = string_at(pipeline, "/metadata/name");
   return {{"apiVersion", "v1"},
           {"kind", "PersistentVolumeClaim"},
           {"metadata", child_metadata(pipeline, workspace_claim_name(run), labels(name, run))},
-          {"spec", pipeline.at(at)}};
+          {"spec", spec.workspace->volume_claim_template->spec}};
 }
 
 }  // namespace kiln::controllers::datapipeline

@@ -18,6 +18,13 @@
 // run's after spec.ttlSecondsAfterFinished (its status stays until the history limit drops it).
 // Status: runs (newest first), phase and progress of the newest run, conditions Running,
 // Succeeded, Failed, observedGeneration, lastScheduleTime.
+// The spec is decoded once (api::parse_data_pipeline_spec; its defaults are the schema's). A spec
+// that does not decode (a field this Kiln does not know, a wrong type) touches no child and starts
+// or advances no run: the plan sets observedGeneration and Failed=True, Running=False,
+// Succeeded=False, each with reason InvalidSpec and the decoder's message naming the field; runs,
+// phase and progress stay as they were. (DataPipeline has no Ready condition: Failed=True is what
+// `kubectl wait --for=condition=Failed` and a user reading the conditions look for, and the run
+// that was Running is not moving.)
 
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -36,7 +43,8 @@ struct Observed {
 };
 
 // `pipeline`: the whole DataPipeline (metadata with uid, generation, annotations,
-// creationTimestamp; spec with defaults; status). Never writes spec. Pure; thread-safe.
+// creationTimestamp; spec, decoded here, with or without the API server's defaults: absent fields
+// take the schema's; status). Never writes spec. Pure; thread-safe.
 Plan plan_datapipeline(const nlohmann::json& pipeline, const Observed& observed, TimePoint now,
                        const BuildOptions& options);
 

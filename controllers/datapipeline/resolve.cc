@@ -1,44 +1,44 @@
 #include "controllers/datapipeline/resolve.h"
 
+#include <utility>
+#include <vector>
+
 namespace kiln::controllers::datapipeline {
 
 using nlohmann::json;
 
 namespace {
 
-// Substitutes `field` (a string, in place).
-Result<bool> resolve_string(json& field, const Variables& vars, const std::string& where) {
-  if (!field.is_string()) return true;
-  auto r = substitute(field.get<std::string>(), vars);
+// Substitutes `field` in place.
+Result<void> resolve_string(std::string& field, const Variables& vars, const std::string& where) {
+  auto r = substitute(field, vars);
   if (!r.ok()) return r.error().with_context(where);
-  field = *r;
-  return true;
+  field = std::move(*r);
+  return Ok();
 }
 
 }  // namespace
 
-const json* step_spec(const json& pipeline, const std::string& name) {
-  const json& spec = pipeline.at("spec");
-  if (spec.contains("steps")) {
-    for (const json& s : spec["steps"]) {
-      if (s.value("name", "") == name) return &s;
-    }
+const api::PipelineStep* step_spec(const api::DataPipelineSpec& spec, const std::string& name) {
+  for (const api::PipelineStep& s : spec.steps) {
+    if (s.name == name) return &s;
   }
-  if (spec.contains("onExit") && spec["onExit"].value("name", "") == name) return &spec["onExit"];
+  if (spec.on_exit && spec.on_exit->name == name) return &*spec.on_exit;
   return nullptr;
 }
 
-json pipeline_parameters(const json& pipeline) {
+json pipeline_parameters(const api::DataPipelineSpec& spec) {
   json out = json::object();
-  for (const json& p : pipeline.at("spec").value("parameters", json::array())) {
-    out[p.value("name", "")] = p.value("value", "");
+  for (const api::PipelineParameter& p : spec.parameters) {
+    out[p.name] = p.value ? *p.value : std::string();
   }
   return out;
 }
 
-Variables run_variables(const json& pipeline, const json& run, const std::string& run_phase) {
+Variables run_variables(const api::DataPipelineSpec& spec, const json& run,
+                        const std::string& run_phase) {
   Variables vars;
-  const json parameters = pipeline_parameters(pipeline);
+  const json parameters = pipeline_parameters(spec);
   for (const auto& [name, value] : parameters.items()) {
     vars["parameters." + name] = value.get<std::string>();
   }
@@ -55,30 +55,25 @@ Variables run_variables(const json& pipeline, const json& run, const std::string
   return vars;
 }
 
-Result<json> resolve_step(const json& step, Variables& vars) {
-  json out = step;
-  const std::string name = step.value("name", "");
-  if (out.contains("inputs") && out["inputs"].contains("parameters")) {
-    for (json& p : out["inputs"]["parameters"]) {
-      if (!p.contains("value") || !p["value"].is_string()) p["value"] = "";
-      KILN_TRY(bool ok, resolve_string(p["value"], vars, "step " + name + " inputs"));
-      (void)ok;
-      vars["inputs.parameters." + p.value("name", "")] = p["value"].get<std::string>();
+Result<api::PipelineStep> resolve_step(const api::PipelineStep& step, Variables& vars) {
+  api::PipelineStep out = step;
+  const std::string where = "step " + step.name;
+  if (out.inputs) {
+    for (api::PipelineStepInputsParameter& p : out.inputs->parameters) {
+      if (!p.value) p.value.emplace();
+      if (auto r = resolve_string(*p.value, vars, where + " inputs"); !r.ok()) return r.error();
+      vars["inputs.parameters." + p.name] = *p.value;
     }
   }
-  for (const char* field : {"command", "args"}) {
-    if (!out.contains(field)) continue;
-    for (json& a : out[field]) {
-      KILN_TRY(bool ok, resolve_string(a, vars, "step " + name + " " + field));
-      (void)ok;
-    }
+  // Then the container's fields, which may read the inputs.
+  std::vector<std::pair<std::string*, const char*>> fields;
+  for (std::string& a : out.command) fields.emplace_back(&a, " command");
+  for (std::string& a : out.args) fields.emplace_back(&a, " args");
+  for (api::EnvVar& e : out.env) {
+    if (e.value) fields.emplace_back(&*e.value, " env");
   }
-  if (out.contains("env")) {
-    for (json& e : out["env"]) {
-      if (!e.contains("value")) continue;
-      KILN_TRY(bool ok, resolve_string(e["value"], vars, "step " + name + " env"));
-      (void)ok;
-    }
+  for (const auto& [field, name] : fields) {
+    if (auto r = resolve_string(*field, vars, where + name); !r.ok()) return r.error();
   }
   return out;
 }

@@ -7,24 +7,29 @@
 #include <string>
 
 #include "common/result.h"
+#include "controllers/api/v1alpha1.h"
 #include "controllers/datapipeline/expr.h"
 
 namespace kiln::controllers::datapipeline {
 
-// The spec of step `name` (spec.steps[] or spec.onExit), or nullptr.
-const nlohmann::json* step_spec(const nlohmann::json& pipeline, const std::string& name);
+namespace api = kiln::api::v1alpha1;
 
-// parameters.NAME -> value of spec.parameters, as a JSON object (for the cache key).
-nlohmann::json pipeline_parameters(const nlohmann::json& pipeline);
+// The step named `name` of `spec` (spec.steps[] or spec.onExit), or nullptr. Points into `spec`.
+const api::PipelineStep* step_spec(const api::DataPipelineSpec& spec, const std::string& name);
 
-// The variables a step of `run` sees: parameters.*, steps.*.outputs.* and steps.*.phase of the
-// run, run.name and run.phase (`run_phase`, for onExit).
-Variables run_variables(const nlohmann::json& pipeline, const nlohmann::json& run,
+// NAME -> value of spec.parameters (a parameter without a value is ""), as a JSON object (for the
+// cache key).
+nlohmann::json pipeline_parameters(const api::DataPipelineSpec& spec);
+
+// The variables a step of `run` (an element of status.runs) sees: parameters.*,
+// steps.*.outputs.* and steps.*.phase of the run, run.name and run.phase (`run_phase`, for
+// onExit).
+Variables run_variables(const api::DataPipelineSpec& spec, const nlohmann::json& run,
                         const std::string& run_phase);
 
 // `step` with command, args, env[].value and inputs.parameters[].value substituted; the step's
-// inputs.parameters become {{inputs.parameters.NAME}} first. `vars` gains them. Errors
-// (invalid-input): an unknown reference, naming it and the field.
-Result<nlohmann::json> resolve_step(const nlohmann::json& step, Variables& vars);
+// inputs.parameters become {{inputs.parameters.NAME}} first (a parameter without a value is "").
+// `vars` gains them. Errors (invalid-input): an unknown reference, naming it and the field.
+Result<api::PipelineStep> resolve_step(const api::PipelineStep& step, Variables& vars);
 
 }  // namespace kiln::controllers::datapipeline

@@ -1,5 +1,7 @@
 #include "controllers/datapipeline/run.h"
 
+#include <limits>
+#include <optional>
 #include <set>
 
 #include "controllers/common/names.h"
@@ -13,12 +15,24 @@
 namespace kiln::controllers::datapipeline {
 
 using nlohmann::json;
+using api::RunPhase;
+using api::StepPhase;
 
 namespace {
 
-bool phase_ok(const std::string& p) { return p == "Succeeded" || p == "Skipped" || p == "Cached"; }
-bool phase_bad(const std::string& p) { return p == "Failed" || p == "Error"; }
-bool phase_done(const std::string& p) { return phase_ok(p) || phase_bad(p); }
+// A step's status.runs[].steps[].phase (nullopt when absent or not one of the schema's).
+std::optional<StepPhase> phase_of(const json& st) {
+  return api::parse_StepPhase(st.value("phase", ""));
+}
+void set_phase(json& st, StepPhase phase) { st["phase"] = api::to_string(phase); }
+
+bool phase_ok(std::optional<StepPhase> p) {
+  return p == StepPhase::kSucceeded || p == StepPhase::kSkipped || p == StepPhase::kCached;
+}
+bool phase_bad(std::optional<StepPhase> p) {
+  return p == StepPhase::kFailed || p == StepPhase::kError;
+}
+bool phase_done(std::optional<StepPhase> p) { return phase_ok(p) || phase_bad(p); }
 
 json* find_step(json& run, const std::string& name) {
   for (json& s : run["steps"]) {
@@ -53,70 +67,72 @@ struct StepContext {
   std::string run_phase;  // For {{run.phase}} in onExit.
 };
 
-void finish_step(json& st, const std::string& phase, const std::string& message, TimePoint now) {
-  st["phase"] = phase;
+void finish_step(json& st, StepPhase phase, const std::string& message, TimePoint now) {
+  set_phase(st, phase);
   st["message"] = message;
   st["finishTime"] = format_time(now);
   st.erase("nextAttemptTime");
 }
 
 // Builds the attempt's Job; false (and the step in Error) when the spec cannot be resolved.
-bool apply_attempt(StepContext& c, json& st, const json& spec, int attempt) {
-  Variables vars = run_variables(c.in.pipeline, c.run, c.run_phase);
+bool apply_attempt(StepContext& c, json& st, const api::PipelineStep& spec, int attempt) {
+  Variables vars = run_variables(c.in.spec, c.run, c.run_phase);
   auto resolved = resolve_step(spec, vars);
   if (!resolved.ok()) {
-    finish_step(st, "Error", resolved.error().message(), c.in.now);
+    finish_step(st, StepPhase::kError, resolved.error().message(), c.in.now);
     return false;
   }
-  c.plan.apply.push_back(
-      desired_step_job(c.in.pipeline, c.run.value("name", ""), *resolved, attempt, c.in.options));
+  c.plan.apply.push_back(desired_step_job(c.in.pipeline, c.in.spec, c.run.value("name", ""),
+                                          *resolved, attempt, c.in.options));
   return true;
 }
 
-void on_failure(StepContext& c, json& st, const json& spec, const AttemptOutcome& out) {
-  const json strategy = spec.value("retryStrategy", json::object());
+void on_failure(StepContext& c, json& st, const api::PipelineStep& spec,
+                const AttemptOutcome& out) {
+  const api::PipelineStepRetryStrategy strategy =
+      spec.retry_strategy ? *spec.retry_strategy : api::PipelineStepRetryStrategy{};
   const int attempts = st.value("attempts", 0);
-  const std::string name = st.value("name", "");
-  if (should_retry(out.kind, strategy.value("retryPolicy", "OnFailure"), attempts,
-                   strategy.value("limit", 0))) {
-    const auto delay = backoff_delay(strategy, attempts);
-    st["phase"] = "Pending";
+  if (should_retry(out.kind, strategy, attempts)) {
+    const auto delay = backoff_delay(
+        strategy.backoff ? *strategy.backoff : api::PipelineStepRetryStrategyBackoff{}, attempts);
+    set_phase(st, StepPhase::kPending);
     st["message"] = "attempt " + std::to_string(attempts) + " failed (" + out.message +
                     "); retrying in " + std::to_string(delay.count()) + "s";
     st["nextAttemptTime"] = format_time(c.in.now + delay);
     c.plan.events.push_back(
-        {"Warning", "StepRetrying", name + ": " + st["message"].get<std::string>()});
+        {"Warning", "StepRetrying", spec.name + ": " + st["message"].get<std::string>()});
     c.plan.requeue_in(delay);
     return;
   }
-  const std::string phase = out.kind == AttemptOutcome::Kind::kError ? "Error" : "Failed";
+  const StepPhase phase =
+      out.kind == AttemptOutcome::Kind::kError ? StepPhase::kError : StepPhase::kFailed;
   finish_step(st, phase, out.message, c.in.now);
-  c.plan.events.push_back({"Warning", "Step" + phase, name + ": " + out.message});
+  c.plan.events.push_back(
+      {"Warning", "Step" + std::string(api::to_string(phase)), spec.name + ": " + out.message});
 }
 
 // A succeeded attempt's declared output artifacts (artifacts.h): true once they are known to
 // exist (or none are declared); until then the step stays Running while the check Job runs, and a
 // missing artifact fails the attempt.
-bool outputs_present(StepContext& c, json& st, const json& spec) {
-  if (output_artifact_paths(c.in.pipeline, spec).empty()) return true;
+bool outputs_present(StepContext& c, json& st, const api::PipelineStep& spec) {
+  if (output_artifact_paths(c.in.spec, spec).empty()) return true;
   const std::string run = c.run.value("name", "");
-  const std::string name = st.value("name", "");
-  if (workspace_claim(c.in.pipeline, run).empty()) {
+  if (workspace_claim(c.in.spec, run).empty()) {
     const std::string why = "outputs.artifacts need spec.workspace: there is nowhere to keep them";
-    finish_step(st, "Error", why, c.in.now);
-    c.plan.events.push_back({"Warning", "StepError", name + ": " + why});
+    finish_step(st, StepPhase::kError, why, c.in.now);
+    c.plan.events.push_back({"Warning", "StepError", spec.name + ": " + why});
     return false;
   }
   const int attempt = st.value("attempts", 1);
-  const std::string check_name = artifact_check_job_name(run, name, attempt);
+  const std::string check_name = artifact_check_job_name(run, spec.name, attempt);
   const json* check = find_job(c.in.jobs, check_name);
   const std::vector<json> pods = pods_of_job(c.in.pods, check_name);
   AttemptOutcome out = read_attempt(check, pods);
   switch (out.kind) {
     case AttemptOutcome::Kind::kRunning:
       st["message"] = "checking the output artifacts";
-      c.plan.apply.push_back(
-          desired_artifact_check_job(c.in.pipeline, run, spec, attempt, c.in.options));
+      c.plan.apply.push_back(desired_artifact_check_job(c.in.pipeline, c.in.spec, run, spec,
+                                                        attempt, c.in.options));
       return false;
     case AttemptOutcome::Kind::kSucceeded:
       return true;
@@ -134,7 +150,7 @@ bool outputs_present(StepContext& c, json& st, const json& spec) {
   }
 }
 
-void observe_running(StepContext& c, json& st, const json& spec) {
+void observe_running(StepContext& c, json& st, const api::PipelineStep& spec) {
   const std::string job_name = st.value("jobName", "");
   const json* job = find_job(c.in.jobs, job_name);
   const AttemptOutcome out = read_attempt(job, pods_of_job(c.in.pods, job_name));
@@ -145,7 +161,7 @@ void observe_running(StepContext& c, json& st, const json& spec) {
       return;
     case AttemptOutcome::Kind::kSucceeded:
       if (!outputs_present(c, st, spec)) return;
-      finish_step(st, "Succeeded", "", c.in.now);
+      finish_step(st, StepPhase::kSucceeded, "", c.in.now);
       st["outputs"] = out.outputs;
       return;
     default:
@@ -157,42 +173,41 @@ void observe_running(StepContext& c, json& st, const json& spec) {
 }
 
 // The first time a ready step is considered: `when`, then the cache. True when it finished.
-bool settle_without_running(StepContext& c, json& st, const json& spec) {
-  Variables vars = run_variables(c.in.pipeline, c.run, c.run_phase);
-  if (spec.contains("when")) {
-    auto go = evaluate_when(spec.value("when", ""), vars);
+bool settle_without_running(StepContext& c, json& st, const api::PipelineStep& spec) {
+  Variables vars = run_variables(c.in.spec, c.run, c.run_phase);
+  if (spec.when_) {
+    auto go = evaluate_when(*spec.when_, vars);
     if (!go.ok()) {
-      finish_step(st, "Error", go.error().message(), c.in.now);
+      finish_step(st, StepPhase::kError, go.error().message(), c.in.now);
       return true;
     }
     if (!*go) {
-      finish_step(st, "Skipped", "when \"" + spec.value("when", "") + "\" is false", c.in.now);
+      finish_step(st, StepPhase::kSkipped, "when \"" + *spec.when_ + "\" is false", c.in.now);
       return true;
     }
   }
-  const json cache = spec.value("cache", json::object());
-  if (!cache.value("enabled", false)) return false;
+  if (!spec.cache || !spec.cache->enabled) return false;
   auto resolved = resolve_step(spec, vars);
   if (!resolved.ok()) return false;  // apply_attempt reports it.
-  const std::string key = cache_key(*resolved, pipeline_parameters(c.in.pipeline));
+  const std::string key = cache_key(*resolved, pipeline_parameters(c.in.spec));
   st["cacheKey"] = key;
-  auto hit = find_cache_hit(c.in.history, key, cache.value("maxAge", ""), c.in.now);
+  auto hit = find_cache_hit(c.in.history, key, spec.cache->max_age, c.in.now);
   if (!hit) return false;
   // Until an artifact repository exists, a step's files live only in its run's workspace.
-  const std::string theirs = workspace_claim(c.in.pipeline, hit->run);
-  if (theirs != workspace_claim(c.in.pipeline, c.run.value("name", ""))) {
+  const std::string theirs = workspace_claim(c.in.spec, hit->run);
+  if (theirs != workspace_claim(c.in.spec, c.run.value("name", ""))) {
     st["message"] = "cache hit from run " + hit->run + " refused: its files are in that run's " +
                     "workspace claim " + theirs +
                     " (spec.workspace.volumeClaimTemplate), not this run's; running the step";
     return false;
   }
-  finish_step(st, "Cached", "cache hit from run " + hit->run, c.in.now);
+  finish_step(st, StepPhase::kCached, "cache hit from run " + hit->run, c.in.now);
   st["outputs"] = hit->outputs;
   return true;
 }
 
 // A Pending step whose dependencies are done. `slots` counts free parallelism.
-void consider_ready(StepContext& c, json& st, const json& spec, int& slots) {
+void consider_ready(StepContext& c, json& st, const api::PipelineStep& spec, int& slots) {
   if (st.value("attempts", 0) == 0 && settle_without_running(c, st, spec)) return;
   if (auto next = parse_time(st.value("nextAttemptTime", "")); next && *next > c.in.now) {
     c.plan.requeue_in(std::chrono::duration_cast<Seconds>(*next - c.in.now));
@@ -201,19 +216,17 @@ void consider_ready(StepContext& c, json& st, const json& spec, int& slots) {
   if (slots <= 0) return;
   const int attempt = st.value("attempts", 0) + 1;
   st["attempts"] = attempt;
-  st["jobName"] = step_job_name(c.run.value("name", ""), st.value("name", ""), attempt);
-  st["phase"] = "Running";
+  st["jobName"] = step_job_name(c.run.value("name", ""), spec.name, attempt);
+  set_phase(st, StepPhase::kRunning);
   if (attempt > 1) st["message"] = "";  // The first keeps why a cache hit was refused.
   st.erase("nextAttemptTime");
   if (!st.contains("startTime")) st["startTime"] = format_time(c.in.now);
   if (apply_attempt(c, st, spec, attempt)) --slots;
 }
 
-std::vector<std::size_t> dag_order(const json& pipeline) {
+std::vector<std::size_t> dag_order(const api::DataPipelineSpec& spec) {
   std::vector<DagNode> nodes;
-  for (const json& s : pipeline.at("spec").value("steps", json::array())) {
-    nodes.push_back({s.value("name", ""), s.value("dependsOn", std::vector<std::string>{})});
-  }
+  for (const api::PipelineStep& s : spec.steps) nodes.push_back({s.name, s.depends_on});
   auto order = topological_order(nodes);
   if (order) return *order;
   std::vector<std::size_t> fallback(nodes.size());  // Admission rejects cycles; never wedge.
@@ -222,10 +235,10 @@ std::vector<std::size_t> dag_order(const json& pipeline) {
 }
 
 // Steps whose phase the step's `when` reads ({{steps.X.phase}}).
-std::set<std::string> phases_read(const json& spec) {
+std::set<std::string> phases_read(const api::PipelineStep& spec) {
   std::set<std::string> out;
-  if (!spec.contains("when") || !spec["when"].is_string()) return out;
-  auto refs = when_references(spec["when"].get<std::string>());
+  if (!spec.when_) return out;
+  auto refs = when_references(*spec.when_);
   if (!refs.ok()) return out;  // settle_without_running reports it.
   for (const std::string& r : *refs) {
     constexpr std::string_view kPrefix = "steps.", kSuffix = ".phase";
@@ -239,124 +252,135 @@ std::set<std::string> phases_read(const json& spec) {
 
 int count_running(const json& run) {
   int n = 0;
-  for (const json& s : run["steps"]) n += s.value("phase", "") == "Running";
+  for (const json& s : run["steps"]) n += phase_of(s) == StepPhase::kRunning;
   return n;
+}
+
+// Whether a Pending step may start: every dependency Succeeded, Skipped or Cached (or finished
+// at all, when the step's `when` reads its phase). A dependency in `blocked` blocks the step too.
+bool dependencies_ready(StepContext& c, json& st, const api::PipelineStep& spec,
+                        std::set<std::string>& blocked) {
+  bool ready = true;
+  const std::set<std::string> watched = phases_read(spec);
+  for (const std::string& dep : spec.depends_on) {
+    const json* d = find_step(c.run, dep);
+    static const json kAbsent = json::object();  // A dependency not in the run: no phase.
+    const std::optional<StepPhase> dep_phase = phase_of(d == nullptr ? kAbsent : *d);
+    // A `when` reading the dependency's phase wants it finished, however it finished.
+    const bool settled = watched.contains(dep) && phase_done(dep_phase);
+    if (blocked.contains(dep) && !settled) {
+      blocked.insert(spec.name);
+      st["message"] = "upstream step " + dep + " did not succeed";
+      return false;
+    }
+    ready &= phase_ok(dep_phase) || settled;
+  }
+  return ready;
 }
 
 // Advances the DAG steps; true while any of them can still move.
 bool advance_dag(StepContext& c) {
-  const json& steps = c.in.pipeline.at("spec").at("steps");
-  const long long parallelism = int_at(c.in.pipeline, "/spec/parallelism", 1 << 30);
-  int slots = static_cast<int>(parallelism) - count_running(c.run);
+  const std::vector<api::PipelineStep>& steps = c.in.spec.steps;
+  const int parallelism = c.in.spec.parallelism ? *c.in.spec.parallelism  // Default: unbounded.
+                                                : std::numeric_limits<int>::max();
+  int slots = parallelism - count_running(c.run);
   std::set<std::string> blocked;
   bool active = false;
-  for (std::size_t i : dag_order(c.in.pipeline)) {
-    const json& spec = steps[i];
-    json* st = find_step(c.run, spec.value("name", ""));
+  for (std::size_t i : dag_order(c.in.spec)) {
+    const api::PipelineStep& spec = steps[i];
+    json* st = find_step(c.run, spec.name);
     if (st == nullptr) continue;
-    if (st->value("phase", "Pending") == "Running") {
+    if (phase_of(*st) == StepPhase::kRunning) {
       observe_running(c, *st, spec);
-      if (st->value("phase", "") != "Running") ++slots;
+      if (phase_of(*st) != StepPhase::kRunning) ++slots;
     }
-    if (st->value("phase", "") != "Pending") {
-      if (phase_bad(st->value("phase", ""))) blocked.insert(st->value("name", ""));
-      active |= st->value("phase", "") == "Running";
+    if (const auto phase = phase_of(*st); phase != StepPhase::kPending) {
+      if (phase_bad(phase)) blocked.insert(spec.name);
+      active |= phase == StepPhase::kRunning;
       continue;
     }
-    bool ready = true;
-    const std::set<std::string> watched = phases_read(spec);
-    for (const std::string& dep : spec.value("dependsOn", std::vector<std::string>{})) {
-      const json* d = find_step(c.run, dep);
-      const std::string dep_phase = d == nullptr ? "" : d->value("phase", "");
-      // A `when` reading the dependency's phase wants it finished, however it finished.
-      const bool settled = watched.contains(dep) && phase_done(dep_phase);
-      if (blocked.contains(dep) && !settled) {
-        blocked.insert(st->value("name", ""));
-        (*st)["message"] = "upstream step " + dep + " did not succeed";
-        ready = false;
-        break;
-      }
-      ready &= phase_ok(dep_phase) || settled;
-    }
-    if (blocked.contains(st->value("name", ""))) continue;
+    const bool ready = dependencies_ready(c, *st, spec, blocked);
+    if (blocked.contains(spec.name)) continue;
     active = true;
     if (ready) consider_ready(c, *st, spec, slots);
   }
   return active;
 }
 
-std::string main_phase(const json& pipeline, json& run) {
-  for (const json& spec : pipeline.at("spec").at("steps")) {
-    const json* st = find_step(run, spec.value("name", ""));
-    if (st == nullptr || !phase_ok(st->value("phase", ""))) return "Failed";
+RunPhase main_phase(const api::DataPipelineSpec& spec, json& run) {
+  for (const api::PipelineStep& step : spec.steps) {
+    const json* st = find_step(run, step.name);
+    if (st == nullptr || !phase_ok(phase_of(*st))) return RunPhase::kFailed;
   }
-  return "Succeeded";
+  return RunPhase::kSucceeded;
 }
 
 // Runs spec.onExit after the DAG; true while it still runs.
 bool advance_on_exit(StepContext& c) {
-  const json& spec = c.in.pipeline.at("spec");
-  if (!spec.contains("onExit")) return false;
-  const json& exit = spec["onExit"];
-  json* st = find_step(c.run, exit.value("name", ""));
+  if (!c.in.spec.on_exit) return false;
+  const api::PipelineStep& exit = *c.in.spec.on_exit;
+  json* st = find_step(c.run, exit.name);
   if (st == nullptr) {
-    c.run["steps"].push_back(
-        {{"name", exit.value("name", "")}, {"phase", "Pending"}, {"attempts", 0}});
+    c.run["steps"].push_back({{"name", exit.name}, {"attempts", 0}});
     st = &c.run["steps"].back();
+    set_phase(*st, StepPhase::kPending);
   }
   int slots = 1;
-  if (st->value("phase", "") == "Running") observe_running(c, *st, exit);
-  if (st->value("phase", "") == "Pending") consider_ready(c, *st, exit, slots);
-  return !phase_done(st->value("phase", ""));
+  if (phase_of(*st) == StepPhase::kRunning) observe_running(c, *st, exit);
+  if (phase_of(*st) == StepPhase::kPending) consider_ready(c, *st, exit, slots);
+  return !phase_done(phase_of(*st));
 }
 
 void enforce_deadline(StepContext& c) {
-  const long long deadline = int_at(c.in.pipeline, "/spec/activeDeadlineSeconds", -1);
   const auto start = parse_time(c.run.value("startTime", ""));
-  if (deadline < 0 || !start) return;
-  const TimePoint end = *start + Seconds(deadline);
+  if (!c.in.spec.active_deadline_seconds || !start) return;
+  const TimePoint end = *start + Seconds(*c.in.spec.active_deadline_seconds);
   if (c.in.now < end) {
     c.plan.requeue_in(std::chrono::duration_cast<Seconds>(end - c.in.now));
     return;
   }
   for (json& st : c.run["steps"]) {
-    const std::string phase = st.value("phase", "");
-    if (phase != "Running" && phase != "Pending") continue;
-    if (const json* job = find_job(c.in.jobs, st.value("jobName", "")); job && phase == "Running") {
+    const auto phase = phase_of(st);
+    if (phase != StepPhase::kRunning && phase != StepPhase::kPending) continue;
+    if (const json* job = find_job(c.in.jobs, st.value("jobName", ""));
+        job && phase == StepPhase::kRunning) {
       c.plan.remove.push_back(delete_ref_of(*job));
     }
-    finish_step(st, "Failed", "run deadline (activeDeadlineSeconds) exceeded", c.in.now);
+    finish_step(st, StepPhase::kFailed, "run deadline (activeDeadlineSeconds) exceeded", c.in.now);
   }
 }
 
 }  // namespace
 
-json new_run(const json& pipeline, const std::string& name, TimePoint now) {
+json new_run(const api::DataPipelineSpec& spec, const std::string& name, TimePoint now) {
   json steps = json::array();
-  for (const json& s : pipeline.at("spec").at("steps")) {
-    steps.push_back({{"name", s.value("name", "")}, {"phase", "Pending"}, {"attempts", 0}});
+  for (const api::PipelineStep& s : spec.steps) {
+    steps.push_back(
+        {{"name", s.name}, {"phase", api::to_string(StepPhase::kPending)}, {"attempts", 0}});
   }
-  return {{"name", name}, {"phase", "Running"}, {"startTime", format_time(now)}, {"steps", steps}};
+  return {{"name", name},
+          {"phase", api::to_string(RunPhase::kRunning)},
+          {"startTime", format_time(now)},
+          {"steps", steps}};
 }
 
-json rerun_of(const json& pipeline, const json& source, const std::string& from_step,
+json rerun_of(const api::DataPipelineSpec& spec, const json& source, const std::string& from_step,
               const std::string& name, TimePoint now) {
-  json run = new_run(pipeline, name, now);
+  json run = new_run(spec, name, now);
   // Downstream of from_step, in topological order.
   std::set<std::string> redo = {from_step};
-  const json& steps = pipeline.at("spec").at("steps");
-  for (std::size_t i : dag_order(pipeline)) {
-    for (const std::string& dep : steps[i].value("dependsOn", std::vector<std::string>{})) {
-      if (redo.contains(dep)) redo.insert(steps[i].value("name", ""));
+  for (std::size_t i : dag_order(spec)) {
+    for (const std::string& dep : spec.steps[i].depends_on) {
+      if (redo.contains(dep)) redo.insert(spec.steps[i].name);
     }
   }
   json source_copy = source;
   for (json& st : run["steps"]) {
     const std::string step = st.value("name", "");
     const json* old = find_step(source_copy, step);
-    if (redo.contains(step) || old == nullptr || !phase_ok(old->value("phase", ""))) continue;
+    if (redo.contains(step) || old == nullptr || !phase_ok(phase_of(*old))) continue;
     st = *old;
-    st["phase"] = old->value("phase", "") == "Skipped" ? "Skipped" : "Cached";
+    set_phase(st, phase_of(*old) == StepPhase::kSkipped ? StepPhase::kSkipped : StepPhase::kCached);
     st["message"] = "kept from run " + source.value("name", "");
   }
   run["message"] = "rerun of " + source.value("name", "") + " from step " + from_step;
@@ -368,27 +392,28 @@ void advance_run(json& run, const RunInputs& in, Plan& plan) {
   StepContext c{in, run, plan, ""};
   enforce_deadline(c);
   if (advance_dag(c)) return;
-  c.run_phase = main_phase(in.pipeline, run);
+  const RunPhase phase = main_phase(in.spec, run);
+  c.run_phase = api::to_string(phase);
   if (advance_on_exit(c)) return;
   run["phase"] = c.run_phase;
   run["completionTime"] = format_time(in.now);
-  const bool ok = c.run_phase == "Succeeded";
+  const bool ok = phase == RunPhase::kSucceeded;
   plan.events.push_back({ok ? "Normal" : "Warning", ok ? "RunSucceeded" : "RunFailed",
                          "run " + run.value("name", "") + " " + c.run_phase});
 }
 
 bool run_active(const json& run) {
-  const std::string phase = run.value("phase", "");
-  return phase == "Pending" || phase == "Running";
+  const auto phase = api::parse_RunPhase(run.value("phase", ""));
+  return phase == RunPhase::kPending || phase == RunPhase::kRunning;
 }
 
-std::string run_progress(const json& pipeline, const json& run) {
+std::string run_progress(const api::DataPipelineSpec& spec, const json& run) {
   int done = 0, total = 0;
   json copy = run;
-  for (const json& spec : pipeline.at("spec").at("steps")) {
+  for (const api::PipelineStep& step : spec.steps) {
     ++total;
-    const json* st = find_step(copy, spec.value("name", ""));
-    done += st != nullptr && phase_ok(st->value("phase", ""));
+    const json* st = find_step(copy, step.name);
+    done += st != nullptr && phase_ok(phase_of(*st));
   }
   return std::to_string(done) + "/" + std::to_string(total);
 }

@@ -22,15 +22,19 @@
 #include <string>
 #include <vector>
 
+#include "controllers/api/v1alpha1.h"
 #include "controllers/common/plan.h"
 #include "controllers/common/time.h"
 #include "controllers/datapipeline/job.h"
 
 namespace kiln::controllers::datapipeline {
 
+namespace api = kiln::api::v1alpha1;
+
 // What one run's advance reads. References must outlive the call.
 struct RunInputs {
-  const nlohmann::json& pipeline;           // The whole DataPipeline.
+  const nlohmann::json& pipeline;           // The whole DataPipeline (metadata for its children).
+  const api::DataPipelineSpec& spec;        // Its decoded spec.
   const std::vector<nlohmann::json>& jobs;  // Jobs labelled with this run.
   const std::vector<nlohmann::json>& pods;  // Pods labelled with this run.
   const nlohmann::json& history;            // status.runs (cache lookups).
@@ -40,11 +44,11 @@ struct RunInputs {
 
 // A new run: {name, phase Running, startTime now, steps [{name, phase Pending, attempts 0}] in
 // spec order}.
-nlohmann::json new_run(const nlohmann::json& pipeline, const std::string& name, TimePoint now);
+nlohmann::json new_run(const api::DataPipelineSpec& spec, const std::string& name, TimePoint now);
 
 // A run that keeps `source`'s results for every step not downstream of `from_step` (and not
 // `from_step` itself): Succeeded/Cached steps become Cached with their outputs, the rest Pending.
-nlohmann::json rerun_of(const nlohmann::json& pipeline, const nlohmann::json& source,
+nlohmann::json rerun_of(const api::DataPipelineSpec& spec, const nlohmann::json& source,
                         const std::string& from_step, const std::string& name, TimePoint now);
 
 // Advances `run` (an element of status.runs) by one level: Jobs to apply or delete, Events and
@@ -55,6 +59,6 @@ void advance_run(nlohmann::json& run, const RunInputs& in, Plan& plan);
 bool run_active(const nlohmann::json& run);
 
 // "done/total" over the DAG steps (Succeeded, Skipped or Cached count as done).
-std::string run_progress(const nlohmann::json& pipeline, const nlohmann::json& run);
+std::string run_progress(const api::DataPipelineSpec& spec, const nlohmann::json& run);
 
 }  // namespace kiln::controllers::datapipeline

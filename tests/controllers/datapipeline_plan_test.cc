@@ -369,6 +369,54 @@ TEST(DataPipelinePlan, OnExitRunsAfterTheDagWithTheRunPhase) {
   EXPECT_EQ(w.pipeline["status"]["progress"], "0/1");
 }
 
+TEST(DataPipelinePlan, ASpecKilnCannotReadIsReportedAndTouchesNoChild) {
+  // What the API server may let through: a field of a newer CRD than this Kiln, a wrong type.
+  struct Case {
+    const char* pointer;
+    json value;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"/spec/steps/1/retries", 3, "spec.steps[1].retries: unknown field"},
+      {"/spec/parallelism", "two", "spec.parallelism: expected an integer, got string"},
+  };
+  for (const Case& c : cases) {
+    World w{make_pipeline(json::array({make_step("a"), make_step("b", {"a"})}))};
+    w.step();
+    w.complete(w.job("a"));  // A readable spec would now start b.
+    const json runs = w.pipeline["status"]["runs"];
+    w.pipeline["metadata"]["generation"] = 2;
+    w.pipeline[json::json_pointer(c.pointer)] = c.value;
+    w.expect_readable_spec = false;
+    const Plan& plan = w.step();
+    EXPECT_TRUE(plan.apply.empty()) << c.pointer;
+    EXPECT_TRUE(plan.remove.empty()) << c.pointer;
+    EXPECT_TRUE(plan.events.empty()) << c.pointer;
+    EXPECT_FALSE(plan.requeue_after.has_value()) << c.pointer;
+    EXPECT_EQ(plan.status["runs"], runs) << c.pointer;
+    EXPECT_EQ(plan.status["observedGeneration"], 2);
+    for (const auto& [type, want] :
+         {std::pair{"Running", "False"}, {"Succeeded", "False"}, {"Failed", "True"}}) {
+      const json* condition = find_condition(plan.status, type);
+      ASSERT_NE(condition, nullptr) << type;
+      EXPECT_EQ((*condition)["status"], want) << type;
+      EXPECT_EQ((*condition)["reason"], "InvalidSpec") << type;
+      EXPECT_EQ((*condition)["message"],
+                std::string(c.message) +
+                    " (Kiln cannot read this spec: no run advances until it is fixed)");
+      EXPECT_EQ((*condition)["observedGeneration"], 2);
+    }
+
+    w.pipeline["spec"] =
+        make_pipeline(json::array({make_step("a"), make_step("b", {"a"})}))["spec"];
+    w.expect_readable_spec = true;
+    w.step();  // Fixed: the run goes on.
+    EXPECT_EQ(w.phase("b"), "Running") << c.pointer;
+    EXPECT_FALSE(condition_true(w.pipeline["status"], "Failed"));
+    EXPECT_TRUE(condition_true(w.pipeline["status"], "Running"));
+  }
+}
+
 TEST(DataPipelinePlan, PlanningAgainWithoutChangesIsANoOp) {
   World w{make_pipeline(json::array({make_step("a"), make_step("b", {"a"})}))};
   w.step();

@@ -1,7 +1,9 @@
-// DataPipeline step helpers: `when` expressions, substitution, retry decisions, backoff delays.
+// DataPipeline step helpers: `when` expressions, substitution, retry decisions, backoff delays,
+// cache keys.
 
 #include <gtest/gtest.h>
 
+#include "controllers/common/names.h"
 #include "controllers/datapipeline/attempt.h"
 #include "controllers/datapipeline/cache.h"
 #include "controllers/datapipeline/expr.h"
@@ -129,33 +131,45 @@ TEST(Substitute, ReplacesEveryReference) {
 }
 
 TEST(Retry, PolicyAndLimitDecide) {
+  using Policy = api::PipelineStepRetryStrategyRetryPolicy;
   struct Case {
     Kind kind;
-    const char* policy;
+    Policy policy;
     int attempts;
     int limit;
     bool want;
   };
   const Case cases[] = {
-      {Kind::kFailed, "OnFailure", 1, 1, true},  {Kind::kFailed, "OnFailure", 2, 1, false},
-      {Kind::kError, "OnFailure", 1, 3, false},  {Kind::kError, "OnError", 1, 3, true},
-      {Kind::kFailed, "OnError", 1, 3, false},   {Kind::kFailed, "Always", 1, 3, true},
-      {Kind::kError, "Always", 3, 3, true},      {Kind::kError, "Always", 4, 3, false},
-      {Kind::kFailed, "OnFailure", 1, 0, false},
+      {Kind::kFailed, Policy::kOnFailure, 1, 1, true},
+      {Kind::kFailed, Policy::kOnFailure, 2, 1, false},
+      {Kind::kError, Policy::kOnFailure, 1, 3, false},
+      {Kind::kError, Policy::kOnError, 1, 3, true},
+      {Kind::kFailed, Policy::kOnError, 1, 3, false},
+      {Kind::kFailed, Policy::kAlways, 1, 3, true},
+      {Kind::kError, Policy::kAlways, 3, 3, true},
+      {Kind::kError, Policy::kAlways, 4, 3, false},
+      {Kind::kFailed, Policy::kOnFailure, 1, 0, false},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(should_retry(c.kind, c.policy, c.attempts, c.limit), c.want)
-        << c.policy << " attempts=" << c.attempts << " limit=" << c.limit;
+    api::PipelineStepRetryStrategy strategy;
+    strategy.retry_policy = c.policy;
+    strategy.limit = c.limit;
+    EXPECT_EQ(should_retry(c.kind, strategy, c.attempts), c.want)
+        << api::to_string(c.policy) << " attempts=" << c.attempts << " limit=" << c.limit;
   }
+  EXPECT_FALSE(should_retry(Kind::kFailed, api::PipelineStepRetryStrategy{}, 1));  // Limit 0.
 }
 
 TEST(Retry, BackoffGrowsByTheFactorUpToTheCap) {
-  const json strategy = {{"backoff", {{"duration", "5s"}, {"factor", 3}, {"maxDuration", "1m"}}}};
-  EXPECT_EQ(backoff_delay(strategy, 1), 5s);
-  EXPECT_EQ(backoff_delay(strategy, 2), 15s);
-  EXPECT_EQ(backoff_delay(strategy, 3), 45s);
-  EXPECT_EQ(backoff_delay(strategy, 4), 60s);
-  EXPECT_EQ(backoff_delay(json::object(), 2), 20s);  // CRD defaults: 10s * 2.
+  const api::PipelineStepRetryStrategyBackoff backoff{"5s", 3, "1m"};
+  EXPECT_EQ(backoff_delay(backoff, 1), 5s);
+  EXPECT_EQ(backoff_delay(backoff, 2), 15s);
+  EXPECT_EQ(backoff_delay(backoff, 3), 45s);
+  EXPECT_EQ(backoff_delay(backoff, 4), 60s);
+  EXPECT_EQ(backoff_delay(api::PipelineStepRetryStrategyBackoff{}, 2), 20s);  // Schema: 10s * 2.
+  // The API server refuses a duration outside the schema's pattern; should one reach us, it
+  // counts as the schema's default.
+  EXPECT_EQ(backoff_delay({"soon", 2, "5m"}, 1), 10s);
 }
 
 TEST(Attempt, ReadsOutputsFromTheTerminationMessage) {
@@ -194,14 +208,23 @@ TEST(Attempt, DeadlineIsAnErrorAndExitCodeAFailure) {
 }
 
 TEST(Cache, KeyDependsOnWhatDeterminesTheResult) {
-  const json step = {{"name", "f"}, {"image", "i:1"}, {"args", {"a"}}};
+  api::PipelineStep step;
+  step.name = "f";
+  step.image = "i:1";
+  step.args = {"a"};
   const json params = {{"month", "1"}};
   const std::string key = cache_key(step, params);
-  json renamed = step;
-  renamed["name"] = "g";  // The name does not change the work.
+  // The key of the JSON the API server stores (what earlier Kilns hashed) is unchanged.
+  EXPECT_EQ(key, sha256_hex(json({{"image", "i:1"}, {"args", {"a"}}, {"parameters", params}})
+                                .dump()));
+  api::PipelineStep renamed = step;
+  renamed.name = "g";  // The name does not change the work.
   EXPECT_EQ(cache_key(renamed, params), key);
-  json other_image = step;
-  other_image["image"] = "i:2";
+  api::PipelineStep retried = step;
+  retried.retry_strategy.emplace();  // Nor does how failures are retried.
+  EXPECT_EQ(cache_key(retried, params), key);
+  api::PipelineStep other_image = step;
+  other_image.image = "i:2";
   EXPECT_NE(cache_key(other_image, params), key);
   EXPECT_NE(cache_key(step, {{"month", "2"}}), key);
 }
@@ -227,8 +250,8 @@ TEST(Cache, HitsOnlyRecentSucceededStepsWithTheSameKey) {
   EXPECT_EQ(hit->run, "r2");
   EXPECT_EQ(hit->outputs, json({{"x", "2"}}));
   EXPECT_FALSE(find_cache_hit(runs, "k", "1h", now).has_value());
-  EXPECT_FALSE(find_cache_hit(runs, "other", "", now).has_value());
-  EXPECT_EQ(find_cache_hit(runs, "k", "", now)->run, "r2");  // Forever: the newest wins.
+  EXPECT_FALSE(find_cache_hit(runs, "other", std::nullopt, now).has_value());
+  EXPECT_EQ(find_cache_hit(runs, "k", std::nullopt, now)->run, "r2");  // Forever: the newest wins.
 }
 
 }  // namespace

@@ -1,6 +1,10 @@
 #include "datapipeline_world.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
+
+#include "controllers/api/v1alpha1.h"
 
 namespace kiln::controllers::datapipeline::testing {
 
@@ -35,6 +39,10 @@ void finish(World& w, const std::string& name, const std::string& type, const js
 }  // namespace
 
 const Plan& World::step() {
+  if (expect_readable_spec) {
+    const auto spec = api::parse_data_pipeline_spec(pipeline);
+    EXPECT_TRUE(spec.ok()) << "fixture: " << spec.error().message();
+  }
   last = plan_datapipeline(pipeline, observed, now, BuildOptions{});
   pipeline["status"] = last.status;
   for (const json& o : last.apply) {
