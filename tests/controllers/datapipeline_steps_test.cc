@@ -1,5 +1,5 @@
-// DataPipeline step helpers: `when` expressions, substitution, retry decisions, backoff delays,
-// cache keys.
+// DataPipeline step helpers: `when` expressions, substitution, step Jobs, retry decisions,
+// backoff delays, cache keys.
 
 #include <gtest/gtest.h>
 
@@ -7,6 +7,8 @@
 #include "controllers/datapipeline/attempt.h"
 #include "controllers/datapipeline/cache.h"
 #include "controllers/datapipeline/expr.h"
+#include "controllers/datapipeline/job.h"
+#include "controllers/datapipeline/resolve.h"
 
 namespace kiln::controllers::datapipeline {
 namespace {
@@ -128,6 +130,88 @@ TEST(Substitute, ReplacesEveryReference) {
                          {{"parameters.month", "7"}, {"steps.a.outputs.rows", "9"}});
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(*text, "m=7 r=97");
+}
+
+api::PipelineStep decoded_step(const json& j) {
+  api::PipelineStep step;
+  const auto ok = api::decode(j, "step", step);
+  EXPECT_TRUE(ok.ok()) << ok.error().message();
+  return step;
+}
+
+TEST(Resolve, SubstitutesInputsFirstThenCommandArgsAndEnv) {
+  const api::PipelineStep step = decoded_step(json::parse(R"({
+    "name": "train", "image": "i:1", "command": ["run", "{{inputs.parameters.m}}"],
+    "args": ["--rows={{steps.a.outputs.rows}}"],
+    "env": [{"name": "MONTH", "value": "{{parameters.month}}"}, {"name": "FROM",
+             "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+    "inputs": {"parameters": [{"name": "m", "value": "m{{parameters.month}}"}, {"name": "e"}]}
+  })"));
+  Variables vars = {{"parameters.month", "7"}, {"steps.a.outputs.rows", "9"}};
+  auto resolved = resolve_step(step, vars);
+  ASSERT_TRUE(resolved.ok()) << resolved.error().to_string();
+  EXPECT_EQ(resolved->command, (std::vector<std::string>{"run", "m7"}));
+  EXPECT_EQ(resolved->args, std::vector<std::string>{"--rows=9"});
+  EXPECT_EQ(resolved->env[0].value, "7");
+  EXPECT_EQ(resolved->env[1].value, std::nullopt);  // valueFrom stays as written.
+  EXPECT_EQ(resolved->inputs->parameters[1].value, "");  // No value: empty.
+  EXPECT_EQ(vars.at("inputs.parameters.m"), "m7");
+
+  Variables none;
+  auto unknown = resolve_step(step, none);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message().find("step train inputs"), std::string::npos)
+      << unknown.error().message();
+}
+
+json pipeline_object() {
+  return {{"apiVersion", "kiln.dev/v1alpha1"},
+          {"kind", "DataPipeline"},
+          {"metadata", {{"name", "flights"}, {"namespace", "ns"}, {"uid", "uid-7"}}}};
+}
+
+TEST(StepJob, ContainerFieldsMakeContainerMainWithThePullPolicyOfTheStepOrTheOptions) {
+  api::DataPipelineSpec spec;
+  const api::PipelineStep step = decoded_step({{"name", "a"},
+                                               {"image", "i:1"},
+                                               {"args", {"x"}},
+                                               {"resources", {{"limits", {{"cpu", "1"}}}}}});
+  const json job = desired_step_job(pipeline_object(), spec, "flights-r", step, 1, BuildOptions{});
+  const json& c = job["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(c["name"], "main");
+  EXPECT_EQ(c["image"], "i:1");
+  EXPECT_EQ(c["imagePullPolicy"], "IfNotPresent");
+  EXPECT_EQ(c["args"], json({"x"}));
+  EXPECT_EQ(c["resources"]["limits"]["cpu"], "1");
+  EXPECT_FALSE(c.contains("command"));
+  EXPECT_FALSE(job["spec"].contains("activeDeadlineSeconds"));
+  api::PipelineStep always = step;
+  always.image_pull_policy = api::PullPolicy::kAlways;
+  EXPECT_EQ(desired_step_job(pipeline_object(), spec, "flights-r", always, 1, BuildOptions{})
+                ["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "Always");
+}
+
+TEST(StepJob, ATemplateStepKeepsItsPodAndGetsTheWorkspaceAtItsMountPath) {
+  api::DataPipelineSpec spec;
+  spec.workspace.emplace();
+  spec.workspace->mount_path = "/data";
+  spec.workspace->persistent_volume_claim = api::WorkspacePersistentVolumeClaim{"shared"};
+  const api::PipelineStep step = decoded_step(json::parse(R"({
+    "name": "t", "timeoutSeconds": 60,
+    "template": {"metadata": {"labels": {"team": "ml"}},
+                 "spec": {"containers": [{"name": "x", "image": "i:2"}]}}
+  })"));
+  const json job = desired_step_job(pipeline_object(), spec, "flights-r", step, 2, BuildOptions{});
+  EXPECT_EQ(job["metadata"]["name"], "flights-r-t-2");
+  EXPECT_EQ(job["spec"]["activeDeadlineSeconds"], 60);
+  const json& pod = job["spec"]["template"];
+  EXPECT_EQ(pod["metadata"]["labels"]["team"], "ml");
+  EXPECT_EQ(pod["metadata"]["labels"]["kiln.dev/step"], "t");
+  EXPECT_EQ(pod["spec"]["containers"][0]["name"], "x");
+  EXPECT_EQ(pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"], "/data");
+  EXPECT_EQ(pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"], "shared");
+  EXPECT_EQ(desired_workspace_claim(pipeline_object(), spec, "flights-r"), nullptr);
 }
 
 TEST(Retry, PolicyAndLimitDecide) {
