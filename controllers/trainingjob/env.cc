@@ -35,23 +35,29 @@ std::string tf_config(const std::string& job, const std::string& service, int re
 
 }  // namespace
 
-json framework_env(const std::string& framework, const std::string& job, const std::string& service,
+json framework_env(api::Framework framework, const std::string& job, const std::string& service,
                    int replicas) {
   json env = json::array({index_env("JOB_COMPLETION_INDEX")});
   const std::string master = worker_host(job, 0, service);
   const std::string world = std::to_string(replicas);
-  if (framework == "pytorch") {
-    env.push_back(value_env("MASTER_ADDR", master));
-    env.push_back(value_env("MASTER_PORT", std::to_string(kPytorchPort)));
-    env.push_back(value_env("WORLD_SIZE", world));
-    env.push_back(index_env("RANK"));
-  } else if (framework == "xgboost") {
-    env.push_back(value_env("DMLC_TRACKER_URI", master));
-    env.push_back(value_env("DMLC_TRACKER_PORT", std::to_string(kXgboostTrackerPort)));
-    env.push_back(index_env("DMLC_TASK_ID"));
-    env.push_back(value_env("DMLC_NUM_WORKER", world));
-  } else if (framework == "tensorflow") {
-    env.push_back(value_env("TF_CONFIG", tf_config(job, service, replicas)));
+  switch (framework) {
+    case api::Framework::kPytorch:
+      env.push_back(value_env("MASTER_ADDR", master));
+      env.push_back(value_env("MASTER_PORT", std::to_string(kPytorchPort)));
+      env.push_back(value_env("WORLD_SIZE", world));
+      env.push_back(index_env("RANK"));
+      break;
+    case api::Framework::kXgboost:
+      env.push_back(value_env("DMLC_TRACKER_URI", master));
+      env.push_back(value_env("DMLC_TRACKER_PORT", std::to_string(kXgboostTrackerPort)));
+      env.push_back(index_env("DMLC_TASK_ID"));
+      env.push_back(value_env("DMLC_NUM_WORKER", world));
+      break;
+    case api::Framework::kTensorflow:
+      env.push_back(value_env("TF_CONFIG", tf_config(job, service, replicas)));
+      break;
+    case api::Framework::kGeneric:
+      break;
   }
   return env;
 }

@@ -21,7 +21,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "controllers/api/v1alpha1.h"
+
 namespace kiln::controllers::trainingjob {
+
+namespace api = kiln::api::v1alpha1;
 
 inline constexpr int kPytorchPort = 23456;
 inline constexpr int kXgboostTrackerPort = 9091;
@@ -29,8 +33,7 @@ inline constexpr int kTensorflowPort = 2222;
 
 // The env list (Kubernetes EnvVar objects) for `framework` with `replicas` workers of Job `job`
 // behind Service `service`. JOB_COMPLETION_INDEX comes first so later values may reference it.
-// Unknown frameworks are treated as generic.
-nlohmann::json framework_env(const std::string& framework, const std::string& job,
+nlohmann::json framework_env(api::Framework framework, const std::string& job,
                              const std::string& service, int replicas);
 
 // Puts `extra` (an env list) first in the container's env, so the user's own variables may

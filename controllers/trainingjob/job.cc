@@ -11,29 +11,23 @@ using nlohmann::json;
 
 namespace {
 
-std::string format_number(double v) {
-  std::string s = json(v).dump();
-  return s;
-}
+std::string format_number(double v) { return json(v).dump(); }
 
-json train_args(const json& x, const StorageUri& data, const StorageUri& output) {
-  json args = {"--data", data.local_path, "--label", x.value("label", "")};
+json train_args(const api::XGBoostTrainer& x, const StorageUri& data, const StorageUri& output) {
+  json args = {"--data", data.local_path, "--label", x.label};
   args.push_back("--objective");
-  args.push_back(x.value("objective", "binary:logistic"));
+  args.push_back(std::string(api::to_string(x.objective)));
   args.push_back("--rounds");
-  args.push_back(std::to_string(x.value("numRounds", 100)));
+  args.push_back(std::to_string(x.num_rounds));
   args.push_back("--test-fraction");
-  args.push_back(format_number(x.value("validationFraction", 0.2)));
-  if (x.contains("params") && x["params"].is_object()) {
-    for (const auto& [key, value] : x["params"].items()) {
-      args.push_back("--param");
-      args.push_back(key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
-    }
+  args.push_back(format_number(x.validation_fraction));
+  for (const auto& [key, value] : x.params) {  // std::map: in key order.
+    args.push_back("--param");
+    args.push_back(key + "=" + value);
   }
-  for (const json& feature : x.value("features", json::array())) {
-    if (!feature.is_string()) continue;
+  for (const std::string& feature : x.features) {
     args.push_back("--feature");
-    args.push_back(feature.get<std::string>());
+    args.push_back(feature);
   }
   args.push_back("--output");
   args.push_back(output.local_path);
@@ -53,80 +47,88 @@ json pod_failure_policy() {
                               {"onExitCodes", {{"operator", "In"}, {"values", codes}}}}})}};
 }
 
-Result<json> pod_spec(const json& tj, const BuildOptions& options) {
-  const json& spec = tj.at("spec");
-  if (spec.contains("builtin")) {
-    KILN_TRY(json trainer, builtin_trainer(tj, options));
+// `object[key]` when both are objects, else {}: spec.template is a PodTemplateSpec kept as JSON.
+json object_member(const json& object, const char* key) {
+  if (!object.is_object()) return json::object();
+  const auto it = object.find(key);
+  return it != object.end() && it->is_object() ? *it : json::object();
+}
+
+Result<json> pod_spec(const api::TrainingJobSpec& spec, const BuildOptions& options) {
+  if (spec.builtin) {
+    KILN_TRY(json trainer, builtin_trainer(spec.builtin->xgboost, spec.output, options));
     return json{{"containers", json::array({trainer["container"]})},
                 {"volumes", trainer["volumes"]}};
   }
-  json template_spec = spec.value("template", json::object()).value("spec", json::object());
-  return template_spec;
+  return object_member(spec.template_, "spec");
 }
 
 }  // namespace
 
-Result<json> builtin_trainer(const json& tj, const BuildOptions& options) {
-  const json& x = tj.at("spec").at("builtin").at("xgboost");
-  KILN_TRY(StorageUri data, parse_storage_uri(x.value("data", "")));
-  KILN_TRY(StorageUri output, parse_storage_uri(string_at(tj, "/spec/output/modelUri")));
+const api::RunPolicy& run_policy_of(const api::TrainingJobSpec& spec) {
+  static const api::RunPolicy kDefaults;
+  return spec.run_policy ? *spec.run_policy : kDefaults;
+}
+
+Result<json> builtin_trainer(const api::XGBoostTrainer& x, const api::TrainingOutput& output,
+                             const BuildOptions& options) {
+  KILN_TRY(StorageUri data, parse_storage_uri(x.data));
+  KILN_TRY(StorageUri out, parse_storage_uri(output.model_uri));
   json volumes = json::array();
   json mounts = json::array();
-  if (output.on_claim()) {
-    volumes.push_back(claim_volume(output.claim, false));
-    mounts.push_back(claim_mount(output.claim, false));
+  if (out.on_claim()) {
+    volumes.push_back(claim_volume(out.claim, false));
+    mounts.push_back(claim_mount(out.claim, false));
   }
-  if (data.on_claim() && data.claim != output.claim) {
+  if (data.on_claim() && data.claim != out.claim) {
     volumes.push_back(claim_volume(data.claim, true));
     mounts.push_back(claim_mount(data.claim, true));
   }
   json container = {{"name", "trainer"},
-                    {"image", x.value("image", options.runtime_image)},
+                    {"image", x.image ? *x.image : options.runtime_image},
                     {"imagePullPolicy", options.image_pull_policy},
                     {"command", {"kiln-runtime", "train"}},
-                    {"args", train_args(x, data, output)},
+                    {"args", train_args(x, data, out)},
                     {"volumeMounts", mounts},
                     {"terminationMessagePolicy", "FallbackToLogsOnError"}};
-  if (x.contains("resources")) container["resources"] = x["resources"];
+  if (!x.resources.is_null()) container["resources"] = x.resources;
   return json{{"container", container}, {"volumes", volumes}};
 }
 
-Result<json> desired_job(const json& tj, long long restarts, const BuildOptions& options,
-                         std::optional<long long> deadline_seconds) {
+Result<json> desired_job(const json& tj, const api::TrainingJobSpec& spec, long long restarts,
+                         const BuildOptions& options, std::optional<long long> deadline_seconds) {
   const std::string tj_name = string_at(tj, "/metadata/name");
-  const json& spec = tj.at("spec");
-  const json run_policy = spec.value("runPolicy", json::object());
-  const int replicas = spec.value("replicas", 1);
+  const api::RunPolicy& run_policy = run_policy_of(spec);
   const std::string job = job_name(tj_name, restarts);
   const std::string service = service_name(tj_name);
 
-  KILN_TRY(json pod, pod_spec(tj, options));
+  KILN_TRY(json pod, pod_spec(spec, options));
   pod["subdomain"] = service;
   pod["restartPolicy"] = "Never";
-  const json env = framework_env(spec.value("framework", "generic"), job, service, replicas);
+  const json env = framework_env(spec.framework, job, service, spec.replicas);
   for (json& container : pod["containers"]) merge_env(container, env);
 
   json pod_labels = common_labels();
   pod_labels.update(labels(tj_name));
-  json pod_meta = spec.value("template", json::object()).value("metadata", json::object());
-  if (pod_meta.contains("labels")) pod_labels.update(pod_meta["labels"]);
+  json pod_meta = object_member(spec.template_, "metadata");
+  pod_labels.update(object_member(pod_meta, "labels"));
   pod_meta["labels"] = pod_labels;
 
-  const bool gang = run_policy.value("gangRestart", true);
-  json job_spec = {{"completionMode", "Indexed"},
-                   {"completions", replicas},
-                   {"parallelism", replicas},
-                   {"backoffLimit", gang ? 0 : run_policy.value("backoffLimit", 3)},
-                   {"template", {{"metadata", pod_meta}, {"spec", pod}}}};
+  json job_spec = {
+      {"completionMode", "Indexed"},
+      {"completions", spec.replicas},
+      {"parallelism", spec.replicas},
+      {"backoffLimit", run_policy.gang_restart ? 0 : run_policy.backoff_limit},
+      {"template", {{"metadata", pod_meta}, {"spec", pod}}}};
   if (deadline_seconds) {
     job_spec["activeDeadlineSeconds"] = *deadline_seconds;
-  } else if (run_policy.contains("activeDeadlineSeconds")) {
-    job_spec["activeDeadlineSeconds"] = run_policy["activeDeadlineSeconds"];
+  } else if (run_policy.active_deadline_seconds) {
+    job_spec["activeDeadlineSeconds"] = *run_policy.active_deadline_seconds;
   }
-  if (run_policy.contains("ttlSecondsAfterFinished")) {
-    job_spec["ttlSecondsAfterFinished"] = run_policy["ttlSecondsAfterFinished"];
+  if (run_policy.ttl_seconds_after_finished) {
+    job_spec["ttlSecondsAfterFinished"] = *run_policy.ttl_seconds_after_finished;
   }
-  if (run_policy.value("restartPolicy", "OnFailure") == "ExitCode") {
+  if (run_policy.restart_policy == api::RestartPolicy::kExitCode) {
     job_spec["podFailurePolicy"] = pod_failure_policy();
   }
   return json{{"apiVersion", "batch/v1"},

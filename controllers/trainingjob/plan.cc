@@ -14,6 +14,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr const char* kInvalidSpec = "InvalidSpec";
+
 // What the current Job says.
 struct JobOutcome {
   enum class Kind { kMissing, kWaiting, kActive, kComplete, kFailed } kind = Kind::kMissing;
@@ -49,21 +51,43 @@ const json* find_named(const std::vector<json>& objects, const std::string& name
   return nullptr;
 }
 
-bool is_finished(const std::string& phase) { return phase == "Succeeded" || phase == "Failed"; }
+// status.phase, or nullopt when it is absent or not a phase.
+std::optional<api::TrainingPhase> phase_of(const json& status) {
+  return api::parse_TrainingPhase(status.value("phase", ""));
+}
+
+bool is_finished(std::optional<api::TrainingPhase> phase) {
+  return phase == api::TrainingPhase::kSucceeded || phase == api::TrainingPhase::kFailed;
+}
 
 // A failure a new gang may fix: not the deadline, not an exit code the ExitCode policy rejects.
 bool retryable(const std::string& reason) {
   return reason != "DeadlineExceeded" && reason != "PodFailurePolicy";
 }
 
-void set_phase(json& status, const std::string& phase, const std::string& reason,
+// status.phase and the conditions: Created is True from the first Job on; the condition named
+// after `phase` is True with `reason`, the others False with the same reason.
+void set_phase(json& status, api::TrainingPhase phase, const std::string& reason,
                const std::string& message, long long gen, TimePoint now) {
+  using P = api::TrainingPhase;
   status["phase"] = phase;
   set_condition(status, "Created", true, "JobCreated", "workers' Job applied", gen, now);
-  set_condition(status, "Running", phase == "Running", reason, message, gen, now);
-  set_condition(status, "Restarting", phase == "Restarting", reason, message, gen, now);
-  set_condition(status, "Succeeded", phase == "Succeeded", reason, message, gen, now);
-  set_condition(status, "Failed", phase == "Failed", reason, message, gen, now);
+  set_condition(status, "Running", phase == P::kRunning, reason, message, gen, now);
+  set_condition(status, "Restarting", phase == P::kRestarting, reason, message, gen, now);
+  set_condition(status, "Succeeded", phase == P::kSucceeded, reason, message, gen, now);
+  set_condition(status, "Failed", phase == P::kFailed, reason, message, gen, now);
+}
+
+// A spec Kiln cannot act on (see plan.h): the status as it was, with Created=False, reason
+// InvalidSpec, and a Warning Event when that is news. No child is applied or removed.
+Plan invalid_spec(const json& before, long long gen, const std::string& message, TimePoint now) {
+  Plan plan;
+  plan.status = before;
+  plan.status["observedGeneration"] = gen;
+  if (set_condition(plan.status, "Created", false, kInvalidSpec, message, gen, now)) {
+    plan.events.push_back({"Warning", kInvalidSpec, message});
+  }
+  return plan;
 }
 
 json replica_statuses(const json* job) {
@@ -73,7 +97,7 @@ json replica_statuses(const json* job) {
           {"failed", s.value("failed", 0)}};
 }
 
-std::optional<json> worker0_model(const json& tj, const Observed& observed,
+std::optional<json> worker0_model(const api::TrainingJobSpec& spec, const Observed& observed,
                                   const std::string& job) {
   for (const json& pod : observed.pods) {
     const json meta = pod.value("metadata", json::object());
@@ -86,30 +110,31 @@ std::optional<json> worker0_model(const json& tj, const Observed& observed,
     }
     const std::string message = termination_message(pod);
     if (!message.empty())
-      return model_from_summary(message, string_at(tj, "/spec/output/modelUri"));
+      return model_from_summary(message, spec.output.model_uri);
   }
   return std::nullopt;
 }
 
 // Pods to delete once finished, by cleanPodPolicy.
-void clean_pods(const json& tj, const Observed& observed, Plan& plan) {
-  const std::string policy = string_at(tj, "/spec/runPolicy/cleanPodPolicy", "Running");
-  if (policy == "None") return;
+void clean_pods(const api::RunPolicy& run_policy, const Observed& observed, Plan& plan) {
+  const api::CleanPodPolicy policy = run_policy.clean_pod_policy;
+  if (policy == api::CleanPodPolicy::kNone) return;
   for (const json& pod : observed.pods) {
     if (pod.contains(json::json_pointer("/metadata/deletionTimestamp"))) continue;
     const std::string phase = string_at(pod, "/status/phase");
     const bool running = phase != "Succeeded" && phase != "Failed";
-    if (policy == "All" || running) plan.remove.push_back(delete_ref_of(pod));
+    if (policy == api::CleanPodPolicy::kAll || running) plan.remove.push_back(delete_ref_of(pod));
   }
 }
 
 // A finished TrainingJob: clean pods, and the Service after the TTL.
-void plan_finished(const json& tj, const Observed& observed, TimePoint now, Plan& plan) {
-  clean_pods(tj, observed, plan);
-  const long long ttl = int_at(tj, "/spec/runPolicy/ttlSecondsAfterFinished", -1);
+void plan_finished(const api::RunPolicy& run_policy, const Observed& observed, TimePoint now,
+                   Plan& plan) {
+  clean_pods(run_policy, observed, plan);
+  const auto ttl = run_policy.ttl_seconds_after_finished;
   const auto done = parse_time(string_at(plan.status, "/completionTime"));
-  if (ttl < 0 || !done) return;
-  const TimePoint expiry = *done + Seconds(ttl);
+  if (!ttl || !done) return;
+  const TimePoint expiry = *done + Seconds(*ttl);
   if (now >= expiry) {
     for (const json& s : observed.services) plan.remove.push_back(delete_ref_of(s));
   } else {
@@ -175,11 +200,11 @@ TimePoint started_at(const json& status, const Observed& observed, TimePoint now
 // runPolicy.activeDeadlineSeconds bounds the whole TrainingJob from `start`, over every gang
 // attempt: the seconds the current Job may still run (its observed activeDeadlineSeconds when it
 // is in the cache, so re-applying it changes nothing), 0 when spent; nullopt without a deadline.
-std::optional<long long> remaining_seconds(const json& tj, const json* job, TimePoint start,
-                                           TimePoint now) {
-  const long long deadline = int_at(tj, "/spec/runPolicy/activeDeadlineSeconds", -1);
-  if (deadline < 0) return std::nullopt;
-  const TimePoint end = start + Seconds(deadline);
+std::optional<long long> remaining_seconds(const api::RunPolicy& run_policy, const json* job,
+                                           TimePoint start, TimePoint now) {
+  const auto deadline = run_policy.active_deadline_seconds;
+  if (!deadline) return std::nullopt;
+  const TimePoint end = start + Seconds(*deadline);
   if (now >= end) return 0;
   if (job != nullptr) {
     if (const long long set = int_at(*job, "/spec/activeDeadlineSeconds", -1); set > 0) return set;
@@ -189,46 +214,47 @@ std::optional<long long> remaining_seconds(const json& tj, const json* job, Time
 }
 
 // The deadline is spent: unfinished Jobs go, the TrainingJob fails with DeadlineExceeded.
-void fail_deadline(const json& tj, const Observed& observed, TimePoint now, Plan& plan) {
+void fail_deadline(long long deadline, long long gen, const Observed& observed, TimePoint now,
+                   Plan& plan) {
   for (const json& j : observed.jobs) {
     const auto kind = outcome_of(&j).kind;
     if (kind != JobOutcome::Kind::kComplete && kind != JobOutcome::Kind::kFailed) {
       plan.remove.push_back(delete_ref_of(j));
     }
   }
-  const long long deadline = int_at(tj, "/spec/runPolicy/activeDeadlineSeconds", -1);
   plan.status["completionTime"] = format_time(now);
-  set_phase(plan.status, "Failed", "DeadlineExceeded",
+  set_phase(plan.status, api::TrainingPhase::kFailed, "DeadlineExceeded",
             "runPolicy.activeDeadlineSeconds (" + std::to_string(deadline) +
                 " s) passed since startTime " + plan.status.value("startTime", ""),
-            int_at(tj, "/metadata/generation", 0), now);
+            gen, now);
 }
 
-void set_outcome_phase(const json& tj, const Observed& observed, const JobOutcome& outcome,
-                       const std::string& job, long long restarts, TimePoint now, Plan& plan) {
-  const long long gen = int_at(tj, "/metadata/generation", 0);
+void set_outcome_phase(const api::TrainingJobSpec& spec, long long gen, const Observed& observed,
+                       const JobOutcome& outcome, const std::string& job, long long restarts,
+                       TimePoint now, Plan& plan) {
+  using P = api::TrainingPhase;
   switch (outcome.kind) {
     case JobOutcome::Kind::kMissing:
     case JobOutcome::Kind::kWaiting:
       if (restarts > 0) {
-        set_phase(plan.status, "Restarting", "GangRestart",
+        set_phase(plan.status, P::kRestarting, "GangRestart",
                   "restart " + std::to_string(restarts) + ": waiting for the new workers", gen,
                   now);
       } else {
-        set_phase(plan.status, "Created", "JobCreated", "waiting for workers to start", gen, now);
+        set_phase(plan.status, P::kCreated, "JobCreated", "waiting for workers to start", gen, now);
       }
       break;
     case JobOutcome::Kind::kActive:
-      set_phase(plan.status, "Running", "WorkersRunning", "workers are running", gen, now);
+      set_phase(plan.status, P::kRunning, "WorkersRunning", "workers are running", gen, now);
       break;
     case JobOutcome::Kind::kComplete:
-      if (auto model = worker0_model(tj, observed, job)) plan.status["model"] = *model;
+      if (auto model = worker0_model(spec, observed, job)) plan.status["model"] = *model;
       plan.status["completionTime"] = format_time(now);
-      set_phase(plan.status, "Succeeded", "JobComplete", "every worker finished", gen, now);
+      set_phase(plan.status, P::kSucceeded, "JobComplete", "every worker finished", gen, now);
       break;
     case JobOutcome::Kind::kFailed:
       plan.status["completionTime"] = format_time(now);
-      set_phase(plan.status, "Failed", outcome.reason, outcome.message, gen, now);
+      set_phase(plan.status, P::kFailed, outcome.reason, outcome.message, gen, now);
       break;
   }
 }
@@ -237,13 +263,23 @@ void set_outcome_phase(const json& tj, const Observed& observed, const JobOutcom
 
 Plan plan_trainingjob(const json& tj, const Observed& observed, TimePoint now,
                       const BuildOptions& options) {
-  Plan plan;
   const json before = tj.value("status", json::object());
-  plan.status = before;
   const long long gen = int_at(tj, "/metadata/generation", 0);
+  auto parsed = api::parse_training_job_spec(tj);
+  if (!parsed.ok()) return invalid_spec(before, gen, parsed.error().message(), now);
+  const api::TrainingJobSpec& spec = *parsed;
+  const api::RunPolicy& run_policy = run_policy_of(spec);
+
+  Plan plan;
+  plan.status = before;
   plan.status["observedGeneration"] = gen;
-  if (is_finished(before.value("phase", ""))) {
-    plan_finished(tj, observed, now, plan);
+  if (is_finished(phase_of(before))) {
+    // A spec fixed after the TrainingJob finished: its Job had been created.
+    if (const json* c = find_condition(plan.status, "Created");
+        c != nullptr && c->value("reason", "") == kInvalidSpec) {
+      set_condition(plan.status, "Created", true, "JobCreated", "workers' Job applied", gen, now);
+    }
+    plan_finished(run_policy, observed, now, plan);
     return plan;
   }
   const std::string tj_name = string_at(tj, "/metadata/name");
@@ -256,16 +292,15 @@ Plan plan_trainingjob(const json& tj, const Observed& observed, TimePoint now,
   const TimePoint start = started_at(before, observed, now);
   plan.status["startTime"] = format_time(start);
 
-  const json run_policy = tj.at("spec").value("runPolicy", json::object());
-  const auto remaining = remaining_seconds(tj, find_named(observed.jobs, job), start, now);
+  const auto remaining = remaining_seconds(run_policy, find_named(observed.jobs, job), start, now);
   if (remaining == 0 && outcome.kind != JobOutcome::Kind::kComplete) {
-    fail_deadline(tj, observed, now, plan);
+    fail_deadline(*run_policy.active_deadline_seconds, gen, observed, now, plan);
     transition(before, plan);
-    plan_finished(tj, observed, now, plan);
+    plan_finished(run_policy, observed, now, plan);
     return plan;
   }
-  if (outcome.kind == JobOutcome::Kind::kFailed && run_policy.value("gangRestart", true) &&
-      retryable(outcome.reason) && restarts < run_policy.value("backoffLimit", 3LL)) {
+  if (outcome.kind == JobOutcome::Kind::kFailed && run_policy.gang_restart &&
+      retryable(outcome.reason) && restarts < run_policy.backoff_limit) {
     ++restarts;
     job = job_name(tj_name, restarts);
     plan.status["restarts"] = restarts;
@@ -273,31 +308,26 @@ Plan plan_trainingjob(const json& tj, const Observed& observed, TimePoint now,
              "); restarting every worker, restart " + std::to_string(restarts);
     outcome = {};
   }
-  for (const json& old : observed.jobs) {
-    if (string_at(old, "/metadata/name") != job) plan.remove.push_back(delete_ref_of(old));
-  }
 
   const json* current = find_named(observed.jobs, job);
-  const auto job_deadline = remaining_seconds(tj, current, start, now);
-  auto desired = desired_job(tj, restarts, options, job_deadline);
-  if (!desired.ok()) {
-    set_phase(plan.status, "Failed", "InvalidSpec", desired.error().message(), gen, now);
-    plan.status["completionTime"] = format_time(now);
-    transition(before, plan);
-    return plan;
+  const auto job_deadline = remaining_seconds(run_policy, current, start, now);
+  auto desired = desired_job(tj, spec, restarts, options, job_deadline);
+  if (!desired.ok()) return invalid_spec(before, gen, desired.error().message(), now);
+  for (const json& old : observed.jobs) {
+    if (string_at(old, "/metadata/name") != job) plan.remove.push_back(delete_ref_of(old));
   }
   plan.status["jobName"] = job;
   if (outcome.kind != JobOutcome::Kind::kComplete && outcome.kind != JobOutcome::Kind::kFailed) {
     plan.apply.push_back(desired_service(tj, job));
     plan.apply.push_back(std::move(desired).value());
     if (job_deadline) {
-      const TimePoint end = start + Seconds(int_at(tj, "/spec/runPolicy/activeDeadlineSeconds", 0));
+      const TimePoint end = start + Seconds(*run_policy.active_deadline_seconds);
       plan.requeue_in(std::chrono::ceil<Seconds>(end - now));
     }
   }
-  set_outcome_phase(tj, observed, outcome, job, restarts, now, plan);
+  set_outcome_phase(spec, gen, observed, outcome, job, restarts, now, plan);
   transition(before, plan, detail);
-  if (is_finished(plan.status.value("phase", ""))) plan_finished(tj, observed, now, plan);
+  if (is_finished(phase_of(plan.status))) plan_finished(run_policy, observed, now, plan);
   return plan;
 }
 

@@ -18,6 +18,17 @@
 // unfinished Job is deleted and the phase is Failed with reason DeadlineExceeded.
 // When finished: cleanPodPolicy (None | Running | All) deletes the matching pods; the headless
 // Service is deleted ttlSecondsAfterFinished after completion (the Job's own TTL removes the Job).
+//
+// The spec is decoded once (api::parse_training_job_spec); defaults are the generated structs'.
+// A spec Kiln cannot act on — it does not decode (the API server validated the schema, so this is
+// one it let through that Kiln cannot read), or a data or output URI that is neither pvc:// nor
+// file:// — is reported as Created=False, reason InvalidSpec, with the error (naming the field)
+// as message and a Warning Event InvalidSpec when the condition changes; nothing else in the
+// status changes (phase included) and no child is applied or removed. Not Failed=True: Failed is
+// terminal (a finished TrainingJob is never planned again), while this clears by itself once the
+// spec is fixed — the next plan applies the Job and sets Created=True (on a TrainingJob that had
+// already finished, Created goes back to True, JobCreated). A Job already running when its spec
+// was broken keeps running untouched, and no deadline, restart or clean-up acts on it until then.
 
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -35,8 +46,8 @@ struct Observed {
   std::vector<nlohmann::json> services;
 };
 
-// `tj`: the whole TrainingJob (metadata.generation, spec with defaults, status). Never writes
-// spec; returns the full new status. Pure; thread-safe.
+// `tj`: the whole TrainingJob (metadata.name and generation, spec, status). Never writes spec;
+// returns the full new status. Pure; thread-safe.
 Plan plan_trainingjob(const nlohmann::json& tj, const Observed& observed, TimePoint now,
                       const BuildOptions& options);
 

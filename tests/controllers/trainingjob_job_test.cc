@@ -14,6 +14,7 @@ namespace kiln::controllers::trainingjob {
 namespace {
 
 using nlohmann::json;
+namespace api = kiln::api::v1alpha1;
 
 json template_job(const std::string& framework, int replicas) {
   return {
@@ -58,6 +59,12 @@ json builtin_job() {
             {"output", {{"modelUri", "pvc://flights-models/flights-delay/v1"}}}}}};
 }
 
+// desired_job on tj's spec decoded as the plan decodes it (errors: the decoder's or the builder's).
+Result<json> build_job(const json& tj, long long restarts, const BuildOptions& options) {
+  KILN_TRY(api::TrainingJobSpec spec, api::parse_training_job_spec(tj));
+  return desired_job(tj, spec, restarts, options);
+}
+
 // name -> the EnvVar object of the first container.
 std::map<std::string, json> env_of(const json& job) {
   std::map<std::string, json> out;
@@ -68,7 +75,7 @@ std::map<std::string, json> env_of(const json& job) {
 std::string index_field(const json& env) { return env["valueFrom"]["fieldRef"]["fieldPath"]; }
 
 TEST(TrainingJobBuilders, IndexedJobRunsOneCompletionPerReplica) {
-  auto job = desired_job(template_job("pytorch", 4), 0, BuildOptions{});
+  auto job = build_job(template_job("pytorch", 4), 0, BuildOptions{});
   ASSERT_TRUE(job.ok()) << job.error().to_string();
   EXPECT_EQ((*job)["apiVersion"], "batch/v1");
   EXPECT_EQ((*job)["metadata"]["name"], "mnist");
@@ -86,7 +93,7 @@ TEST(TrainingJobBuilders, IndexedJobRunsOneCompletionPerReplica) {
 }
 
 TEST(TrainingJobBuilders, PytorchWorkersGetMasterWorldSizeAndRank) {
-  auto job = desired_job(template_job("pytorch", 4), 0, BuildOptions{});
+  auto job = build_job(template_job("pytorch", 4), 0, BuildOptions{});
   ASSERT_TRUE(job.ok());
   auto env = env_of(*job);
   EXPECT_EQ(env["MASTER_ADDR"]["value"], "mnist-0.mnist-workers");
@@ -102,7 +109,7 @@ TEST(TrainingJobBuilders, PytorchWorkersGetMasterWorldSizeAndRank) {
 }
 
 TEST(TrainingJobBuilders, XgboostWorkersGetTheDmlcTracker) {
-  auto job = desired_job(template_job("xgboost", 3), 0, BuildOptions{});
+  auto job = build_job(template_job("xgboost", 3), 0, BuildOptions{});
   ASSERT_TRUE(job.ok());
   auto env = env_of(*job);
   EXPECT_EQ(env["DMLC_TRACKER_URI"]["value"], "mnist-0.mnist-workers");
@@ -112,7 +119,7 @@ TEST(TrainingJobBuilders, XgboostWorkersGetTheDmlcTracker) {
 }
 
 TEST(TrainingJobBuilders, TensorflowConfigIsValidJsonOnceTheKubeletExpandsTheIndex) {
-  auto job = desired_job(template_job("tensorflow", 2), 1, BuildOptions{});
+  auto job = build_job(template_job("tensorflow", 2), 1, BuildOptions{});
   ASSERT_TRUE(job.ok());
   auto env = env_of(*job);
   std::string text = env["TF_CONFIG"]["value"];
@@ -139,7 +146,7 @@ TEST(TrainingJobBuilders, HeadlessServiceSelectsTheCurrentJobsPods) {
 TEST(TrainingJobBuilders, BuiltinXgboostRunsKilnRuntimeTrainWithItsFlags) {
   BuildOptions options;
   options.runtime_image = "kiln/runtime:test";
-  auto job = desired_job(builtin_job(), 0, options);
+  auto job = build_job(builtin_job(), 0, options);
   ASSERT_TRUE(job.ok()) << job.error().to_string();
   const json& pod = (*job)["spec"]["template"]["spec"];
   const json& c = pod["containers"][0];
@@ -163,7 +170,7 @@ TEST(TrainingJobBuilders, BuiltinXgboostRunsKilnRuntimeTrainWithItsFlags) {
 TEST(TrainingJobBuilders, BuiltinXgboostFeaturesBecomeFeatureFlagsInOrder) {
   json tj = builtin_job();
   tj["spec"]["builtin"]["xgboost"]["features"] = {"distance", "dep_hour"};
-  auto job = desired_job(tj, 0, BuildOptions{});
+  auto job = build_job(tj, 0, BuildOptions{});
   ASSERT_TRUE(job.ok()) << job.error().to_string();
   const json& args = (*job)["spec"]["template"]["spec"]["containers"][0]["args"];
   std::vector<std::string> features;
@@ -174,7 +181,7 @@ TEST(TrainingJobBuilders, BuiltinXgboostFeaturesBecomeFeatureFlagsInOrder) {
 }
 
 TEST(TrainingJobBuilders, RunPolicyMapsOntoTheJob) {
-  auto job = desired_job(builtin_job(), 0, BuildOptions{});
+  auto job = build_job(builtin_job(), 0, BuildOptions{});
   ASSERT_TRUE(job.ok());
   const json& spec = (*job)["spec"];
   EXPECT_EQ(spec["backoffLimit"], 2);  // No gang restart: the Job retries.
@@ -190,10 +197,44 @@ TEST(TrainingJobBuilders, RunPolicyMapsOntoTheJob) {
   EXPECT_EQ(codes.back(), 127);
 }
 
+TEST(TrainingJobBuilders, FieldsLeftOutTakeTheSchemasDefaults) {
+  json tj = builtin_job();
+  tj["spec"].erase("runPolicy");
+  tj["spec"].erase("replicas");
+  tj["spec"]["builtin"]["xgboost"] = {{"data", "pvc://flights-data/features/train.csv"},
+                                      {"label", "arr_delayed"}};
+  auto job = build_job(tj, 0, BuildOptions{});
+  ASSERT_TRUE(job.ok()) << job.error().to_string();
+  const json& spec = (*job)["spec"];
+  EXPECT_EQ(spec["completions"], 1);
+  EXPECT_EQ(spec["backoffLimit"], 0);  // gangRestart defaults to true.
+  EXPECT_FALSE(spec.contains("activeDeadlineSeconds"));
+  EXPECT_FALSE(spec.contains("ttlSecondsAfterFinished"));
+  EXPECT_FALSE(spec.contains("podFailurePolicy"));  // restartPolicy OnFailure.
+  EXPECT_EQ(spec["template"]["spec"]["containers"][0]["args"],
+            json({"--data", "/mnt/kiln/flights-data/features/train.csv", "--label", "arr_delayed",
+                  "--objective", "binary:logistic", "--rounds", "100", "--test-fraction", "0.2",
+                  "--output", "/mnt/kiln/flights-models/flights-delay/v1", "--termination-log",
+                  "/dev/termination-log"}));
+
+  tj["spec"]["runPolicy"] = {{"gangRestart", false}};
+  auto retried = build_job(tj, 0, BuildOptions{});
+  ASSERT_TRUE(retried.ok()) << retried.error().to_string();
+  EXPECT_EQ((*retried)["spec"]["backoffLimit"], 3);
+}
+
+TEST(TrainingJobBuilders, GenericWorkersGetOnlyTheirIndex) {
+  auto job = build_job(template_job("generic", 2), 0, BuildOptions{});
+  ASSERT_TRUE(job.ok()) << job.error().to_string();
+  auto env = env_of(*job);
+  EXPECT_EQ(env.size(), 3u);  // JOB_COMPLETION_INDEX and the user's LR and RANK.
+  EXPECT_EQ(env["RANK"]["value"], "bogus");
+}
+
 TEST(TrainingJobBuilders, RejectsAnUnknownUriScheme) {
   json tj = builtin_job();
   tj["spec"]["builtin"]["xgboost"]["data"] = "s3://bucket/train.csv";
-  EXPECT_FALSE(desired_job(tj, 0, BuildOptions{}).ok());
+  EXPECT_FALSE(build_job(tj, 0, BuildOptions{}).ok());
 }
 
 TEST(TrainingJobNames, StayDnsLabelsWithRoomForWorkerIndices) {

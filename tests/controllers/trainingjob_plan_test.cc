@@ -267,5 +267,105 @@ TEST(TrainingJobPlan, FinishedJobDeletesItsServiceAfterTheTtl) {
   EXPECT_TRUE(late.apply.empty());
 }
 
+// A spec the decoder refuses (an unknown field, a value outside an enum) or that names a URI Kiln
+// cannot mount: Created=False, reason InvalidSpec, nothing applied or removed, and it clears once
+// the spec is fixed.
+TEST(TrainingJobPlan, ASpecKilnCannotReadIsReportedAndTouchesNoChild) {
+  struct Case {
+    const char* name;
+    const char* pointer;
+    json value;
+    const char* field;  // The message names it.
+  };
+  const Case cases[] = {
+      {"unknown field", "/spec/replica", 4, "spec.replica"},
+      {"not an enum value", "/spec/runPolicy/cleanPodPolicy", "Sometimes",
+       "spec.runPolicy.cleanPodPolicy"},
+      {"wrong type", "/spec/replicas", "four", "spec.replicas"},
+      {"unknown URI scheme", "/spec/output/modelUri", "s3://models/mnist", "s3://"}};
+  for (const Case& c : cases) {
+    json broken = trainingjob({{"phase", "Running"}, {"restarts", 0}, {"jobName", "mnist"}});
+    broken[json::json_pointer(c.pointer)] = c.value;
+    if (std::string(c.pointer) == "/spec/output/modelUri") {
+      // Only the built-in trainer mounts the output URI.
+      broken["spec"].erase("template");
+      broken["spec"]["framework"] = "xgboost";
+      broken["spec"]["replicas"] = 1;
+      broken["spec"]["builtin"] = {{"xgboost", {{"data", "pvc://d/t.csv"}, {"label", "y"}}}};
+    }
+    Observed observed;  // A failed Job and its pods: a readable spec would restart and clean.
+    observed.jobs.push_back(job("mnist", job_condition("Failed", "BackoffLimitExceeded")));
+    observed.pods.push_back(pod("mnist", 0, "Running"));
+
+    const Plan plan = plan_trainingjob(broken, observed, kNow, {});
+    EXPECT_TRUE(plan.apply.empty()) << c.name;
+    EXPECT_TRUE(plan.remove.empty()) << c.name;
+    EXPECT_FALSE(plan.requeue_after.has_value()) << c.name;
+    EXPECT_EQ(plan.status["phase"], "Running") << c.name;  // Not Failed: that would be terminal.
+    EXPECT_EQ(plan.status["restarts"], 0) << c.name;
+    EXPECT_EQ(plan.status["observedGeneration"], 3) << c.name;
+    const json* created = find_condition(plan.status, "Created");
+    ASSERT_NE(created, nullptr) << c.name;
+    EXPECT_EQ(created->at("status"), "False") << c.name;
+    EXPECT_EQ(created->at("reason"), "InvalidSpec") << c.name;
+    const std::string message = created->at("message");
+    EXPECT_NE(message.find(c.field), std::string::npos) << c.name << ": " << message;
+    EXPECT_EQ(find_condition(plan.status, "Failed"), nullptr) << c.name;
+    ASSERT_EQ(plan.events.size(), 1u) << c.name;
+    EXPECT_EQ(plan.events[0].type, "Warning") << c.name;
+    EXPECT_EQ(plan.events[0].reason, "InvalidSpec") << c.name;
+
+    json again = broken;
+    again["status"] = plan.status;
+    const Plan second = plan_trainingjob(again, observed, kNow + 5s, {});
+    EXPECT_EQ(second.status, plan.status) << c.name;
+    EXPECT_TRUE(second.events.empty()) << c.name;  // One Event, not one per reconcile.
+  }
+}
+
+TEST(TrainingJobPlan, FixingTheSpecClearsInvalidSpec) {
+  json broken = trainingjob();
+  broken["spec"]["runPolicy"]["backoffLimit"] = -1;
+  const Plan invalid = plan_trainingjob(broken, {}, kNow, {});
+  EXPECT_TRUE(invalid.apply.empty());
+  EXPECT_FALSE(invalid.status.contains("phase"));
+  EXPECT_EQ(condition_status(invalid.status, "Created"), "False");
+
+  const Plan fixed = plan_trainingjob(trainingjob(invalid.status), {}, kNow + 1min, {});
+  EXPECT_EQ(applied_names(fixed), (std::vector<std::string>{"Service/mnist-workers", "Job/mnist"}));
+  EXPECT_EQ(fixed.status["phase"], "Created");
+  EXPECT_TRUE(condition_true(fixed.status, "Created"));
+
+  // A TrainingJob that had finished: Created goes back to True, the clean-up resumes.
+  const json done = {{"phase", "Succeeded"}, {"completionTime", "2023-11-14T22:10:00Z"}};
+  json finished_broken = trainingjob(done);
+  finished_broken["spec"]["runPolicy"]["cleanPodPolicy"] = "Sometimes";
+  Observed observed;
+  observed.pods.push_back(pod("mnist", 0, "Running"));
+  const Plan finished_invalid = plan_trainingjob(finished_broken, observed, kNow, {});
+  EXPECT_TRUE(finished_invalid.remove.empty());
+  EXPECT_EQ(finished_invalid.status["phase"], "Succeeded");
+  EXPECT_EQ(find_condition(finished_invalid.status, "Created")->at("reason"), "InvalidSpec");
+  const Plan finished_fixed =
+      plan_trainingjob(trainingjob(finished_invalid.status), observed, kNow, {});
+  EXPECT_TRUE(condition_true(finished_fixed.status, "Created"));
+  EXPECT_EQ(finished_fixed.remove.size(), 1u);  // cleanPodPolicy Running: the running pod.
+}
+
+TEST(TrainingJobPlan, RunPolicyLeftOutTakesTheSchemasDefaults) {
+  // backoffLimit 3 and gangRestart true: the third failure still restarts, the fourth fails.
+  json tj = trainingjob();
+  tj["spec"].erase("runPolicy");
+  for (long long restarts : {2LL, 3LL}) {
+    const std::string current = "mnist-r" + std::to_string(restarts);
+    Observed observed;
+    observed.jobs.push_back(job(current, job_condition("Failed", "BackoffLimitExceeded")));
+    json running = tj;
+    running["status"] = {{"phase", "Running"}, {"restarts", restarts}};
+    const Plan plan = plan_trainingjob(running, observed, kNow, {});
+    EXPECT_EQ(plan.status["phase"], restarts < 3 ? "Restarting" : "Failed") << restarts;
+  }
+}
+
 }  // namespace
 }  // namespace kiln::controllers::trainingjob
