@@ -1,5 +1,6 @@
 #include "controllers/modeldeployment/analysis.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -199,11 +200,12 @@ json snapshot_to_json(const RouterSnapshot& snapshot) {
   for (const auto& [name, c] : snapshot.variants) {
     json buckets = json::object();
     for (const auto& [bound, count] : c.latency_buckets) {
-      char text[32];
-      if (std::isinf(bound)) {
-        std::snprintf(text, sizeof text, "+Inf");
-      } else {
-        std::snprintf(text, sizeof text, "%.17g", bound);
+      // The shortest text that reads back as the same double (0.0002, not 0.00020000000000000001).
+      char text[32] = "+Inf";
+      if (!std::isinf(bound)) {
+        const auto end = std::to_chars(text, text + sizeof text - 1, bound,
+                                       std::chars_format::general).ptr;
+        *end = '\0';
       }
       buckets[text] = count;
     }

@@ -357,5 +357,17 @@ TEST(ModelDeploymentAnalysisWindow, UnreadableKeptCountersRestartTheWindowAndSay
   EXPECT_EQ(w.sample.canary_requests, 130);
 }
 
+TEST(ModelDeploymentAnalysis, KeptBucketBoundsAreTheShortestTextThatReadsBack) {
+  RouterSnapshot s;
+  s.variants["canary"].latency_buckets = {{0.0002, 3}, {0.1024, 5},
+                                          {std::numeric_limits<double>::infinity(), 7}};
+  const json kept = snapshot_to_json(s);
+  EXPECT_EQ(kept["canary"]["latencyBuckets"],
+            (json{{"0.0002", 3}, {"0.1024", 5}, {"+Inf", 7}}));
+  auto back = snapshot_from_json(kept);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->variants["canary"].latency_buckets, s.variants["canary"].latency_buckets);
+}
+
 }  // namespace
 }  // namespace kiln::controllers::modeldeployment
