@@ -1,5 +1,6 @@
 #include "controllers/modeldeployment/plan.h"
 
+#include <algorithm>
 #include <set>
 #include <tuple>
 
@@ -372,10 +373,10 @@ bool analysis_due(const json& md, TimePoint now) {
 
 namespace {
 
-// The replicas of a canary or shadow carrying `percent` of the traffic stable now serves with
-// `stable_replicas` pods: ceil(stable_replicas * percent / 100), at least 1.
-int replicas_for_share(int stable_replicas, int percent) {
-  return std::max(1, (stable_replicas * percent + 99) / 100);
+// The replicas of a canary or shadow carrying `percent` of the traffic that `total` pods serve:
+// ceil(total * percent / 100), at least 1.
+int replicas_for_share(int total, int percent) {
+  return std::max(1, (total * percent + 99) / 100);
 }
 
 // The highest canary weight of the rollout: the canary is sized for it from the start, so it
@@ -400,6 +401,26 @@ int stable_replicas_now(const Context& ctx) {
     if (replicas > 0) return replicas;
   }
   return ctx.spec.autoscaling->min_replicas;
+}
+
+// The pods all of the traffic needs now: spec.replicas; under an HPA, which sizes stable for the
+// share it serves, stable's pods scaled back up by the canary's current weight (status.traffic,
+// the split the routers serve): stable * 100 / (100 - weight). With every request on the canary
+// stable is at minReplicas and says nothing of the load, so the canary's own pods count.
+int total_replicas_now(const Context& ctx) {
+  const int stable = stable_replicas_now(ctx);
+  if (!ctx.spec.autoscaling) return stable;
+  const json::json_pointer weight_at("/status/traffic/canary");
+  const int weight = ctx.md.contains(weight_at) && ctx.md.at(weight_at).is_number_integer()
+                         ? std::clamp(ctx.md.at(weight_at).get<int>(), 0, 100)
+                         : 0;
+  if (weight < 100) return (stable * 100 + (100 - weight) - 1) / (100 - weight);
+  const json* canary =
+      find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kCanary));
+  const int canary_pods = canary != nullptr && canary->contains("spec")
+                              ? value_or<int>((*canary)["spec"], "replicas", 0)
+                              : 0;
+  return std::max(stable, canary_pods);
 }
 
 }  // namespace
@@ -441,7 +462,7 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
       1;
   int canary_weight = 0;
   bool canary_deployed = false;
-  if (v.canary && v.canary->uri == v.stable.uri) {
+  if (v.canary && v.canary->uri == v.stable.uri && v.canary->version == v.stable.version) {
     canary_is_stable(ctx);
   } else if (v.canary) {
     std::tie(canary_weight, canary_deployed) = run_canary(ctx, v);
@@ -499,16 +520,16 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
               {Variant::kStable, stable_served,
                autoscaled ? std::nullopt : std::optional<int>(spec.replicas), v.spec_stable_uri},
               options, with_router);
-  // A canary or shadow gets the share of stable's current pods that its traffic is.
-  const int stable_now = stable_replicas_now(ctx);
+  // A canary or shadow gets the share of all the traffic's pods that its traffic is.
+  const int total_now = total_replicas_now(ctx);
   if (canary_deployed) {
     const int peak = peak_canary_weight(spec, v.canary_percent);
-    add_serving(ctx, {Variant::kCanary, *v.canary, replicas_for_share(stable_now, peak), ""},
+    add_serving(ctx, {Variant::kCanary, *v.canary, replicas_for_share(total_now, peak), ""},
                 options, true);
   }
   if (v.shadow) {
     add_serving(ctx,
-                {Variant::kShadow, *v.shadow, replicas_for_share(stable_now, v.shadow_mirror), ""},
+                {Variant::kShadow, *v.shadow, replicas_for_share(total_now, v.shadow_mirror), ""},
                 options, true);
   }
   if (auto hpa = desired_stable_hpa(md, spec)) ctx.plan.apply.push_back(std::move(*hpa));

@@ -666,6 +666,44 @@ TEST(ModelDeploymentPlan, CanaryAndShadowReplicasFollowTheirShareOfStablesCurren
   EXPECT_FALSE(w.child("Deployment", "flights-stable")->at("spec").contains("replicas"));
 }
 
+TEST(ModelDeploymentPlan, UnderAnHpaTheCanaryIsSizedForAllTheTrafficNotStablesShare) {
+  json md = with_canary(base_md());
+  md["spec"].erase("replicas");
+  md["spec"]["autoscaling"] = {{"minReplicas", 2}, {"maxReplicas", 20}};
+  md["spec"]["rollout"]["steps"] = json::parse(
+      R"([{"setWeight": 50, "pause": {"duration": "2m"}}, {"setWeight": 100, "pause": {"duration": "2m"}}])");
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  ASSERT_EQ(w.md["status"]["traffic"]["canary"], 50);
+  // Half the traffic left stable, so the HPA scaled it from 10 to 5: all of it needs 10 pods.
+  const auto stable_at = [&](int replicas) {
+    for (auto& c : w.observed.children) {
+      if (c["metadata"]["name"] == "flights-stable") c["spec"]["replicas"] = replicas;
+    }
+  };
+  stable_at(5);
+  w.plan(kT0 + 2s);
+  EXPECT_EQ(w.child("Deployment", "flights-canary")->at("spec")["replicas"], 10);  // 100% of 10.
+  stable_at(5);  // The HPA owns stable's replicas; an apply leaves them (this World replaces it).
+  w.plan(kT0 + 2min + 3s);
+  ASSERT_EQ(w.md["status"]["traffic"]["canary"], 100);
+  stable_at(2);  // No traffic left on stable: minReplicas says nothing of the load.
+  w.plan(kT0 + 2min + 4s);
+  EXPECT_EQ(w.child("Deployment", "flights-canary")->at("spec")["replicas"], 10);
+}
+
+TEST(ModelDeploymentPlan, ACanaryOfStablesFileUnderAnotherVersionIsRolledOutNotTakenAsPromoted) {
+  json md = with_canary(base_md());
+  md["spec"]["canary"]["model"] = {{"uri", "pvc://models/v1/model.json"}, {"version", "v1-relabelled"}};
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  EXPECT_EQ(w.md["status"]["canary"]["version"], "v1-relabelled");
+  EXPECT_EQ(w.md["status"]["rollout"]["phase"], "Progressing");
+  EXPECT_EQ(w.md["status"]["stable"]["version"], "v1");
+}
+
 TEST(ModelDeploymentPlan, ACanaryUnderAFixedStableGetsItsShareRoundedUp) {
   json md = with_canary(base_md());
   md["spec"]["replicas"] = 3;
