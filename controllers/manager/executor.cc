@@ -162,7 +162,7 @@ void Executor::report_failure(const json& parent, const kube::ResourceRef& r, co
                 condition_message(error.message()), generation_of(parent),
                 std::chrono::system_clock::now());
   if (status == observed) return;  // Already reported.
-  auto written = update_status(parent, r, status);
+  auto written = update_status(parent, r, status, /*expect=*/false);
   if (!written.ok() && !kube::is_not_found(written.error())) {
     log::warn("reconcile error not reported on the object",
               {{"kind", parent.value("kind", "")},
@@ -225,7 +225,7 @@ Result<kube::Requeue> Executor::carry_out(const json& parent,
 }
 
 Result<void> Executor::update_status(const json& parent, const kube::ResourceRef& r,
-                                     const json& status) {
+                                     const json& status, bool expect) {
   json object = {{"apiVersion", parent["apiVersion"]},
                  {"kind", parent["kind"]},
                  {"metadata",
@@ -236,10 +236,16 @@ Result<void> Executor::update_status(const json& parent, const kube::ResourceRef
   auto updated = client_.update_status(r, parent["metadata"].value("namespace", ""), object);
   if (!updated.ok()) return updated.error().with_context("update status");
   const std::string replaced = parent["metadata"].value("resourceVersion", "");
-  if (!replaced.empty()) {
-    std::lock_guard lock(own_writes_mu_);
-    own_writes_[write_key(parent)] = {replaced, std::chrono::steady_clock::now()};
-  }
+  const std::string written = updated->contains("metadata")
+                                  ? (*updated)["metadata"].value("resourceVersion", "")
+                                  : "";
+  // A write the server made a no-op (same resourceVersion) brings no watch event to wait for.
+  if (!expect || replaced.empty() || written == replaced) return Ok();
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(own_writes_mu_);
+  std::erase_if(own_writes_,
+                [&](const auto& w) { return now - w.second.at >= kAwaitOwnWriteLimit; });
+  own_writes_[write_key(parent)] = {replaced, now};
   return Ok();
 }
 

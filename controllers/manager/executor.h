@@ -119,8 +119,11 @@ class Executor {
   // writes it when that changes it. A failure to write is logged, not returned.
   void report_failure(const nlohmann::json& parent, const kube::ResourceRef& r,
                       const Error& error);
+  // PUTs `status` on the parent's status subresource. With `expect` (the plan's own write), a
+  // write that changed the object's resourceVersion is remembered for awaiting_own_write; the
+  // Synced report of a failure is not (its retry keeps its backoff).
   Result<void> update_status(const nlohmann::json& parent, const kube::ResourceRef& r,
-                             const nlohmann::json& status);
+                             const nlohmann::json& status, bool expect = true);
   // Whether `parent` is a copy older than this executor's last status write to it (see execute);
   // forgets the write once the cache shows anything else.
   bool awaiting_own_write(const nlohmann::json& parent);
