@@ -14,7 +14,8 @@ namespace api = kiln::api::v1alpha1;
 
 struct BuildOptions {
   std::string image_pull_policy = "IfNotPresent";  // When a step does not say.
-  // kiln-manager's --runtime-image: the artifact check Jobs (artifacts.h) run its /bin/sh.
+  // kiln-manager's --runtime-image: the artifact check Jobs (artifacts.h) run its
+  // `kiln-runtime artifacts`.
   std::string runtime_image = "kiln/runtime:dev";
 };
 

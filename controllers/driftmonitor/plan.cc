@@ -13,6 +13,9 @@ constexpr auto kDay = std::chrono::hours(24);
 
 // The annotation of the target ModelDeployment that pins its stable pods' baseline profile.
 constexpr std::string_view kBaselineProfileAnnotation = "kiln.dev/baseline-profile";
+// Beside it: the monitor that pinned it (the ModelDeployment honours a pin only while that monitor
+// exists and pins, so a deleted monitor's pin lapses).
+constexpr std::string_view kBaselineFromAnnotation = "kiln.dev/baseline-profile-from";
 
 struct Context {
   const json& dm;
@@ -23,6 +26,7 @@ struct Context {
   std::string ns;
   int64_t generation = 0;
   DriftMonitorPlan plan;
+  bool baseline_known = true;  // pin_baseline found the baseline's URI.
 };
 
 void condition(Context& ctx, std::string_view type, ConditionStatus value, std::string_view reason,
@@ -75,6 +79,7 @@ std::string job_phase(const json* job) {
 }
 
 // Pins the target's baseline (plan.h, BASELINE); false while the pinned baseline is not known.
+// Runs on every plan, so a changed spec.baseline reaches the target at once.
 bool pin_baseline(Context& ctx) {
   auto wanted = baseline_uri(ctx.spec, ctx.observed.baseline_job);
   if (!wanted.ok()) {
@@ -84,12 +89,22 @@ bool pin_baseline(Context& ctx) {
   ctx.plan.status["baselineUri"] = *wanted;
   const json& target = *ctx.observed.target;
   const auto pinned = support::annotation(target, kBaselineProfileAnnotation);
-  if (pinned ? *pinned == *wanted : wanted->empty()) return true;
+  const auto from = support::annotation(target, kBaselineFromAnnotation);
+  if (wanted->empty()) {
+    // Only this monitor's own pin is taken back.
+    if (!pinned || from != ctx.name) return true;
+  } else if (pinned == *wanted && from == ctx.name) {
+    return true;
+  }
   const json value = wanted->empty() ? json(nullptr) : json(*wanted);
+  const json by = wanted->empty() ? json(nullptr) : json(ctx.name);
   ctx.plan.patches.push_back(
       {{target.value("apiVersion", std::string(support::kGroupVersion)), "ModelDeployment",
         support::namespace_of(target), support::name_of(target)},
-       {{"metadata", {{"annotations", {{std::string(kBaselineProfileAnnotation), value}}}}}}});
+       {{"metadata",
+         {{"annotations",
+           {{std::string(kBaselineProfileAnnotation), value},
+            {std::string(kBaselineFromAnnotation), by}}}}}}});
   ctx.plan.events.push_back(
       {"Normal", "BaselinePinned",
        wanted->empty() ? "the target's stable pods use their model's own baseline again"
@@ -103,7 +118,7 @@ void evaluate_now(Context& ctx) {
               "ModelDeployment " + ctx.spec.target.model_deployment_ref.name + " not found");
     return;
   }
-  if (!pin_baseline(ctx)) return;
+  if (!ctx.baseline_known) return;
   if (!ctx.observed.baseline) {
     condition(ctx, "Ready", ConditionStatus::kFalse, "BaselineNotReady",
               "the baseline profile is not available yet");
@@ -299,6 +314,7 @@ DriftMonitorPlan plan_driftmonitor(const json& monitor, const Observed& observed
     return std::move(ctx.plan);
   }
   const bool due = evaluation_due(monitor, now);
+  ctx.baseline_known = !ctx.observed.target || pin_baseline(ctx);
   if (due) evaluate_now(ctx);
   maybe_retrain(ctx);
   maybe_rollout(ctx);

@@ -15,10 +15,12 @@
 // BASELINE (baseline_uri): without spec.baseline, the profile the target's stable pods were given
 // with their model (--baseline-profile: the TrainingJob's status.model.profileUri, or
 // spec.model.profileUri), which follows promotions. spec.baseline.uri, or the profileUri of the
-// TrainingJob spec.baseline.fromTrainingJob (BaselineNotReady until it reports one), pins it: the
-// plan sets the target's annotation kiln.dev/baseline-profile to that URI (a metadata patch, as
-// for the canary below; removed again when the pin goes), its stable pods load it, and the
-// reconciler reads the baseline only from stable pods whose template carries it
+// TrainingJob spec.baseline.fromTrainingJob (BaselineNotReady until it reports one), pins it: every
+// plan makes sure the target carries the annotations kiln.dev/baseline-profile (that URI) and
+// kiln.dev/baseline-profile-from (this monitor) — a metadata patch, as for the canary below —
+// and takes its own pin back when spec.baseline goes. The ModelDeployment honours a pin only
+// while the monitor it names exists and pins (a deleted monitor's pin lapses); its stable pods
+// load it, and the reconciler reads the baseline only from stable pods whose template carries it
 // (kiln.dev/baseline-profile). One ModelDeployment has one baseline: monitors of the same target
 // must agree on it. status.baselineUri records the pin ("" for none).
 //

@@ -113,6 +113,19 @@ Result<kube::Requeue> ModelDeploymentReconciler::reconcile(const kube::ObjectKey
       observed.training_models[job] = (*tj)["status"]["model"];
     }
   }
+  // A DriftMonitor's pinned baseline counts while that monitor exists and still targets this
+  // ModelDeployment with a baseline of its own (a deleted monitor's pin lapses).
+  const auto pinned = support::annotation(*md, modeldeployment::kBaselineProfileAnnotation);
+  const auto from = support::annotation(*md, modeldeployment::kBaselineFromAnnotation);
+  if (pinned && from) {
+    if (auto dm = caches_.driftmonitors->store().get(key.ns + "/" + *from)) {
+      auto dm_spec = api::parse_drift_monitor_spec(*dm);
+      if (dm_spec.ok() && dm_spec->target.model_deployment_ref.name == key.name &&
+          dm_spec->baseline) {
+        observed.pinned_baseline = *pinned;
+      }
+    }
+  }
   const auto now = std::chrono::system_clock::now();
   // The plan measures the window from the counters status keeps (measure_window).
   if (modeldeployment::analysis_due(*md, now)) observed.routers = scrape_routers(key);

@@ -105,6 +105,12 @@ kube::Controller& ModelDeploymentReconciler::setup(kube::Manager& manager,
   for (auto* owned : {caches_.deployments, caches_.services, caches_.configmaps, caches_.hpas}) {
     c.watch_owned(*owned, "ModelDeployment");
   }
+  // A DriftMonitor pinning (or no longer pinning, or deleted) reaches its target.
+  c.watch_mapped(*caches_.driftmonitors, [](const json& dm) -> std::vector<std::string> {
+    const json::json_pointer target("/spec/target/modelDeploymentRef/name");
+    if (!dm.contains(target) || !dm.at(target).is_string()) return {};
+    return {dm["metadata"].value("namespace", "") + "/" + dm.at(target).get<std::string>()};
+  });
   // A TrainingJob's new status.model reaches the ModelDeployments naming it.
   c.watch_mapped(*caches_.trainingjobs,
                  referring(*caches_.modeldeployments,

@@ -44,6 +44,8 @@ inline constexpr std::string_view kCanaryModelAnnotation = "kiln.dev/canary-mode
 // On the ModelDeployment, set by a DriftMonitor that pins a baseline: the profile URI the stable
 // pods load instead of their model's. On a serving pod template: the baseline it loads.
 inline constexpr std::string_view kBaselineProfileAnnotation = "kiln.dev/baseline-profile";
+// On the ModelDeployment, beside it: the DriftMonitor that pinned it.
+inline constexpr std::string_view kBaselineFromAnnotation = "kiln.dev/baseline-profile-from";
 // On the stable Deployment: the spec.model uri it was rendered for (see plan.h, "Promotion").
 inline constexpr std::string_view kSpecModelAnnotation = "kiln.dev/spec-model-uri";
 // On every serving Deployment: the served model's uri and format.

@@ -513,8 +513,8 @@ ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observe
   const bool autoscaled = spec.autoscaling.has_value();
   // The stable pods load a DriftMonitor's pinned baseline instead of their model's own.
   ModelSource stable_served = v.stable;
-  if (auto pinned = support::annotation(md, kBaselineProfileAnnotation); pinned && !pinned->empty()) {
-    stable_served.profile_uri = *pinned;
+  if (observed.pinned_baseline && !observed.pinned_baseline->empty()) {
+    stable_served.profile_uri = *observed.pinned_baseline;
   }
   add_serving(ctx,
               {Variant::kStable, stable_served,

@@ -57,6 +57,10 @@ struct Observed {
   // analysis_due(md, now) and the scrape worked. The plan measures the window from the counters
   // kept in status.lastAnalysis.routerCounters (measure_window) and keeps this scrape's there.
   std::optional<RouterSnapshot> routers;
+  // The baseline profile a DriftMonitor pinned (annotation kiln.dev/baseline-profile), when the
+  // monitor named by kiln.dev/baseline-profile-from exists and targets this ModelDeployment; the
+  // stable pods load it instead of their model's own. nullopt: no pin (or a lapsed one).
+  std::optional<std::string> pinned_baseline;
 };
 
 struct ModelDeploymentPlan : support::Plan {

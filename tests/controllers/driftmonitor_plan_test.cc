@@ -395,5 +395,21 @@ TEST(DriftMonitorPlan, ASpecKilnCannotReadIsReported) {
             "spec.windw: unknown field");
 }
 
+TEST(DriftMonitorPlan, AMonitorWithoutABaselineLeavesAnotherMonitorsPinAlone) {
+  World w;
+  (*w.observed.target)["metadata"]["annotations"] = {
+      {"kiln.dev/baseline-profile", "pvc://profiles/winter.json"},
+      {"kiln.dev/baseline-profile-from", "another-monitor"}};
+  w.plan(kT0, 0);
+  EXPECT_TRUE(w.last.patches.empty());
+  EXPECT_EQ(support::annotation(*w.observed.target, "kiln.dev/baseline-profile"),
+            "pvc://profiles/winter.json");
+  // Pinning one itself names itself as the pin's owner.
+  w.dm["spec"]["baseline"] = {{"uri", "pvc://profiles/summer.json"}};
+  w.plan(kT0 + 1s, 0);
+  ASSERT_EQ(w.last.patches.size(), 1u);
+  EXPECT_EQ(support::annotation(*w.observed.target, "kiln.dev/baseline-profile-from"), "flights");
+}
+
 }  // namespace
 }  // namespace kiln::controllers::driftmonitor

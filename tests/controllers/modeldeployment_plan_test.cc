@@ -770,7 +770,7 @@ TEST(ModelDeploymentPlan, AUriModelWithAProfileUriServesItsBaselineAndADriftMoni
   EXPECT_EQ(baseline_of(w.child("Deployment", "flights-stable")),
             std::make_pair(std::string("/mnt/kiln/models/v1/profile.json"),
                            std::string("pvc://models/v1/profile.json")));
-  w.md["metadata"]["annotations"] = {{"kiln.dev/baseline-profile", "pvc://profiles/winter.json"}};
+  w.observed.pinned_baseline = "pvc://profiles/winter.json";  // A DriftMonitor's pin.
   w.plan(kT0 + 1s);
   const json* stable = w.child("Deployment", "flights-stable");
   EXPECT_EQ(baseline_of(stable), std::make_pair(std::string("/mnt/kiln/profiles/winter.json"),
