@@ -25,12 +25,15 @@ Result<void> decode_integer(const nlohmann::json& j, std::string_view path, Int&
     out = static_cast<Int>(v);
     return Ok();
   }
-  // A float that is a whole number (JSON has one number type; 3.0 is the integer 3).
+  // A float that is a whole number (JSON has one number type; 3.0 is the integer 3). The upper
+  // bound is exclusive: max() + 1 is a power of two, exact as a double, where max() may not be.
   if (j.is_number_float()) {
     const double v = j.get<double>();
-    if (std::isfinite(v) && v == std::floor(v) &&
-        v >= static_cast<double>(std::numeric_limits<Int>::min()) &&
-        v <= static_cast<double>(std::numeric_limits<Int>::max())) {
+    const double limit = -static_cast<double>(std::numeric_limits<Int>::min());  // max() + 1
+    if (std::isfinite(v) && v == std::floor(v)) {
+      if (v < static_cast<double>(std::numeric_limits<Int>::min()) || v >= limit) {
+        return field_error(path, "integer out of range");
+      }
       out = static_cast<Int>(v);
       return Ok();
     }
@@ -145,7 +148,11 @@ Result<void> at_most(std::string_view path, double value, double maximum) {
 }
 
 Result<void> max_length(std::string_view path, const std::string& value, size_t limit) {
-  if (value.size() > limit) {
+  // Characters, as the API server's maxLength counts them: UTF-8 bytes that start one.
+  const auto characters = static_cast<size_t>(
+      std::count_if(value.begin(), value.end(),
+                    [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  if (characters > limit) {
     return field_error(path, "longer than " + std::to_string(limit) + " characters");
   }
   return Ok();

@@ -121,5 +121,28 @@ TEST(ApiTypes, StatusDecodesTheConditionsAndIsEmptyWhenAbsent) {
   EXPECT_EQ(status->conditions[0].status, ConditionStatus::kTrue);
 }
 
+TEST(ApiTypes, MaxLengthCountsCharactersAsTheApiServerDoes) {
+  // 128 characters (the limit of spec.model.version), 256 bytes.
+  std::string version;
+  for (int i = 0; i < 128; ++i) version += "\u00e9";
+  auto spec = parse_model_deployment_spec(deployment({{"model", {{"uri", "pvc://m/a"}, {"version", version}}}}));
+  ASSERT_TRUE(spec.ok()) << spec.error().to_string();
+  version += "e";
+  auto longer = parse_model_deployment_spec(deployment({{"model", {{"uri", "pvc://m/a"}, {"version", version}}}}));
+  ASSERT_FALSE(longer.ok());
+  EXPECT_EQ(longer.error().message(), "spec.model.version: longer than 128 characters");
+}
+
+TEST(ApiTypes, IntegersOutOfRangeAreRefusedEvenAsFloats) {
+  json object = deployment({{"model", {{"uri", "pvc://m/a"}}}});
+  object["status"] = {{"observedGeneration", 9223372036854775808.0}};  // 2^63
+  auto status = parse_model_deployment_status(object);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().message(), "status.observedGeneration: integer out of range");
+  object["status"] = {{"observedGeneration", 4.0}};
+  ASSERT_TRUE(parse_model_deployment_status(object).ok());
+  EXPECT_EQ(parse_model_deployment_status(object)->observed_generation, 4);
+}
+
 }  // namespace
 }  // namespace kiln::api::v1alpha1
