@@ -78,7 +78,9 @@ Result<Config> in_cluster_config(
 // Checks that `pem` holds at least one X.509 certificate; `what` names it in the error.
 Result<void> check_certificates_pem(const std::string& pem, const std::string& what);
 
-// Decodes standard base64 (RFC 4648 §4), ignoring whitespace. Error on any other character.
+// Decodes standard base64 (RFC 4648 §4) with OpenSSL's EVP_DecodeBlock, ignoring whitespace;
+// padding is optional. invalid-input, naming the character, for one outside the alphabet or an
+// '=' before the end, and for a truncated last group (a single character left over).
 Result<std::string> base64_decode(const std::string& text);
 
 }  // namespace kiln::kube
