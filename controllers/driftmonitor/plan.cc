@@ -288,16 +288,24 @@ Result<std::string> baseline_uri(const api::DriftMonitorSpec& spec,
   return baseline_job->at(profile).get<std::string>();
 }
 
-bool evaluation_due(const json& monitor, TimePoint now) {
-  auto spec = api::parse_drift_monitor_spec(monitor);
-  if (!spec.ok()) return false;  // plan_driftmonitor reports it.
+bool evaluation_due(const json& monitor, const api::DriftMonitorSpec& spec, TimePoint now) {
   const json status = monitor.value("status", json::object());
   const auto last = time_at(status.value("lastEvaluation", json::object()), "time");
-  return !last || now >= *last + interval_of(*spec);
+  return !last || now >= *last + interval_of(spec);
+}
+
+bool evaluation_due(const json& monitor, TimePoint now) {
+  auto spec = api::parse_drift_monitor_spec(monitor);
+  return spec.ok() && evaluation_due(monitor, *spec, now);
 }
 
 DriftMonitorPlan plan_driftmonitor(const json& monitor, const Observed& observed, TimePoint now) {
-  auto parsed = api::parse_drift_monitor_spec(monitor);
+  return plan_driftmonitor(monitor, api::parse_drift_monitor_spec(monitor), observed, now);
+}
+
+DriftMonitorPlan plan_driftmonitor(const json& monitor,
+                                   const Result<api::DriftMonitorSpec>& parsed,
+                                   const Observed& observed, TimePoint now) {
   static const api::DriftMonitorSpec kNoSpec;
   Context ctx{monitor,
               parsed.ok() ? *parsed : kNoSpec,
@@ -313,7 +321,7 @@ DriftMonitorPlan plan_driftmonitor(const json& monitor, const Observed& observed
     condition(ctx, "Ready", ConditionStatus::kFalse, "InvalidSpec", parsed.error().message());
     return std::move(ctx.plan);
   }
-  const bool due = evaluation_due(monitor, now);
+  const bool due = evaluation_due(monitor, ctx.spec, now);
   ctx.baseline_known = !ctx.observed.target || pin_baseline(ctx);
   if (due) evaluate_now(ctx);
   maybe_retrain(ctx);

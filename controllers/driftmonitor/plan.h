@@ -72,6 +72,11 @@ struct DriftMonitorPlan : support::Plan {
   std::optional<Evaluation> evaluation;
 };
 
+// `spec` is monitor.spec decoded (api::parse_drift_monitor_spec), so a reconciler that decoded it
+// already does not decode it again; an error is reported as Ready=False, InvalidSpec.
+DriftMonitorPlan plan_driftmonitor(const json& monitor, const Result<api::DriftMonitorSpec>& spec,
+                                   const Observed& observed, TimePoint now);
+// The same, decoding monitor.spec.
 DriftMonitorPlan plan_driftmonitor(const json& monitor, const Observed& observed, TimePoint now);
 
 // The URI of the pinned baseline profile ("" when the stable model's own is used), as above.
@@ -81,6 +86,8 @@ Result<std::string> baseline_uri(const api::DriftMonitorSpec& spec,
                                  const std::optional<json>& baseline_job);
 
 // Whether an evaluation is due now (spec.interval since status.lastEvaluation.time, or none yet).
+bool evaluation_due(const json& monitor, const api::DriftMonitorSpec& spec, TimePoint now);
+// The same, decoding monitor.spec (false when it does not decode: the plan reports it).
 bool evaluation_due(const json& monitor, TimePoint now);
 
 // The name of the n-th retraining: <dm>-retrain-<n>, a DNS label.

@@ -128,8 +128,10 @@ Result<kube::Requeue> ModelDeploymentReconciler::reconcile(const kube::ObjectKey
   }
   const auto now = std::chrono::system_clock::now();
   // The plan measures the window from the counters status keeps (measure_window).
-  if (modeldeployment::analysis_due(*md, now)) observed.routers = scrape_routers(key);
-  auto plan = modeldeployment::plan_modeldeployment(*md, observed, now, options_);
+  if (spec.ok() && modeldeployment::analysis_due(*md, *spec, now)) {
+    observed.routers = scrape_routers(key);
+  }
+  auto plan = modeldeployment::plan_modeldeployment(*md, spec, observed, now, options_);
   return executor_.execute(*md, kModelDeployments, plan);
 }
 
@@ -185,7 +187,7 @@ Result<kube::Requeue> DriftMonitorReconciler::reconcile(const kube::ObjectKey& k
   }
   observed.training_jobs = labelled(*caches_.trainingjobs, key.ns, kDriftMonitorLabel, key.name);
   const auto now = std::chrono::system_clock::now();
-  if (observed.target && spec.ok() && driftmonitor::evaluation_due(*dm, now)) {
+  if (observed.target && spec.ok() && driftmonitor::evaluation_due(*dm, *spec, now)) {
     // With a pinned baseline, only the stable pods that load it (their template's
     // kiln.dev/baseline-profile): pods still rolling to it would answer with the old one.
     const auto wanted = driftmonitor::baseline_uri(*spec, observed.baseline_job);
@@ -218,7 +220,7 @@ Result<kube::Requeue> DriftMonitorReconciler::reconcile(const kube::ObjectKey& k
       }
     }
   }
-  auto plan = driftmonitor::plan_driftmonitor(*dm, observed, now);
+  auto plan = driftmonitor::plan_driftmonitor(*dm, spec, observed, now);
   if (plan.evaluation) {
     forget_series(key, &*plan.evaluation);  // Features no longer evaluated (or now failing).
     for (const auto& f : plan.evaluation->features) {

@@ -362,13 +362,16 @@ void ready_condition(Context& ctx, const Variants& v) {
 
 }  // namespace
 
-bool analysis_due(const json& md, TimePoint now) {
-  if (!md.contains("status")) return false;
-  auto spec = api::parse_model_deployment_spec(md);
-  if (!spec.ok() || !spec->rollout) return false;
+bool analysis_due(const json& md, const api::ModelDeploymentSpec& spec, TimePoint now) {
+  if (!md.contains("status") || !spec.rollout) return false;
   const json& status = md["status"];
   const RolloutState state = RolloutState::from_status(rollout_status(status));
-  return modeldeployment::analysis_due(&*spec->rollout, state, analysis_time(status), now);
+  return modeldeployment::analysis_due(&*spec.rollout, state, analysis_time(status), now);
+}
+
+bool analysis_due(const json& md, TimePoint now) {
+  auto spec = api::parse_model_deployment_spec(md);
+  return spec.ok() && analysis_due(md, *spec, now);
 }
 
 namespace {
@@ -427,7 +430,13 @@ int total_replicas_now(const Context& ctx) {
 
 ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observed, TimePoint now,
                                          const BuildOptions& options) {
-  auto parsed = api::parse_model_deployment_spec(md);
+  return plan_modeldeployment(md, api::parse_model_deployment_spec(md), observed, now, options);
+}
+
+ModelDeploymentPlan plan_modeldeployment(const json& md,
+                                         const Result<api::ModelDeploymentSpec>& parsed,
+                                         const Observed& observed, TimePoint now,
+                                         const BuildOptions& options) {
   static const api::ModelDeploymentSpec kNoSpec;
   Context ctx{md,  parsed.ok() ? *parsed : kNoSpec, observed, now, support::name_of(md),
               support::generation_of(md), {}, {}};

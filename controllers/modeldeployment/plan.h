@@ -68,10 +68,19 @@ struct ModelDeploymentPlan : support::Plan {
   bool analysis_recorded = false;
 };
 
+// `spec` is md.spec decoded (api::parse_model_deployment_spec), so a reconciler that decoded it
+// already does not decode it again; an error is reported as Ready=False, InvalidSpec.
+ModelDeploymentPlan plan_modeldeployment(const json& md,
+                                         const Result<api::ModelDeploymentSpec>& spec,
+                                         const Observed& observed, TimePoint now,
+                                         const BuildOptions& options);
+// The same, decoding md.spec.
 ModelDeploymentPlan plan_modeldeployment(const json& md, const Observed& observed, TimePoint now,
                                          const BuildOptions& options);
 
 // Whether the reconciler should scrape the router now (rollout.h analysis_due on md's status).
+bool analysis_due(const json& md, const api::ModelDeploymentSpec& spec, TimePoint now);
+// The same, decoding md.spec (false when it does not decode).
 bool analysis_due(const json& md, TimePoint now);
 
 }  // namespace kiln::controllers::modeldeployment

@@ -21,14 +21,6 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
   return *d;
 }
 
-std::chrono::milliseconds duration_or(const json& j, std::string_view key,
-                                      std::chrono::milliseconds fallback) {
-  const auto text = value_or<std::string>(j, key, "");
-  if (text.empty()) return fallback;
-  auto parsed = parse_duration(text);
-  return parsed.ok() ? *parsed : fallback;
-}
-
 std::string short_hash(std::string_view text) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char ch : text) {

@@ -41,10 +41,6 @@ Result<TimePoint> parse_time(std::string_view text);
 // A Go/Kubernetes duration as the CRDs accept it: one or more "<number><unit>" with unit in
 // ms, s, m, h ("30s", "1h30m", "1.5h"). invalid-input for anything else.
 Result<std::chrono::milliseconds> parse_duration(std::string_view text);
-// parse_duration(j[key]) when present and a string, else `fallback` (also on a malformed value:
-// the CRD's pattern already rejects those).
-std::chrono::milliseconds duration_or(const json& j, std::string_view key,
-                                      std::chrono::milliseconds fallback);
 
 // A child name "<parent>-<suffix>" that is a valid DNS label (<= 63 characters): when too long,
 // the parent part is truncated and "-<5 hex of a hash of the full name>" appended before the

@@ -12,8 +12,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 bin=$("$ROOT/scripts/k8s-binaries" kubectl) || fail "k8s-binaries kubectl from an empty cache"
 [ "$bin" = "$cache/k8s/$(cat "$ROOT/K8S_VERSION")/bin" ] || fail "k8s-binaries printed '$bin'"
-"$bin/kubectl" version --client | grep -q "$(cat "$ROOT/K8S_VERSION")" ||
-  fail "the built kubectl is not $(cat "$ROOT/K8S_VERSION")"
+# (Read whole: grep -q ending the pipe early made kubectl fail with SIGPIPE under pipefail.)
+client=$("$bin/kubectl" version --client) || fail "the built kubectl does not run"
+[[ "$client" == *"$(cat "$ROOT/K8S_VERSION")"* ]] ||
+  fail "the built kubectl is not $(cat "$ROOT/K8S_VERSION"): $client"
 [ "$("$ROOT/scripts/k8s-binaries" kubectl)" = "$bin" ] || fail "a second call did not reuse it"
 
 for tool in helm kwok; do
