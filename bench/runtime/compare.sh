@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
 # Serve benchmark: single-row OIP v2 infer of one XGBoost model (100 trees, 20 features, trained
 # on the breast cancer data by tests/runtime/make_models.py) served by kiln-runtime, Seldon
-# MLServer and KServe's Python model server, each pinned to one core (the load generator gets the
-# other), under closed-loop load from wrk on loopback. Prints throughput, p50/p99 as wrk sees them,
-# kiln's server-side p99 from its own histogram, and the throughput ratios.
+# MLServer 1.7 and KServe's Python model server, each pinned to one core (taskset; the load
+# generator gets the other), over REST (wrk) and OIP v2 gRPC (ghz, inference.GRPCInferenceService
+# from src/runtime/proto), closed loop on loopback, the same request and concurrency for both.
+# Prints per server and protocol: req/s, p50/p99 as the load generator sees them, the server's CPU
+# (100% = its one core), kiln's server-side p99 from its own histogram, the ratios kiln/peer, and
+# the machine's load before and after.
 #
-#   BUILD_DIR=build-runtime bench/runtime/compare.sh      [DURATION=10 CONNECTIONS=16]
+#   BUILD_DIR=build bench/runtime/compare.sh      [DURATION=10 CONNECTIONS=16 KILN_HTTP_THREADS=1]
 #
-# Needs: wrk (scripts/deps/runtime.apt), the test venv (scripts/setup.sh runtime); the peers are
-# installed on first run into their own venvs from bench/runtime/peers-*.pip.
+# Needs: wrk (scripts/deps/runtime.apt), go (ghz is built on first run by scripts/go-tool ghz), the
+# test venv (scripts/setup.sh runtime); the peers are installed on first run into their own venvs
+# (bench/runtime/peers.sh, from bench/runtime/peers-*.pip).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+BIN="$BUILD_DIR/src/cmd/kiln-runtime"
 CACHE="${KILN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kiln}"
 PY="$CACHE/venv/bin/python3"
-MLSERVER_VENV="$CACHE/bench-mlserver-venv"
-KSERVE_VENV="$CACHE/bench-kserve-venv"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-16}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
+HTTP_THREADS="${KILN_HTTP_THREADS:-1}"
+
+MLSERVER_VENV="$("$ROOT/bench/runtime/peers.sh" mlserver)"
+KSERVE_VENV="$("$ROOT/bench/runtime/peers.sh" kserve)"
+KSERVE_PY="$KSERVE_VENV/bin/python"
+GHZ="$("$ROOT/scripts/go-tool" ghz)"
 
 work="$(mktemp -d -t kiln-compare.XXXXXX)"
 pids=()
@@ -30,95 +39,67 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+source "$ROOT/bench/runtime/lib.sh"
+make_requests
 
-for peer in mlserver kserve; do
-  venv="$CACHE/bench-$peer-venv"
-  if [ ! -f "$venv/.installed" ]; then
-    echo "compare: installing $peer into $venv" >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check \
-      -r "$ROOT/bench/runtime/peers-$peer.pip"
-    touch "$venv/.installed"
+grpc_note=""
+[ -f "$PROTO" ] || grpc_note="no gRPC: $PROTO is missing"
+kiln_grpc=yes
+"$BIN" serve --help 2>&1 | grep -- '--grpc-port' >/dev/null || kiln_grpc=no
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+build_before="$(build_running)"
+started="$(date +%s)"
+
+# run NAME PROTO TARGET PID: warms up, loads the server, appends "NAME PROTO figures" to results.
+run() {
+  warm "$2" "$3"
+  echo "$1 $2 $(load "$2" "$3" "$CONNECTIONS" "$4")" >>"$work/results"
+}
+
+# kiln NAME EXTRA_FLAGS...: kiln-runtime serve pinned to SERVER_CPU, REST then gRPC, with /metrics
+# snapshots around each window ($work/NAME-{rest,grpc}-{0,1}.txt).
+kiln() {
+  local name="$1" port gport pid grpc_flags=()
+  shift
+  port="$(free_port)"
+  gport="$(free_port)"
+  [ "$kiln_grpc" = yes ] && grpc_flags=(--grpc-port "$gport")
+  taskset -c "$SERVER_CPU" "$BIN" serve --model-name cancer --model-uri "$work/models/binary.json" \
+    --host 127.0.0.1 --port "$port" "${grpc_flags[@]}" --max-concurrency 1 \
+    --http-threads "$HTTP_THREADS" --drain-delay-seconds 0 "$@" 2>"$work/$name.log" &
+  pid=$!
+  pids+=("$pid")
+  local base="http://127.0.0.1:$port"
+  wait_ready "$base/v2/health/ready"
+  check_rest "$base/v2/models/cancer/infer"
+  warm rest "$base/v2/models/cancer/infer"
+  curl -s "$base/metrics" >"$work/$name-rest-0.txt"
+  echo "$name rest $(load rest "$base/v2/models/cancer/infer" "$CONNECTIONS" "$pid")" \
+    >>"$work/results"
+  curl -s "$base/metrics" >"$work/$name-rest-1.txt"
+  if [ "$kiln_grpc" = yes ] && [ -z "$grpc_note" ]; then
+    wait_grpc "127.0.0.1:$gport"
+    warm grpc "127.0.0.1:$gport"
+    curl -s "$base/metrics" >"$work/$name-grpc-0.txt"
+    echo "$name grpc $(load grpc "127.0.0.1:$gport" "$CONNECTIONS" "$pid")" >>"$work/results"
+    curl -s "$base/metrics" >"$work/$name-grpc-1.txt"
   fi
-done
-
-"$PY" "$ROOT/tests/runtime/make_models.py" "$work/models" >/dev/null
-"$PY" - "$work" <<'PY'
-import json, sys
-work = sys.argv[1]
-ref = json.load(open(f"{work}/models/reference.json"))
-row = ref["binary"]["rows"][0]
-body = {"inputs": [{"name": "input", "shape": [1, 20], "datatype": "FP32", "data": row}]}
-open(f"{work}/body.json", "w").write(json.dumps(body))
-open(f"{work}/post.lua", "w").write(
-    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-    f'wrk.body = io.open("{work}/body.json"):read("*a")\n')
-PY
-
-free_port() {
-  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_ready() {  # URL: up to 60 s for the server to answer 200.
-  for _ in $(seq 1 300); do
-    if curl -sf -o /dev/null "$1"; then return 0; fi
-    sleep 0.2
-  done
-  echo "compare: $1 never became ready" >&2
-  return 1
-}
-
-# check URL: one infer must answer 200 with an output before we load the server.
-check() {
-  curl -sf -X POST -H 'Content-Type: application/json' --data @"$work/body.json" "$1" |
-    grep -q '"outputs"' || { echo "compare: $1 does not answer infer" >&2; return 1; }
-}
-
-# measure NAME URL: prints "NAME rps p50_ms p99_ms" and appends it to $work/results.
-measure() {
-  local name="$1" url="$2" out
-  taskset -c "$CLIENT_CPU" wrk -t1 -c4 -d2s -s "$work/post.lua" "$url" >/dev/null  # warm-up
-  out="$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency \
-    -s "$work/post.lua" "$url")"
-  local rps p50 p99 non2xx
-  rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
-  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
-  non2xx="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
-  echo "$name $rps $p50 $p99 ${non2xx:-0}" >>"$work/results"
+  kill "$pid"
 }
 
 # --- kiln-runtime -------------------------------------------------------------------------------
-port="$(free_port)"
-taskset -c "$SERVER_CPU" "$BUILD_DIR/src/cmd/kiln-runtime" serve --model-name cancer \
-  --model-uri "$work/models/binary.json" --host 127.0.0.1 --port "$port" --max-concurrency 1 \
-  --http-threads "${KILN_HTTP_THREADS:-2}" --drain-delay-seconds 0 2>"$work/kiln.log" &
-pids+=($!)
-wait_ready "http://127.0.0.1:$port/v2/health/ready"
-check "http://127.0.0.1:$port/v2/models/cancer/infer"
-measure kiln-runtime "http://127.0.0.1:$port/v2/models/cancer/infer"
-curl -s "http://127.0.0.1:$port/metrics" >"$work/kiln-metrics.txt"
-kill "${pids[-1]}"
-
+kiln kiln-runtime
 # The same server with adaptive batching on (runtime/batching_backend.h): concurrent requests
 # share model calls.
-port="$(free_port)"
-taskset -c "$SERVER_CPU" "$BUILD_DIR/src/cmd/kiln-runtime" serve --model-name cancer \
-  --model-uri "$work/models/binary.json" --host 127.0.0.1 --port "$port" --max-concurrency 1 \
-  --http-threads "${KILN_HTTP_THREADS:-2}" --drain-delay-seconds 0 --max-batch-rows 32 \
-  2>"$work/kiln-batched.log" &
-pids+=($!)
-wait_ready "http://127.0.0.1:$port/v2/health/ready"
-check "http://127.0.0.1:$port/v2/models/cancer/infer"
-measure kiln-batched "http://127.0.0.1:$port/v2/models/cancer/infer"
-kill "${pids[-1]}"
+kiln kiln-batched --max-batch-rows 32
 
-# --- Seldon MLServer ----------------------------------------------------------------------------
+# --- Seldon MLServer (defaults but metrics off, one process: parallel_workers 0) ------------------
 mkdir -p "$work/mlserver/cancer"
 cp "$work/models/binary.json" "$work/mlserver/cancer/model.json"
 mport="$(free_port)"
+mgport="$(free_port)"
 cat >"$work/mlserver/settings.json" <<JSON
-{"http_port": $mport, "grpc_port": $(free_port), "metrics_port": $(free_port),
+{"http_port": $mport, "grpc_port": $mgport, "metrics_port": $(free_port),
  "parallel_workers": 0, "metrics_endpoint": null}
 JSON
 cat >"$work/mlserver/cancer/model-settings.json" <<'JSON'
@@ -127,43 +108,77 @@ cat >"$work/mlserver/cancer/model-settings.json" <<'JSON'
 JSON
 (cd "$work/mlserver" && exec taskset -c "$SERVER_CPU" "$MLSERVER_VENV/bin/mlserver" start . \
   >"$work/mlserver.log" 2>&1) &
-pids+=($!)
+pid=$!
+pids+=("$pid")
 wait_ready "http://127.0.0.1:$mport/v2/models/cancer/ready"
-check "http://127.0.0.1:$mport/v2/models/cancer/infer"
-measure mlserver "http://127.0.0.1:$mport/v2/models/cancer/infer"
-kill "${pids[-1]}"
+check_rest "http://127.0.0.1:$mport/v2/models/cancer/infer"
+run mlserver rest "http://127.0.0.1:$mport/v2/models/cancer/infer" "$pid"
+if [ -z "$grpc_note" ]; then
+  wait_grpc "127.0.0.1:$mgport"
+  run mlserver grpc "127.0.0.1:$mgport" "$pid"
+fi
+kill "$pid"
 
-# --- KServe Python model server -----------------------------------------------------------------
+# --- KServe Python model server (bench/runtime/kserve_xgboost.py) --------------------------------
 kport="$(free_port)"
-taskset -c "$SERVER_CPU" "$KSERVE_VENV/bin/python" "$ROOT/bench/runtime/kserve_xgboost.py" \
+kgport="$(free_port)"
+taskset -c "$SERVER_CPU" "$KSERVE_PY" "$ROOT/bench/runtime/kserve_xgboost.py" \
   --model_name cancer --model_path "$work/models/binary.json" --http_port "$kport" \
-  --grpc_port "$(free_port)" >"$work/kserve.log" 2>&1 &
-pids+=($!)
+  --grpc_port "$kgport" >"$work/kserve.log" 2>&1 &
+pid=$!
+pids+=("$pid")
 wait_ready "http://127.0.0.1:$kport/v2/models/cancer/ready"
-check "http://127.0.0.1:$kport/v2/models/cancer/infer"
-measure kserve "http://127.0.0.1:$kport/v2/models/cancer/infer"
-kill "${pids[-1]}"
+check_rest "http://127.0.0.1:$kport/v2/models/cancer/infer"
+run kserve rest "http://127.0.0.1:$kport/v2/models/cancer/infer" "$pid"
+if [ -z "$grpc_note" ]; then
+  wait_grpc "127.0.0.1:$kgport"
+  run kserve grpc "127.0.0.1:$kgport" "$pid"
+fi
+kill "$pid"
 
 # --- Report -------------------------------------------------------------------------------------
-server_p99="$("$PY" - "$work/kiln-metrics.txt" <<'PY'
-import re, sys
-buckets = []
-for line in open(sys.argv[1]):
-    m = re.match(r'kiln_runtime_request_duration_seconds_bucket\{model="cancer",le="([^"]+)"\} (\S+)', line)
-    if m:
-        buckets.append((float(m.group(1)), float(m.group(2))))
-total = buckets[-1][1]
-print(next(f"{le * 1e3:.3f}" for le, c in buckets if c >= 0.99 * total))
-PY
-)"
-echo "single-row XGBoost infer, 1 server core, wrk -c$CONNECTIONS -d${DURATION}s (closed loop)"
-printf '%-14s %12s %10s %10s %8s\n' server req/s p50 p99 non-2xx
-while read -r name rps p50 p99 bad; do
-  printf '%-14s %12s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p99" "$bad"
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+build_after="$(build_running)"
+p99() {  # NAME PROTO -> kiln's server-side p99 bucket bound (ms) over that window.
+  if [ -f "$work/$1-$2-1.txt" ]; then
+    "$PY" "$LOADSTATS" histogram "$work/$1-$2-0.txt" "$work/$1-$2-1.txt" \
+      kiln_runtime_request_duration_seconds 0.99
+  else
+    echo "-"
+  fi
+}
+echo "single-row XGBoost infer; each server pinned to core $SERVER_CPU, the load generator to" \
+  "core $CLIENT_CPU; $CONNECTIONS connections, ${DURATION} s per run, closed loop"
+echo "REST: wrk -t1 -c$CONNECTIONS; gRPC: ghz -c$CONNECTIONS --connections $CONNECTIONS" \
+  "(inference.GRPCInferenceService.ModelInfer)"
+echo "kiln-runtime $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)," \
+  "--http-threads $HTTP_THREADS --max-concurrency 1"
+[ -n "$grpc_note" ] && echo "$grpc_note"
+[ "$kiln_grpc" = no ] && echo "kiln-runtime serve has no --grpc-port in this build: no kiln gRPC"
+printf '%-13s %-5s %9s %9s %9s %5s %7s\n' server proto req/s p50_ms p99_ms cpu% errors
+while read -r name proto rps p50 p99 bad cpu; do
+  printf '%-13s %-5s %9s %9s %9s %5s %7s\n' "$name" "$proto" "$rps" "$p50" "$p99" "$cpu" "$bad"
 done <"$work/results"
-echo "kiln-runtime server-side p99 (histogram bucket bound): <= ${server_p99} ms"
-awk '{rps[$1] = $2} END {
-  printf "ratio kiln-runtime/mlserver throughput: %.1fx\n", rps["kiln-runtime"] / rps["mlserver"];
-  printf "ratio kiln-runtime/kserve throughput:   %.1fx\n", rps["kiln-runtime"] / rps["kserve"];
-  printf "ratio kiln-batched/kiln-runtime throughput: %.2fx\n", rps["kiln-batched"] / rps["kiln-runtime"];
-}' "$work/results"
+echo "(errors: non-2xx and socket errors for REST; non-OK answers for gRPC, leaving out the calls" \
+  "ghz itself cuts off at the deadline)"
+echo "kiln-runtime server-side p99 (kiln_runtime_request_duration_seconds, bucket bound):" \
+  "REST <= $(p99 kiln-runtime rest) ms, gRPC <= $(p99 kiln-runtime grpc) ms"
+awk '{rps[$1 " " $2] = $3}
+  function ratio(a, b) {
+    if (!(a in rps && b in rps && rps[b] > 0)) return "-"
+    return sprintf(rps[a] / rps[b] < 10 ? "%.2fx" : "%.1fx", rps[a] / rps[b])
+  }
+  END {
+    n = split("mlserver kserve", peer, " ")
+    for (i = 1; i <= n; i++)
+      printf "ratio kiln-runtime/%s req/s: REST %s, gRPC %s\n", peer[i],
+        ratio("kiln-runtime rest", peer[i] " rest"), ratio("kiln-runtime grpc", peer[i] " grpc")
+    printf "ratio gRPC/REST req/s: kiln-runtime %s, mlserver %s, kserve %s\n",
+      ratio("kiln-runtime grpc", "kiln-runtime rest"), ratio("mlserver grpc", "mlserver rest"),
+      ratio("kserve grpc", "kserve rest")
+    printf "ratio kiln-batched/kiln-runtime req/s: REST %s, gRPC %s\n",
+      ratio("kiln-batched rest", "kiln-runtime rest"),
+      ratio("kiln-batched grpc", "kiln-runtime grpc")
+  }' "$work/results"
+echo "load average (1/5/15 min): before $load_before, after $load_after;" \
+  "a build running: before $build_before, after $build_after; took $(($(date +%s) - started)) s"

@@ -1,7 +1,10 @@
 """KServe's Python model server serving an XGBoost model over OIP v2, the way KServe's own
 xgbserver does (load a Booster, predict on the request's rows), for bench/runtime/compare.sh.
 
-    python kserve_xgboost.py --model_name NAME --model_path model.json --http_port P
+    python kserve_xgboost.py --model_name NAME --model_path model.json --http_port P --grpc_port G
+
+REST on --http_port and OIP v2 gRPC (inference.GRPCInferenceService) on --grpc_port; the rest of
+KServe's defaults as its own servers start (one uvicorn worker, latency logging on).
 """
 import argparse
 
@@ -40,4 +43,4 @@ if __name__ == "__main__":
     model = XGBoostModel(args.model_name, args.model_path)
     model.load()
     ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=1,
-                enable_grpc=False).start([model])
+                enable_grpc=True).start([model])
