@@ -65,5 +65,8 @@ inline constexpr std::string_view kShadowRetireAnnotation = "kiln.dev/shadow-ret
 // The serving port of kiln-runtime serve and of the router, and the Services' port.
 inline constexpr int kContainerPort = 8080;
 inline constexpr int kServicePort = 80;
+// The OIP v2 gRPC port of kiln-runtime serve (--grpc-port), the same number on the pods and on
+// the Services, as KServe's 8081.
+inline constexpr int kGrpcPort = 8081;
 
 }  // namespace kiln::controllers::modeldeployment

@@ -72,7 +72,9 @@ Result<json> desired_variant_deployment(const json& md, const api::ModelDeployme
                "--model-version",
                variant.model.version,
                "--port",
-               std::to_string(kContainerPort)};
+               std::to_string(kContainerPort),
+               "--grpc-port",
+               std::to_string(kGrpcPort)};
   std::vector<PvcMount> mounts;
   if (model_file->mount) mounts.push_back(*model_file->mount);
   if (!variant.model.profile_uri.empty()) {
@@ -96,7 +98,9 @@ Result<json> desired_variant_deployment(const json& md, const api::ModelDeployme
                     {"imagePullPolicy", image_pull_policy(spec, options)},
                     {"command", {"kiln-runtime"}},
                     {"args", args},
-                    {"ports", {{{"name", "http"}, {"containerPort", kContainerPort}}}},
+                    {"ports",
+                     {{{"name", "http"}, {"containerPort", kContainerPort}},
+                      {{"name", "grpc"}, {"containerPort", kGrpcPort}}}},
                     {"readinessProbe", http_probe("/v2/health/ready", 5, 3)},
                     {"livenessProbe", http_probe("/v2/health/live", 10, 3)},
                     {"securityContext", restricted_container_security_context()},
@@ -137,7 +141,12 @@ json desired_variant_service(const json& md, Variant variant) {
              {{{"name", "http"},
                {"port", kServicePort},
                {"targetPort", "http"},
-               {"protocol", "TCP"}}}}}}};
+               {"protocol", "TCP"}},
+              {{"name", "grpc"},
+               {"port", kGrpcPort},
+               {"targetPort", "grpc"},
+               {"protocol", "TCP"},
+               {"appProtocol", "grpc"}}}}}}};
 }
 
 }  // namespace kiln::controllers::modeldeployment

@@ -7,12 +7,12 @@
 // The serving pod (flags exactly as src/cmd/runtime_serve_command.cc defines them):
 //
 //   kiln-runtime serve --model-name <md> --model-uri <file in pod> --format <format>
-//       --model-version <version> --port 8080 [--baseline-profile <file in pod>]
+//       --model-version <version> --port 8080 --grpc-port 8081 [--baseline-profile <file in pod>]
 //
 // The model name is the ModelDeployment's name for every variant, so the router forwards
 // /v2/models/<md>/infer unchanged. Models (and the baseline profile) on pvc:// are mounted
 // read-only (model.h). Readiness: GET /v2/health/ready; liveness: GET /v2/health/live; port 8080
-// named "http". terminationGracePeriodSeconds covers serve's drain (5 s delay + 30 s timeout).
+// named "http", and 8081 named "grpc" (OIP v2 gRPC and grpc.health.v1). terminationGracePeriodSeconds covers serve's drain (5 s delay + 30 s timeout).
 // The pod runs restricted (non-root, read-only root filesystem, no capabilities, RuntimeDefault
 // seccomp). Deployment annotations kiln.dev/model-uri and kiln.dev/model-format record the served
 // model; on the stable Deployment, kiln.dev/spec-model-uri records spec.model's uri (plan.h).
@@ -53,7 +53,8 @@ struct VariantSpec {
 Result<json> desired_variant_deployment(const json& md, const api::ModelDeploymentSpec& spec,
                                         const VariantSpec& variant, const BuildOptions& options);
 
-// The variant's ClusterIP Service <md>-<variant>: port 80 -> the pods' "http" port.
+// The variant's ClusterIP Service <md>-<variant>: port 80 "http" -> the pods' "http" port, and
+// port 8081 "grpc" (appProtocol grpc) -> the pods' "grpc" port.
 json desired_variant_service(const json& md, Variant variant);
 
 // Helpers shared with the router builder.

@@ -57,6 +57,8 @@ TEST(ModelDeploymentBuilders, ServingDeploymentRunsKilnRuntimeServeWithItsFlags)
                                              "v1",
                                              "--port",
                                              "8080",
+                                             "--grpc-port",
+                                             "8081",
                                              "--baseline-profile",
                                              "/mnt/kiln/models/flights/v1/profile.json"};
   EXPECT_EQ(args_of(*d), expected);
@@ -64,7 +66,9 @@ TEST(ModelDeploymentBuilders, ServingDeploymentRunsKilnRuntimeServeWithItsFlags)
   EXPECT_EQ(c["command"], json({"kiln-runtime"}));
   EXPECT_EQ(c["image"], "kiln/runtime:dev");
   EXPECT_EQ(c["imagePullPolicy"], "IfNotPresent");
-  EXPECT_EQ(c["ports"][0]["containerPort"], 8080);
+  EXPECT_EQ(c["ports"],
+            json::parse(R"([{"name": "http", "containerPort": 8080},
+                            {"name": "grpc", "containerPort": 8081}])"));
   EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"], "/v2/health/ready");
   EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/v2/health/live");
   EXPECT_EQ(c["resources"]["requests"]["cpu"], "500m");
@@ -146,13 +150,15 @@ TEST(ModelDeploymentBuilders, PvcUriWithoutPathIsRejected) {
   EXPECT_FALSE(desired_variant_deployment(sample_md(), spec_of(sample_md()), v, BuildOptions{}).ok());
 }
 
-TEST(ModelDeploymentBuilders, VariantServiceIsClusterIpOnPort80) {
+TEST(ModelDeploymentBuilders, VariantServiceIsClusterIpOnPort80AndGrpcOn8081) {
   const json s = desired_variant_service(sample_md(), Variant::kStable);
   EXPECT_EQ(s["kind"], "Service");
   EXPECT_EQ(s["metadata"]["name"], "flights-stable");
   EXPECT_EQ(s["spec"]["type"], "ClusterIP");
-  EXPECT_EQ(s["spec"]["ports"][0]["port"], 80);
-  EXPECT_EQ(s["spec"]["ports"][0]["targetPort"], "http");
+  EXPECT_EQ(s["spec"]["ports"], json::parse(R"([
+    {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+    {"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP",
+     "appProtocol": "grpc"}])"));
   EXPECT_EQ(s["spec"]["selector"]["kiln.dev/variant"], "stable");
 }
 
