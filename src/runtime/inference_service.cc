@@ -145,14 +145,13 @@ HttpResponse InferenceService::route(const HttpRequest& request) {
   if (get && path == "/metrics") return {200, registry_.expose(), metrics::kExpositionContentType};
   if (get && path == "/v2/health/live") return json_response(200, {{"live", true}});
   if (get && path == "/v2/health/ready") {
-    bool ready = !draining_.load();
-    for (const auto& [_, model] : models_) ready = ready && model->backend != nullptr;
-    return json_response(ready ? 200 : 503, {{"ready", ready}});
+    const bool is_ready = ready();
+    return json_response(is_ready ? 200 : 503, {{"ready", is_ready}});
   }
   if (get && (path == "/v2" || path == "/v2/")) {
     return json_response(200, {{"name", "kiln-runtime"},
                                {"version", kVersion},
-                               {"extensions", json::array({"model_profile"})}});
+                               {"extensions", json::array({"binary_tensor_data", "model_profile"})}});
   }
   if (consume(path, "/v2/models/")) return model_route(request, path);
   return error_response(
@@ -171,7 +170,7 @@ HttpResponse InferenceService::model_route(const HttpRequest& request, std::stri
       return error_response(404, "model '" + name + "' has no version '" + version + "'");
     }
   }
-  if (method == "POST" && rest == "infer") return infer(model, request.body);
+  if (method == "POST" && rest == "infer") return infer_rest(model, request);
   if (method != "GET") return error_response(404, "no route for " + std::string(method));
   if (rest.empty()) {
     return json_response(200,
@@ -188,6 +187,9 @@ HttpResponse InferenceService::model_route(const HttpRequest& request, std::stri
     if (!model.observer) return error_response(404, "model '" + name + "' keeps no profile");
     auto window = window_seconds(request.query);
     if (!window.ok()) return error_response(400, window.error().message());
+    // Building a profile takes the observer's lock and CPU as an infer does: it waits its turn.
+    AdmissionControl::Ticket ticket;
+    if (auto refused = admit(ticket)) return error_response(refused->status, refused->error);
     auto profile = model.observer->profile_json(*window);
     if (!profile.ok()) return error_response(503, profile.error().message());
     return json_response(200, *profile);
@@ -200,44 +202,129 @@ HttpResponse InferenceService::model_route(const HttpRequest& request, std::stri
   return error_response(404, "no route for GET /v2/models/" + name + "/" + std::string(rest));
 }
 
-HttpResponse InferenceService::infer(Model& model, std::string_view body) {
+bool InferenceService::ready() const noexcept {
+  bool is_ready = !draining_.load();
+  for (const auto& [_, model] : models_) is_ready = is_ready && model->backend != nullptr;
+  return is_ready;
+}
+
+std::optional<ModelStatus> InferenceService::model_status(std::string_view name,
+                                                          std::string_view version) const {
+  auto it = models_.find(std::string(name));
+  if (it == models_.end()) return std::nullopt;
+  const Model& model = *it->second;
+  if (!version.empty() && version != model.version) return std::nullopt;
+  return ModelStatus{model.name, model.version, model.backend != nullptr, model.not_ready_reason,
+                     model.backend ? &model.backend->metadata() : nullptr};
+}
+
+InferOutcome InferenceService::infer(std::string_view name, std::string_view version,
+                                     InferenceRequest request) noexcept {
+  try {
+    auto it = models_.find(std::string(name));
+    if (it == models_.end()) return {404, "unknown model '" + std::string(name) + "'", {}};
+    Model& model = *it->second;
+    if (!version.empty() && version != model.version) {
+      return {404,
+              "model '" + std::string(name) + "' has no version '" + std::string(version) + "'",
+              {}};
+    }
+    return run_infer(model, std::move(request));
+  } catch (const std::exception& e) {
+    return {500, std::string("internal error: ") + e.what(), {}};
+  } catch (...) {
+    return {500, "internal error", {}};
+  }
+}
+
+std::optional<InferOutcome> InferenceService::admit(AdmissionControl::Ticket& ticket) {
+  switch (admission_.admit(ticket)) {
+    case AdmissionControl::Outcome::kQueueFull:
+      return InferOutcome{429, "too many requests: the queue is full", {}};
+    case AdmissionControl::Outcome::kTimedOut:
+      return InferOutcome{503, "no capacity: timed out waiting in the queue", {}};
+    case AdmissionControl::Outcome::kAdmitted:
+      break;
+  }
+  return std::nullopt;
+}
+
+HttpResponse InferenceService::infer_rest(Model& model, const HttpRequest& http) {
   const auto start = Clock::now();
   in_flight_gauge_.inc();
   ++in_flight_;
-  HttpResponse response = [&]() -> HttpResponse {
-    if (!model.backend) return error_response(503, "model is not ready: " + model.not_ready_reason);
+  // Which outputs go as binary data, decided from the request before it is moved into the model.
+  std::vector<RequestedOutput> requested;
+  bool binary_data_output = false;
+  InferOutcome outcome = [&]() -> InferOutcome {
+    if (!model.backend) return {503, "model is not ready: " + model.not_ready_reason, {}};
+    // The body decodes inside the admission slot, so the memory of decoding (O(body), see
+    // oip_codec.h) is bounded by max_concurrency, not by the transport's connections.
     AdmissionControl::Ticket ticket;
-    switch (admission_.admit(ticket)) {
-      case AdmissionControl::Outcome::kQueueFull:
-        return error_response(429, "too many requests: the queue is full");
-      case AdmissionControl::Outcome::kTimedOut:
-        return error_response(503, "no capacity: timed out waiting in the queue");
-      case AdmissionControl::Outcome::kAdmitted:
-        break;
-    }
-    auto request = decode_infer_request(body);
-    if (!request.ok()) return error_response(400, request.error().message());
-    auto outputs = model.backend->predict(request->inputs);
-    if (!outputs.ok()) {
-      const bool bad_input = outputs.error().category() == ErrorCategory::kInvalidInput;
-      return error_response(bad_input ? 422 : 500, outputs.error().message());
-    }
-    if (model.observer) model.observer->observe(request->inputs, *outputs);
-    const auto& first = request->inputs[0];
-    model.batch_size->observe(first.shape.size() >= 2 ? static_cast<double>(first.shape[0]) : 1);
-    auto selected = select_outputs(std::move(outputs).value(), request->outputs);
-    if (!selected.ok()) return error_response(422, selected.error().message());
-    InferenceResponse out{model.name, model.version, std::move(request->id),
-                          std::move(request->parameters), std::move(selected).value()};
-    return {200, encode_infer_response(out), "application/json"};
+    if (auto refused = admit(ticket)) return std::move(*refused);
+    auto json_bytes =
+        parse_inference_header_length(http.inference_header_content_length, http.body.size());
+    if (!json_bytes.ok()) return {400, json_bytes.error().message(), {}};
+    auto request = decode_infer_request(http.body, *json_bytes);
+    if (!request.ok()) return {400, request.error().message(), {}};
+    requested.reserve(request->outputs.size());
+    for (const auto& o : request->outputs) requested.push_back({{}, {}, o.binary_data});
+    binary_data_output = request->binary_data_output;
+    return predict(model, std::move(request).value());
   }();
+  finish(model, outcome.status, start);
+  if (outcome.status != 200) return error_response(outcome.status, outcome.error);
+  const auto binary =
+      binary_outputs(requested, binary_data_output, outcome.response.outputs.size());
+  auto encoded = encode_infer_response(outcome.response, binary);
+  if (encoded.json_bytes == encoded.body.size()) {
+    return {200, std::move(encoded.body), "application/json"};
+  }
+  return {200,
+          std::move(encoded.body),
+          "application/octet-stream",
+          {{"Inference-Header-Content-Length", std::to_string(encoded.json_bytes)}}};
+}
+
+InferOutcome InferenceService::run_infer(Model& model, InferenceRequest request) {
+  const auto start = Clock::now();
+  in_flight_gauge_.inc();
+  ++in_flight_;
+  InferOutcome outcome = [&]() -> InferOutcome {
+    if (!model.backend) return {503, "model is not ready: " + model.not_ready_reason, {}};
+    AdmissionControl::Ticket ticket;
+    if (auto refused = admit(ticket)) return std::move(*refused);
+    return predict(model, std::move(request));
+  }();
+  finish(model, outcome.status, start);
+  return outcome;
+}
+
+InferOutcome InferenceService::predict(Model& model, InferenceRequest request) {
+  if (request.inputs.empty()) return {400, "inputs must be a non-empty array", {}};
+  auto outputs = model.backend->predict(request.inputs);
+  if (!outputs.ok()) {
+    const bool bad_input = outputs.error().category() == ErrorCategory::kInvalidInput;
+    return {bad_input ? 422 : 500, outputs.error().message(), {}};
+  }
+  if (model.observer) model.observer->observe(request.inputs, *outputs);
+  const auto& first = request.inputs[0];
+  model.batch_size->observe(first.shape.size() >= 2 ? static_cast<double>(first.shape[0]) : 1);
+  auto selected = select_outputs(std::move(outputs).value(), request.outputs);
+  if (!selected.ok()) return {422, selected.error().message(), {}};
+  return {200,
+          {},
+          InferenceResponse{model.name, model.version, std::move(request.id),
+                            std::move(request.parameters), std::move(selected).value()}};
+}
+
+void InferenceService::finish(Model& model, int status, std::chrono::steady_clock::time_point start) {
   --in_flight_;
   in_flight_gauge_.dec();
-  const auto code = std::to_string(response.status);
+  const auto code = std::to_string(status);
   requests_.with({model.name, code}).inc();
-  if (response.status >= 400) errors_.with({model.name, code}).inc();
+  if (status >= 400) errors_.with({model.name, code}).inc();
   model.latency->observe(std::chrono::duration<double>(Clock::now() - start).count());
-  return response;
 }
 
 }  // namespace kiln::runtime

@@ -12,16 +12,20 @@
 //   GET  /v2/models/{m}[/versions/{v}]        model metadata; a model that failed to load shows
 //                                             "state": "UNAVAILABLE" and the "reason"
 //   GET  /v2/models/{m}[/versions/{v}]/ready  200 {"name", "ready": true}; 503 when not ready
-//   POST /v2/models/{m}[/versions/{v}]/infer  inference
-//   GET  /v2/models/{m}/profile               the served-traffic profile (when an observer is set)
+//   POST /v2/models/{m}[/versions/{v}]/infer  inference; JSON, or with the binary tensor extension
+//                                             (oip_codec.h): binary inputs after the JSON, and
+//                                             binary outputs answered as application/octet-stream
+//                                             with Inference-Header-Content-Length
+//   GET  /v2/models/{m}/profile               the served-traffic profile (when an observer is set);
+//                                             admitted as an infer is (429 / 503 when busy)
 //   GET  /v2/models/{m}/profile/baseline      the baseline profile the pod was given (404: none)
 //   GET  /metrics                             Prometheus text exposition
 //
-// Status codes: 400 malformed request (JSON, schema, datatype, shape/data mismatch); 404 unknown
-// model, version or route; 413 body over the limit (checked by the transport and again here);
-// 422 a well-formed request that does not fit the model (feature count, unknown output); 429
-// queue full; 503 draining, model not ready, or queue wait timed out; 500 the model library
-// failed. Every error body is {"error": "<message>"}. Every request gets exactly one response:
+// Status codes: 400 malformed request (JSON, schema, datatype, shape/data mismatch, binary sizes,
+// an output requested twice); 404 unknown model, version or route; 413 body over the limit
+// (checked by the transport and again here); 422 a well-formed request that does not fit the
+// model (feature count, unknown output); 429 queue full; 503 draining, model not ready, or queue
+// wait timed out; 500 the model library failed. Every error body is {"error": "<message>"}. Every request gets exactly one response:
 // handle() never throws.
 //
 // Metrics (registered on the registry given to the constructor):
@@ -47,6 +51,7 @@
 #include "common/metrics.h"
 #include "runtime/admission.h"
 #include "runtime/backend.h"
+#include "runtime/oip_codec.h"
 
 namespace kiln::runtime {
 
@@ -82,12 +87,35 @@ struct HttpRequest {
   std::string_view key = {};
   // The query string without '?', e.g. "windowSeconds=300"; "" when absent.
   std::string_view query = {};
+  // The Inference-Header-Content-Length header's value (the binary tensor extension: the JSON
+  // part's length, binary tensor data after it); "" when absent.
+  std::string_view inference_header_content_length = {};
 };
 
 struct HttpResponse {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
+  // Extra response headers (e.g. Inference-Header-Content-Length), name and value.
+  std::vector<std::pair<std::string, std::string>> headers = {};
+};
+
+// The answer of one typed infer call, shared by the REST and gRPC transports: `status` is the
+// REST code of the table above (200, or 400/404/413/422/429/503/500, which gRPC maps to its own
+// codes), `error` the message when status != 200, `response` the answer when status == 200.
+struct InferOutcome {
+  int status = 200;
+  std::string error;
+  InferenceResponse response;
+};
+
+// What a transport needs to answer the readiness and metadata calls of one model.
+struct ModelStatus {
+  std::string name;
+  std::string version;
+  bool ready = false;
+  std::string not_ready_reason;             // Why it is not ready; "" when ready.
+  const ModelMetadata* metadata = nullptr;  // Null when not ready. Valid while the service lives.
 };
 
 class InferenceService {
@@ -109,6 +137,19 @@ class InferenceService {
   // Answers one request. Thread-safe; never throws.
   HttpResponse handle(const HttpRequest& request) noexcept;
 
+  // Runs one decoded infer request on model `name` at `version` ("": the model's version), with
+  // the same admission control, metrics and traffic observer as a REST request. Thread-safe;
+  // never throws.
+  InferOutcome infer(std::string_view name, std::string_view version,
+                     InferenceRequest request) noexcept;
+
+  // The model `name` at `version` ("": any); nullopt when there is no such model or version.
+  // Thread-safe.
+  std::optional<ModelStatus> model_status(std::string_view name,
+                                          std::string_view version = {}) const;
+  // True when every model is ready and the service is not draining. Thread-safe.
+  bool ready() const noexcept;
+
   // Starts a graceful drain: readiness answers 503 from now on, so load balancers stop sending;
   // requests already admitted finish. New infer requests still get served (a client that raced
   // the readiness change is not failed). Thread-safe.
@@ -122,7 +163,14 @@ class InferenceService {
  private:
   struct Model;
   HttpResponse route(const HttpRequest& request);
-  HttpResponse infer(Model& model, std::string_view body);
+  HttpResponse infer_rest(Model& model, const HttpRequest& request);
+  InferOutcome run_infer(Model& model, InferenceRequest request);
+  // Takes an admission slot into `ticket`; the 429 / 503 outcome when none is free.
+  std::optional<InferOutcome> admit(AdmissionControl::Ticket& ticket);
+  // Runs an admitted request on a ready model.
+  InferOutcome predict(Model& model, InferenceRequest request);
+  // Ends a request begun (in flight) at `start`: the gauges, counters and latency.
+  void finish(Model& model, int status, std::chrono::steady_clock::time_point start);
   HttpResponse model_route(const HttpRequest& request, std::string_view rest);
 
   ServiceOptions options_;

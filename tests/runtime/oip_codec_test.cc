@@ -179,5 +179,177 @@ TEST(ModelMetadataJsonTest, NotReadyModelShowsTheReason) {
   EXPECT_FALSE(ready.contains("state"));
 }
 
+// --- Binary tensor extension ---------------------------------------------------------------------
+
+std::string raw_floats(std::initializer_list<float> values) {
+  std::string out;
+  Tensor t{"", DataType::kFp32, {}, std::vector<float>(values)};
+  append_raw(t, out);
+  return out;
+}
+
+// A body of `header` JSON followed by `binary`, and the JSON's length (the header's value).
+struct BinaryBody {
+  std::string body;
+  std::size_t json_bytes;
+};
+BinaryBody binary_body(const std::string& header, const std::string& binary) {
+  return {header + binary, header.size()};
+}
+
+TEST(BinaryExtensionTest, DecodesBinaryInputsInOrderNextToJsonOnes) {
+  std::string strings;
+  append_raw({"", DataType::kBytes, {}, std::vector<std::string>{"hi", "there"}}, strings);
+  const auto b = binary_body(R"({"inputs":[
+      {"name":"a","shape":[2,2],"datatype":"FP32","parameters":{"binary_data_size":16}},
+      {"name":"j","shape":[1],"datatype":"INT32","data":[7]},
+      {"name":"s","shape":[2],"datatype":"BYTES","parameters":{"binary_data_size":15}}]})",
+                             raw_floats({1, 2, 3, 4.5f}) + strings);
+  auto r = decode_infer_request(b.body, b.json_bytes);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->inputs.size(), 3u);
+  EXPECT_THAT(std::get<std::vector<float>>(r->inputs[0].data), ElementsAre(1, 2, 3, 4.5f));
+  EXPECT_THAT(std::get<std::vector<std::int64_t>>(r->inputs[1].data), ElementsAre(7));
+  EXPECT_THAT(std::get<std::vector<std::string>>(r->inputs[2].data), ElementsAre("hi", "there"));
+}
+
+TEST(BinaryExtensionTest, ReadsBinaryDataOutputAndPerOutputBinaryData) {
+  auto r = decode_infer_request(R"({"parameters":{"binary_data_output":true},
+      "inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],
+      "outputs":[{"name":"a","parameters":{"binary_data":false}},{"name":"b"}]})");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_TRUE(r->binary_data_output);
+  EXPECT_EQ(r->outputs[0].binary_data, false);
+  EXPECT_EQ(r->outputs[1].binary_data, std::nullopt);
+  EXPECT_THAT(binary_outputs(r->outputs, r->binary_data_output, 2), ElementsAre(false, true));
+  EXPECT_THAT(binary_outputs({}, true, 3), ElementsAre(true, true, true));
+  EXPECT_THAT(binary_outputs({}, false, 1), ElementsAre(false));
+}
+
+struct BadBinary {
+  std::string json;
+  std::string binary;
+  const char* message;
+};
+
+class BinaryExtensionBadTest : public ::testing::TestWithParam<BadBinary> {};
+
+TEST_P(BinaryExtensionBadTest, RefusesWithTheFieldNamed) {
+  const auto b = binary_body(GetParam().json, GetParam().binary);
+  auto r = decode_infer_request(b.body, b.json_bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().category(), ErrorCategory::kInvalidInput);
+  EXPECT_THAT(r.error().message(), HasSubstr(GetParam().message));
+}
+
+const std::string kInput = R"({"name":"x","shape":[2],"datatype":"FP32")";
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BinaryExtensionBadTest,
+    ::testing::Values(
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"parameters":{"binary_data_size":8},
+                  "data":[1,2]}]})",
+                  raw_floats({1, 2}), "inputs[0] has both data and parameters.binary_data_size"},
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"parameters":{"binary_data_size":12}}]})",
+                  raw_floats({1, 2, 3}),
+                  "inputs[0].parameters.binary_data_size is 12 bytes; shape [2] of FP32 takes "
+                  "2 x 4"},
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"parameters":{"binary_data_size":8}}]})",
+                  raw_floats({1}),
+                  "inputs[0].parameters.binary_data_size is 8 bytes, but only 4 bytes"},
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"parameters":{"binary_data_size":-8}}]})",
+                  raw_floats({1, 2}), "binary_data_size must be a non-negative integer"},
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"parameters":{"binary_data_size":"8"}}]})",
+                  raw_floats({1, 2}), "binary_data_size must be a non-negative integer"},
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"parameters":{"binary_data_size":8}}]})",
+                  raw_floats({1, 2, 3}),
+                  "12 bytes of binary data after its JSON (Inference-Header-Content-Length 91), "
+                  "but the inputs' binary_data_size add up to 8"},
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"data":[1,2]}]})", raw_floats({1}),
+                  "binary_data_size add up to 0"},
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"parameters":[]}]})", "",
+                  "inputs[0].parameters must be an object"},
+        BadBinary{R"({"inputs":[{"name":"s","shape":[2],"datatype":"BYTES",
+                  "parameters":{"binary_data_size":5}}]})",
+                  std::string("\x01\0\0\0a", 5), "inputs[0]: 5 bytes cannot hold 2 BYTES"},
+        BadBinary{R"({"parameters":{"binary_data_output":1},"inputs":[)" + kInput +
+                      R"(,"data":[1,2]}]})",
+                  "", "parameters.binary_data_output must be true or false"},
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"data":[1,2]}],
+                  "outputs":[{"name":"y","parameters":{"binary_data":"yes"}}]})",
+                  "", "outputs[0].parameters.binary_data must be true or false"},
+        BadBinary{R"({"inputs":[)" + kInput + R"(,"data":[1,2]}],
+                  "outputs":[{"name":"y"},{"name":"z"},{"name":"y"}]})",
+                  "", "outputs[2]: output \"y\" is requested twice"},
+        BadBinary{R"({"inputs":[)", raw_floats({1}),
+                  "the request's first 11 bytes (Inference-Header-Content-Length) are not "
+                  "valid JSON"}));
+
+TEST(BinaryExtensionTest, AnInputWithBinaryDataSizeButNoBinaryPartIsRefused) {
+  auto r = decode_infer_request(R"({"inputs":[)" + kInput +
+                                R"(,"parameters":{"binary_data_size":8}}]})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message(), HasSubstr("but only 0 bytes of binary data are left"));
+}
+
+TEST(BinaryExtensionTest, HeaderLengthMustBeANumberWithinTheBody) {
+  EXPECT_EQ(*parse_inference_header_length("", 10), std::nullopt);
+  EXPECT_EQ(*parse_inference_header_length("10", 10), std::optional<std::size_t>(10));
+  for (const char* bad : {"-1", "1x", " 5", "0x10", "99999999999999999999999"}) {
+    auto r = parse_inference_header_length(bad, 10);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(r.error().message(), HasSubstr("Inference-Header-Content-Length")) << bad;
+  }
+  auto over = parse_inference_header_length("11", 10);
+  ASSERT_FALSE(over.ok());
+  EXPECT_THAT(over.error().message(), HasSubstr("11 bytes, more than the body's 10"));
+}
+
+TEST(BinaryExtensionTest, EncodesBinaryOutputsAfterTheJsonWithTheirSize) {
+  InferenceResponse response{"m", "1", "", json(), {}};
+  response.outputs.push_back({"p", DataType::kFp32, {2}, std::vector<float>{0.25f, 0.5f}});
+  response.outputs.push_back({"l", DataType::kInt64, {1}, std::vector<std::int64_t>{3}});
+  response.outputs.push_back({"s", DataType::kBytes, {1}, std::vector<std::string>{"yes"}});
+  auto encoded = encode_infer_response(response, {true, false, true});
+  const std::string header = encoded.body.substr(0, encoded.json_bytes);
+  auto doc = json::parse(header);
+  EXPECT_EQ(doc["outputs"][0]["parameters"]["binary_data_size"], 8);
+  EXPECT_FALSE(doc["outputs"][0].contains("data"));
+  EXPECT_EQ(doc["outputs"][1]["data"], json::array({3}));
+  EXPECT_EQ(doc["outputs"][2]["parameters"]["binary_data_size"], 7);
+  EXPECT_EQ(encoded.body.substr(encoded.json_bytes),
+            raw_floats({0.25f, 0.5f}) + std::string("\x03\0\0\0yes", 7));
+  auto plain = encode_infer_response(response, {});
+  EXPECT_EQ(plain.json_bytes, plain.body.size());
+  EXPECT_EQ(plain.body, encode_infer_response(response));
+}
+
+// A JSON element takes at least two bytes, so a shape claiming more elements than the JSON part
+// can carry is refused before anything is reserved for them.
+TEST(DecodeInferRequestTest, RefusesShapesLargerThanTheBodyCanCarryBeforeReserving) {
+  auto r = decode_infer_request(
+      R"({"inputs":[{"name":"x","shape":[100000000000],"datatype":"FP64","data":[1]}]})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message(),
+              HasSubstr("inputs[0]: shape [100000000000] holds 100000000000 elements, more than "
+                        "the 77 bytes of JSON can carry"));
+  // The bound is over all inputs: two that fit alone, too many together.
+  std::string data = "[";
+  for (int i = 0; i < 30; ++i) data += i == 0 ? "1" : ",1";
+  data += "]";
+  const std::string one = R"({"name":"x","shape":[30],"datatype":"FP32","data":)" + data + "}";
+  EXPECT_TRUE(decode_infer_request(R"({"inputs":[)" + one + "]}").ok());
+  auto two = decode_infer_request(R"({"inputs":[)" + one + "," + one + "]}");
+  EXPECT_TRUE(two.ok()) << two.error().to_string();
+}
+
+TEST(SelectOutputsTest, RefusesAnOutputRequestedTwice) {
+  std::vector<Tensor> outs = {{"a", DataType::kFp32, {1}, std::vector<float>{1}}};
+  std::vector<RequestedOutput> twice = {{"a", json()}, {"a", json()}};
+  auto r = select_outputs(outs, twice);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message(), HasSubstr("output \"a\" is requested twice"));
+}
+
 }  // namespace
 }  // namespace kiln::runtime
