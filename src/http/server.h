@@ -16,7 +16,8 @@
 //                             the end of its headers; then the connection is closed
 //                             (reason="header_timeout")
 //   body_timeout      30 s    to read a body once its headers are in -> closed
-//                             (reason="body_timeout")
+//                             (reason="body_timeout"); also bounds writing an answer (a client
+//                             that stops reading is closed, not counted)
 //   idle_timeout      60 s    a kept-alive connection with no request -> closed (not a refusal)
 //   request_timeout   30 s    from the request's last byte to the handler's response: past it
 //                             the server answers 503 {"error": "... deadline ..."} itself and a
@@ -73,7 +74,7 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  std::vector<Header> headers;  // Extra headers (Content-Type and Content-Length are set).
+  std::vector<Header> headers = {};  // Extra headers (Content-Type and Content-Length are set).
 };
 
 // Answers one request: call it exactly once, from any thread; later calls are ignored. Copyable.
