@@ -101,7 +101,11 @@ Result<OutputRows> first_output_rows(std::string_view body) {
         return Error::invalid_input("outputs[0].shape must hold non-negative integers");
       }
       rows.shape.push_back(d.get<std::int64_t>());
-      elements *= static_cast<std::size_t>(rows.shape.back());
+      // Checked: [2^62 + 1, 4] wrapped to 4 elements, read as 2^62 + 1 rows of width 0.
+      if (__builtin_mul_overflow(elements, static_cast<std::size_t>(rows.shape.back()),
+                                 &elements)) {
+        return Error::invalid_input("outputs[0].shape has more elements than a 64-bit count holds");
+      }
     }
     if (!rows.shape.empty()) {
       if (elements != size) {

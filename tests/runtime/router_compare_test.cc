@@ -159,7 +159,12 @@ INSTANTIATE_TEST_SUITE_P(
                      answer("FP32", "[3]", "[0.1,0.9,0.2]")},
         MismatchCase{"NoOutputs", R"({"model_name":"m","outputs":[]})",
                      answer("FP32", "[1]", "[0.1]")},
-        MismatchCase{"NotJson", "{", answer("FP32", "[1]", "[0.1]")}),
+        MismatchCase{"NotJson", "{", answer("FP32", "[1]", "[0.1]")},
+        // Found with the fuzz target: the element count wrapped to 4, read as 2^62 + 1 rows of
+        // width 0, and comparing the answer with itself read far past its values.
+        MismatchCase{"ShapeWhoseElementCountOverflows",
+                     answer("FP32", "[4611686018427387905,4]", "[1,2,3,4]"),
+                     answer("FP32", "[4611686018427387905,4]", "[1,2,3,4]")}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -8,13 +8,16 @@
 //
 // Besides crashes, leaks and undefined behaviour (the build adds ASan and UBSan), it checks the
 // invariants the backends rely on, aborting when one breaks:
+//   - decoding a body of B bytes never has more than 64 B + 1 MiB of heap live at once (counted
+//     by peak_allocation.h): memory follows the body, never the shapes it claims;
 //   - a decoded tensor holds element_count(shape) values, in the storage of its datatype;
 //   - a feature matrix holds rows * cols values;
 //   - selected outputs are the requested ones, in order;
 //   - the response is valid JSON whose tensors keep their shapes and element counts.
 //
 // Run through CTest (fuzz_tests.cmake, test runtime.fuzz_oip_decoder) or by hand:
-//   fuzz_oip_decoder -dict=oip.dict -max_total_time=60 NEW_CORPUS_DIR corpus/
+//   fuzz_oip_decoder -dict=oip.dict -max_len=4194304 -malloc_limit_mb=256 -max_total_time=60 \
+//     NEW_CORPUS_DIR corpus/fuzz_oip_decoder
 
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "peak_allocation.h"
 #include "runtime/oip_codec.h"
 #include "runtime/tensor.h"
 
@@ -76,7 +80,12 @@ void check_response(const kiln::runtime::InferenceRequest& request,
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
-  auto request = kiln::runtime::decode_infer_request(body);
+  kiln::Result<kiln::runtime::InferenceRequest> request = kiln::Error::invalid_input("");
+  {
+    kiln::fuzz::PeakAllocation peak;
+    request = kiln::runtime::decode_infer_request(body);
+    check(peak.bytes() <= 64 * size + (1u << 20), "decoding took more than 64 x the body");
+  }
   if (!request.ok()) {
     check(request.error().category() == kiln::ErrorCategory::kInvalidInput,
           "a bad body is not an invalid-input error");

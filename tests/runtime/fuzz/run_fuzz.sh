@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Configures and builds the fuzz project (this folder) with clang++ into BUILD_DIR, then runs one
-# libFuzzer target for a bounded time over the committed seed corpus. Used by CTest
-# (fuzz_tests.cmake); exits 77 (CTest's SKIP_RETURN_CODE) when clang or libFuzzer is missing.
+# libFuzzer target for a bounded time over its committed seed corpus, SOURCE_DIR/corpus/TARGET.
+# Used by CTest (fuzz_tests.cmake); exits 77 (CTest's SKIP_RETURN_CODE) when clang or libFuzzer is
+# missing.
 #
 #   run_fuzz.sh SOURCE_DIR BUILD_DIR TARGET SECONDS
 #
-# New inputs libFuzzer finds go to BUILD_DIR/corpus-TARGET (the seed corpus is only read), and a
-# crashing input to BUILD_DIR/crash-*, which the log names; reproduce with BUILD_DIR/TARGET FILE.
+# Bodies up to 4 MiB (-max_len, the server's --max-body-bytes default) and any one allocation of
+# 256 MiB or more is a failure (-malloc_limit_mb); the targets check their own bound on peak heap
+# (peak_allocation.h). New inputs libFuzzer finds go to BUILD_DIR/corpus-TARGET (the seed corpus
+# is only read), and a crashing input to BUILD_DIR/TARGET-crash-*, which the log names; reproduce
+# with BUILD_DIR/TARGET FILE, then commit it to corpus/TARGET/ as regress-<what>.
 set -euo pipefail
 
 src=$1 build=$2 target=$3 seconds=$4
@@ -39,5 +43,6 @@ mkdir -p "$corpus"
 # Sanitizer findings are fatal and symbolized; leak checking stays on (ASan's default on Linux).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
-"$build/$target" -dict="$src/oip.dict" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/" "$corpus" "$src/corpus"
+"$build/$target" -dict="$src/oip.dict" -max_total_time="$seconds" -max_len=4194304 \
+  -malloc_limit_mb=256 -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
+  -artifact_prefix="$build/$target-" "$corpus" "$src/corpus/$target"
