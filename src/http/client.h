@@ -68,7 +68,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Sends `request` to `base_url`; `done` is called exactly once. `timeout` zero: the options'.
+  // Sends `request` to `base_url`; `done` is called exactly once, never from inside call(), unless
+  // call() throws (std::bad_alloc only): then it is never called. `timeout` zero: the options'.
   void call(std::string_view base_url, ClientRequest request, ClientCallback done,
             std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 

@@ -37,8 +37,8 @@ enum class Mode {
 // `padding` bytes, with header x-seen-key echoing the request's x-request-key.
 class TestUpstream {
  public:
-  explicit TestUpstream(Mode mode, std::size_t padding = 0)
-      : mode_(mode), padding_(padding), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+  explicit TestUpstream(Mode mode, std::size_t padding = 0, bool chunked = false)
+      : mode_(mode), padding_(padding), chunked_(chunked), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
     asio::co_spawn(io_, accept(), asio::detached);
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -78,7 +78,11 @@ class TestUpstream {
         response.set("x-seen-key", request["x-request-key"]);
         response.body() = std::string(request.target()) + std::string(padding_, 'x');
         response.keep_alive(true);
-        response.prepare_payload();
+        if (chunked_) {
+          response.chunked(true);
+        } else {
+          response.prepare_payload();
+        }
         co_await bhttp::async_write(socket, response, asio::use_awaitable);
         if (mode_ == Mode::kCloseAfterAnswer) co_return;  // The socket closes here.
       }
@@ -89,6 +93,7 @@ class TestUpstream {
 
   const Mode mode_;
   const std::size_t padding_;
+  const bool chunked_;
   asio::io_context io_;
   tcp::acceptor acceptor_;
   std::atomic<int> accepted_{0};
@@ -242,13 +247,26 @@ TEST(HttpClient, ResponseOverTheLimitFails) {
   TestUpstream upstream(Mode::kAnswer, 1u << 20);
   Client client(pool, {.max_response_bytes = 4096});
   auto r = call(client, upstream.url(), get("/big"));
-  ASSERT_FALSE(r.ok()) << r->status << " " << r->body.size();
+  ASSERT_FALSE(r.ok()) << "answered " << r->status;
   EXPECT_EQ(r.error().reason(), "ResponseTooLarge");
   // A body within the limit still answers.
   Client roomy(pool, {.max_response_bytes = 2u << 20});
   auto ok = call(roomy, upstream.url(), get("/big"));
   ASSERT_TRUE(ok.ok()) << ok.error().to_string();
   EXPECT_EQ(ok->body.size(), 4 + (1u << 20));
+}
+
+TEST(HttpClient, ChunkedResponseOverTheLimitFails) {
+  IoPool pool(1);
+  TestUpstream upstream(Mode::kAnswer, 1u << 20, /*chunked=*/true);
+  Client client(pool, {.max_response_bytes = 4096});
+  auto r = call(client, upstream.url(), get("/big"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().reason(), "ResponseTooLarge");
+  TestUpstream small(Mode::kAnswer, 10, /*chunked=*/true);
+  auto ok = call(client, small.url(), get("/small"));
+  ASSERT_TRUE(ok.ok()) << ok.error().to_string();
+  EXPECT_EQ(ok->body, "/small" + std::string(10, 'x'));
 }
 
 TEST(HttpClient, ManyConcurrentCallsEachAnswerOnce) {
