@@ -1,49 +1,41 @@
 #include "controllers/admission/server.h"
 
-#include <cpprest/http_listener.h>
-
 #include <atomic>
-#include <boost/asio/ssl.hpp>
 #include <exception>
 
 #include "common/log.h"
 #include "controllers/admission/review.h"
 #include "controllers/admission/validators.h"
+#include "http/io_pool.h"
+#include "http/server.h"
 
 namespace kiln::controllers {
+namespace {
 
-namespace http = web::http;
-using http::experimental::listener::http_listener;
-using http::experimental::listener::http_listener_config;
+http::Response json_response(int status, const nlohmann::json& body) {
+  http::Response response;
+  response.status = status;
+  response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return response;
+}
+
+http::Response error_response(int status, const std::string& message) {
+  return json_response(status, {{"error", message}});
+}
+
+}  // namespace
 
 struct AdmissionServer::Impl {
-  std::unique_ptr<http_listener> listener;
   std::atomic<std::uint64_t> reviews{0};
+  std::unique_ptr<http::IoPool> pool;
+  std::unique_ptr<http::Server> server;
 
-  void handle(http::http_request request) {
-    if (request.method() != http::methods::POST || request.relative_uri().path() != "/validate") {
-      reply_error(request, http::status_codes::NotFound, "only POST /validate is served");
-      return;
+  http::Response handle(const http::Request& request) {
+    if (request.method != "POST" || request.path() != "/validate") {
+      return error_response(404, "only POST /validate is served");
     }
-    request.extract_string(true).then([this, request](pplx::task<std::string> body_task) mutable {
-      std::string body;
-      try {
-        body = body_task.get();
-      } catch (const std::exception& e) {
-        reply_error(request, http::status_codes::BadRequest,
-                    std::string("cannot read body: ") + e.what());
-        return;
-      }
-      answer(request, body);
-    });
-  }
-
-  void answer(http::http_request& request, const std::string& body) {
-    auto review = parse_admission_review(body);
-    if (!review.ok()) {
-      reply_error(request, http::status_codes::BadRequest, review.error().message());
-      return;
-    }
+    auto review = parse_admission_review(request.body);
+    if (!review.ok()) return error_response(400, review.error().message());
     bool allowed = true;
     std::string message;
     try {
@@ -59,68 +51,35 @@ struct AdmissionServer::Impl {
                                    {"operation", review->operation},
                                    {"allowed", allowed},
                                    {"message", message}});
-    reply(request, http::status_codes::OK, admission_response(review->uid, allowed, message));
-  }
-
-  static void reply(http::http_request& request, http::status_code code,
-                    const nlohmann::json& body) {
-    http::http_response response(code);
-    response.set_body(body.dump(), "application/json");
-    request.reply(response).then([](pplx::task<void> t) {
-      try {
-        t.get();
-      } catch (...) {  // The client went away; nothing to do.
-      }
-    });
-  }
-
-  static void reply_error(http::http_request& request, http::status_code code,
-                          const std::string& message) {
-    reply(request, code, {{"error", message}});
+    return json_response(200, admission_response(review->uid, allowed, message));
   }
 };
 
 Result<std::unique_ptr<AdmissionServer>> AdmissionServer::start(AdmissionServerOptions options) {
   auto impl = std::make_unique<Impl>();
-  const std::string cert = options.tls.cert_pem;
-  const std::string key = options.tls.key_pem;
-  try {  // Load once here so a bad certificate fails start(), not every handshake.
-    boost::asio::ssl::context probe(boost::asio::ssl::context::tls_server);
-    probe.use_certificate_chain(boost::asio::buffer(cert.data(), cert.size()));
-    probe.use_private_key(boost::asio::buffer(key.data(), key.size()),
-                          boost::asio::ssl::context::pem);
-  } catch (const std::exception& e) {
-    return Error::invalid_input(std::string("admission server: certificate or key: ") + e.what());
-  }
-  http_listener_config config;
-  config.set_ssl_context_callback([cert, key](boost::asio::ssl::context& ctx) {
-    ctx.set_options(boost::asio::ssl::context::default_workarounds |
-                    boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3 |
-                    boost::asio::ssl::context::no_tlsv1 | boost::asio::ssl::context::no_tlsv1_1);
-    ctx.use_certificate_chain(boost::asio::buffer(cert.data(), cert.size()));
-    ctx.use_private_key(boost::asio::buffer(key.data(), key.size()),
-                        boost::asio::ssl::context::pem);
-  });
-  const std::string uri = "https://" + options.host + ":" + std::to_string(options.port);
-  try {
-    impl->listener = std::make_unique<http_listener>(uri, config);
-    Impl* raw = impl.get();
-    impl->listener->support([raw](http::http_request r) { raw->handle(std::move(r)); });
-    impl->listener->open().wait();
-  } catch (const std::exception& e) {
-    return Error::retryable("admission server: cannot listen on " + uri + ": " + e.what());
-  }
-  return std::unique_ptr<AdmissionServer>(new AdmissionServer(std::move(impl), options.port));
+  impl->pool = std::make_unique<http::IoPool>(2);
+  http::ServerOptions server_options;
+  server_options.name = "admission";
+  server_options.host = options.host;
+  server_options.port = options.port;
+  server_options.max_body_bytes = 8u << 20;
+  server_options.tls = http::TlsOptions{options.tls.cert_pem, options.tls.key_pem};
+  Impl* raw = impl.get();  // Outlives the server: ~AdmissionServer stops it first.
+  auto server = http::Server::start(
+      std::move(server_options), *impl->pool,
+      http::inline_handler([raw](const http::Request& request) { return raw->handle(request); }));
+  if (!server.ok()) return server.error().with_context("admission server");
+  impl->server = std::move(server).value();
+  const std::uint16_t port = impl->server->port();
+  return std::unique_ptr<AdmissionServer>(new AdmissionServer(std::move(impl), port));
 }
 
 AdmissionServer::AdmissionServer(std::unique_ptr<Impl> impl, std::uint16_t port)
     : impl_(std::move(impl)), port_(port) {}
 
 AdmissionServer::~AdmissionServer() {
-  try {
-    impl_->listener->close().wait();
-  } catch (...) {  // Closing a listener that failed is not an error worth reporting.
-  }
+  impl_->server->stop();
+  impl_->pool->stop();
 }
 
 std::uint64_t AdmissionServer::reviews() const noexcept { return impl_->reviews.load(); }

@@ -1,8 +1,10 @@
 #pragma once
 
 // The HTTPS endpoint of the validating admission webhook: POST /validate takes an AdmissionReview
-// and answers with the verdict of validate_object(). Runs on cpprestsdk's http_listener with the
-// certificate and key given as PEM.
+// and answers with the verdict of validate_object(). Runs on the project's HTTP server
+// (http/server.h) over TLS with the certificate and key given as PEM, with its limits: 16 KiB of
+// headers, bodies up to 8 MiB (an AdmissionReview carries the object and its old version, each up
+// to the API server's 3 MiB), a 10 s header deadline.
 //
 // Every request gets exactly one response: a body that is not an AdmissionReview gets 400 with
 // {"error": ...}; a check that throws (it should not: the schema validated the object first)
@@ -18,20 +20,21 @@
 namespace kiln::controllers {
 
 struct AdmissionServerOptions {
-  std::string host = "0.0.0.0";
-  std::uint16_t port = 9443;
+  std::string host = "0.0.0.0";  // IPv4 or IPv6 literal.
+  std::uint16_t port = 9443;     // 0: any free port (see port()).
   TlsBundle tls;  // cert_pem and key_pem serve; ca_cert_pem is not used here.
 };
 
 class AdmissionServer {
  public:
   // Starts serving. Errors: retryable when the port cannot be bound, invalid-input when the
-  // certificate or key does not load.
+  // address is not an IP literal or the certificate or key does not load.
   static Result<std::unique_ptr<AdmissionServer>> start(AdmissionServerOptions options);
   ~AdmissionServer();  // Stops.
   AdmissionServer(const AdmissionServer&) = delete;
   AdmissionServer& operator=(const AdmissionServer&) = delete;
 
+  // The port being listened on.
   std::uint16_t port() const noexcept { return port_; }
   // Requests answered so far (allowed + denied), for tests and metrics.
   std::uint64_t reviews() const noexcept;

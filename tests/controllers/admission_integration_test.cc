@@ -2,12 +2,8 @@
 // make_self_signed_tls in caBundle) for kiln.dev objects; a cyclic DataPipeline is rejected with
 // the field and the cycle named, a valid one is stored.
 
-#include <arpa/inet.h>
 #include <cpprest/asyncrt_utils.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "../kube/test_cluster.h"
 #include "controllers/admission/bootstrap.h"
@@ -25,18 +21,6 @@ const kube::ResourceRef kPipelines{"kiln.dev", "v1alpha1", "datapipelines", true
 const kube::ResourceRef kWebhooks{"admissionregistration.k8s.io", "v1",
                                   "validatingwebhookconfigurations", false};
 
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 json pipeline(const std::string& name, json steps) {
   return {{"apiVersion", "kiln.dev/v1alpha1"},
           {"kind", "DataPipeline"},
@@ -53,7 +37,7 @@ class AdmissionWebhook : public ::testing::Test {
     ns_ = kt::make_namespace(*client_, "admission");
     auto tls = make_self_signed_tls({"localhost"}, {"127.0.0.1"});
     ASSERT_TRUE(tls.ok()) << tls.error().message();
-    auto server = AdmissionServer::start({"127.0.0.1", free_port(), *tls});
+    auto server = AdmissionServer::start({"127.0.0.1", 0, *tls});  // Any free port.
     ASSERT_TRUE(server.ok()) << server.error().message();
     server_ = std::move(*server);
     const std::vector<unsigned char> ca(tls->ca_cert_pem.begin(), tls->ca_cert_pem.end());
