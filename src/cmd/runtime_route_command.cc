@@ -1,9 +1,11 @@
 // kiln-runtime route: the front door of a ModelDeployment. Splits requests between stable and
 // canary, mirrors a share to shadow, compares their outputs with stable's, exports per-variant
-// metrics at /metrics. SIGHUP re-reads --config (weights, upstreams) without closing connections;
-// SIGTERM/SIGINT drain it: requests keep being routed for --drain-delay-seconds (while the
-// terminating pod leaves the Service's endpoints and kube-proxy's rules), then the listener
-// closes, so a rolling update of the router loses no request.
+// metrics at /metrics (runtime/router.h). The listener and the upstream calls share one pool of
+// event loops (--http-threads), so a slow upstream holds a socket and a deadline, not a thread.
+// SIGHUP re-reads --config (weights, upstreams) without closing connections; SIGTERM/SIGINT drain
+// it: requests keep being routed for --drain-delay-seconds (while the terminating pod leaves the
+// Service's endpoints and kube-proxy's rules), then the listener closes once the requests in
+// flight are answered, so a rolling update of the router loses no request.
 //
 //   kiln-runtime route --config router.json --port 8080
 //   router.json: {"stable": {"url": "http://stable:8080"},
@@ -14,16 +16,15 @@
 #include <signal.h>
 
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <thread>
 
 #include "cmd/runtime_command.h"
 #include "common/log.h"
-#include "runtime/http_server.h"
+#include "http/io_pool.h"
+#include "http/server.h"
 #include "runtime/router.h"
-#include "runtime/upstream_pool.h"
 
 namespace kiln::cmd {
 namespace {
@@ -32,11 +33,25 @@ struct RouteFlags {
   std::string config;
   std::string host = "0.0.0.0";
   int port = 8080;
+  std::size_t http_threads = 0;  // 0: one per core.
   std::size_t mirror_queue = 256;
-  double drain_delay_seconds = 5;
-  std::string upstream_client = "pooled";  // pooled (runtime/upstream_pool.h) | cpprest.
+  std::size_t max_in_flight = 1024;
   double upstream_timeout_seconds = 30;
+  std::size_t eject_after = 5;
+  double eject_seconds = 30;
+  double drain_delay_seconds = 5;
+  // The listener's limits, as serve's (http/server.h has their defaults).
+  std::size_t max_header_bytes = 16u << 10;
+  std::size_t max_body_bytes = 4u << 20;
+  double header_timeout_seconds = 10;
+  double idle_timeout_seconds = 60;
+  double request_timeout_seconds = 0;  // 0: --upstream-timeout-seconds + 5.
+  std::size_t max_connections = 4096;
 };
+
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
 
 Result<runtime::RouterConfig> read_config(const std::string& path) {
   std::ifstream in(path);
@@ -44,6 +59,35 @@ Result<runtime::RouterConfig> read_config(const std::string& path) {
   auto j = nlohmann::json::parse(in, nullptr, false);
   if (j.is_discarded()) return Error::invalid_input(path + " is not valid JSON");
   return runtime::RouterConfig::from_json(j);
+}
+
+http::ServerOptions server_options(const RouteFlags& flags, metrics::Registry& registry) {
+  http::ServerOptions options;
+  options.name = "route";
+  options.host = flags.host;
+  options.port = static_cast<std::uint16_t>(flags.port);
+  options.max_header_bytes = flags.max_header_bytes;
+  options.max_body_bytes = flags.max_body_bytes;
+  options.header_timeout = millis(flags.header_timeout_seconds);
+  options.idle_timeout = millis(flags.idle_timeout_seconds);
+  // Past the upstream deadline, so that a slow upstream is answered 504 by the router.
+  options.request_timeout = millis(flags.request_timeout_seconds > 0
+                                       ? flags.request_timeout_seconds
+                                       : flags.upstream_timeout_seconds + 5);
+  options.max_connections = flags.max_connections;
+  options.registry = &registry;
+  return options;
+}
+
+runtime::Router::Options router_options(const RouteFlags& flags) {
+  runtime::Router::Options options;
+  options.mirror_queue = flags.mirror_queue;
+  options.max_in_flight = flags.max_in_flight;
+  options.upstream_timeout = millis(flags.upstream_timeout_seconds);
+  options.max_response_bytes = std::max<std::size_t>(flags.max_body_bytes, 64u << 20);
+  options.eject_after = flags.eject_after;
+  options.eject_time = millis(flags.eject_seconds);
+  return options;
 }
 
 int run_route(const RouteFlags& flags) {
@@ -54,6 +98,7 @@ int run_route(const RouteFlags& flags) {
     log::error("bad router configuration", {{"reason", config.error().message()}});
     return 2;
   }
+  // Blocked before the pool's threads start, which inherit the mask: only sigwait() sees them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -62,27 +107,25 @@ int run_route(const RouteFlags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   metrics::Registry registry;
-  const std::string sticky = config->sticky_header;
-  runtime::UpstreamCall call =
-      flags.upstream_client == "cpprest"
-          ? runtime::http_upstream_call()
-          : runtime::pooled_upstream_call({.timeout = std::chrono::milliseconds(static_cast<long>(
-                                               flags.upstream_timeout_seconds * 1000))});
-  runtime::Router router(std::move(config).value(), std::move(call), registry,
-                         {flags.mirror_queue, 1});
-  auto server = runtime::HttpServer::start(
-      {flags.host, static_cast<std::uint16_t>(flags.port), 4u << 20, sticky},
-      [&](const runtime::HttpRequest& r) -> runtime::HttpResponse {
-        if (r.method == "GET" && r.path == "/metrics") {
-          return {200, registry.expose(), metrics::kExpositionContentType};
+  http::IoPool pool(flags.http_threads);
+  runtime::Router router(std::move(config).value(), pool, registry, router_options(flags));
+  auto server = http::Server::start(
+      server_options(flags, registry), pool,
+      [&](http::Request request, http::Responder respond) {
+        if (request.method == "GET" && request.path() == "/metrics") {
+          router.refresh_metrics();
+          http::Response response;
+          response.content_type = metrics::kExpositionContentType;
+          response.body = registry.expose();
+          return respond(std::move(response));
         }
-        return router.handle(r);
+        router.handle(std::move(request), std::move(respond));
       });
   if (!server.ok()) {
     log::error("cannot start the router", {{"reason", server.error().message()}});
     return 1;
   }
-  log::info("routing", {{"port", (*server)->port()}});
+  log::info("routing", {{"port", (*server)->port()}, {"httpThreads", pool.size()}});
   while (true) {
     int signal = 0;
     sigwait(&signals, &signal);
@@ -97,7 +140,9 @@ int run_route(const RouteFlags& flags) {
   }
   log::info("draining", {{"delaySeconds", flags.drain_delay_seconds}});
   std::this_thread::sleep_for(std::chrono::duration<double>(flags.drain_delay_seconds));
-  (*server)->stop();
+  // Requests in flight are answered (an upstream's deadline bounds them), then connections close.
+  (*server)->stop(millis(flags.upstream_timeout_seconds + 1));
+  router.flush();
   return 0;
 }
 
@@ -105,16 +150,35 @@ const bool kRegistered = register_runtime_command(
     "route", "Split, mirror and compare traffic between model variants", [](CLI::App& sub) {
       auto flags = std::make_shared<RouteFlags>();
       sub.add_option("--config", flags->config, "Router configuration JSON")->required();
-      sub.add_option("--host", flags->host, "IPv4 address to listen on");
+      sub.add_option("--host", flags->host, "IPv4 or IPv6 address to listen on");
       sub.add_option("--port", flags->port, "Port (0: any free port, logged)");
-      sub.add_option("--mirror-queue", flags->mirror_queue, "Pending mirrors before dropping");
+      sub.add_option("--http-threads", flags->http_threads,
+                     "Event loops for the listener and the upstream calls (0: one per core)");
+      sub.add_option("--mirror-queue", flags->mirror_queue,
+                     "Mirrors and comparisons in flight before dropping");
+      sub.add_option("--max-in-flight", flags->max_in_flight,
+                     "Requests routed at once; more are answered 429");
+      sub.add_option("--upstream-timeout-seconds", flags->upstream_timeout_seconds,
+                     "Deadline of one upstream call, connecting included: then 504");
+      sub.add_option("--eject-after", flags->eject_after,
+                     "Consecutive failures (5xx, timeout, unreachable) that eject an upstream "
+                     "(0: never)");
+      sub.add_option("--eject-seconds", flags->eject_seconds,
+                     "Base ejection time, times the upstream's ejection count (at most 300 s)");
       sub.add_option("--drain-delay-seconds", flags->drain_delay_seconds,
                      "After SIGTERM, keep routing this long before closing");
-      sub.add_option("--upstream-client", flags->upstream_client,
-                     "pooled (Beast, kept-alive connections) or cpprest")
-          ->check(CLI::IsMember({"pooled", "cpprest"}));
-      sub.add_option("--upstream-timeout-seconds", flags->upstream_timeout_seconds,
-                     "Longest wait for an upstream's answer (pooled client): then 504");
+      sub.add_option("--max-header-bytes", flags->max_header_bytes,
+                     "Request line and headers; more: 431");
+      sub.add_option("--max-body-bytes", flags->max_body_bytes,
+                     "Request body, enforced while reading; more: 413");
+      sub.add_option("--header-timeout-seconds", flags->header_timeout_seconds,
+                     "To read a request's headers; then the connection closes");
+      sub.add_option("--idle-timeout-seconds", flags->idle_timeout_seconds,
+                     "A kept-alive connection with no request; then it closes");
+      sub.add_option("--request-timeout-seconds", flags->request_timeout_seconds,
+                     "To answer a request once read; then 503 (0: the upstream timeout + 5 s)");
+      sub.add_option("--max-connections", flags->max_connections,
+                     "Connections open at once; more are closed at accept");
       return [flags] { return run_route(*flags); };
     });
 

@@ -1,15 +1,19 @@
 #include "runtime/router.h"
 
-#include <cpprest/http_client.h>
-
+#include <algorithm>
 #include <cmath>
 #include <exception>
+#include <optional>
+
+#include "common/log.h"
 
 namespace kiln::runtime {
 namespace {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr const char* kUpstreamNames[] = {"stable", "canary", "shadow"};
 
 Result<std::string> url_at(const json& j, const char* variant, bool required) {
   if (!j.contains(variant)) {
@@ -32,6 +36,17 @@ Result<double> percent_at(const json& j, const char* variant, const char* key) {
   return v.get<double>();
 }
 
+http::Response json_error(int status, std::string_view message) {
+  http::Response response;
+  response.status = status;
+  response.body = json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  return response;
+}
+
+std::int64_t ticks(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
 }  // namespace
 
 Result<RouterConfig> RouterConfig::from_json(const json& j) {
@@ -50,51 +65,77 @@ Result<RouterConfig> RouterConfig::from_json(const json& j) {
   return c;
 }
 
-UpstreamCall http_upstream_call() {
-  struct Clients {
-    std::mutex mutex;
-    std::unordered_map<std::string, std::shared_ptr<web::http::client::http_client>> by_url;
-  };
-  auto clients = std::make_shared<Clients>();
-  return [clients](const std::string& base, const HttpRequest& request) -> HttpResponse {
-    try {
-      std::shared_ptr<web::http::client::http_client> client;
-      {
-        std::lock_guard lock(clients->mutex);
-        auto& slot = clients->by_url[base];
-        if (!slot) slot = std::make_shared<web::http::client::http_client>(base);
-        client = slot;
-      }
-      web::http::http_request out(std::string(request.method));
-      out.set_request_uri(std::string(request.path));
-      if (!request.body.empty()) out.set_body(std::string(request.body), "application/json");
-      auto response = client->request(out).get();
-      HttpResponse answer;
-      answer.status = response.status_code();
-      answer.body = response.extract_utf8string(true).get();
-      answer.content_type = response.headers().content_type();
-      return answer;
-    } catch (const std::exception& e) {
-      return {502, json{{"error", std::string("upstream ") + base + ": " + e.what()}}.dump(),
-              "application/json"};
-    }
-  };
+std::uint64_t fnv1a64(std::string_view bytes) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return h;
 }
 
-Router::Router(RouterConfig config, UpstreamCall call, metrics::Registry& registry, Options options)
+double sticky_bucket(std::string_view key) noexcept {
+  return static_cast<double>(fnv1a64(key) % 10000) / 100;
+}
+
+// One caller request in flight: owned by its upstream call's completion.
+struct Router::Exchange {
+  Router* router = nullptr;
+  std::shared_ptr<Tracker> tracker;
+  http::Responder respond{nullptr};  // Set once the exchange starts.
+  std::shared_ptr<const RouterConfig> config;
+  Upstream upstream = kStable;
+  std::uint64_t generation = 0;
+  SteadyClock::time_point start;
+  bool infer = false;
+  // Kept for a comparison's background call (only when one may follow).
+  std::string target;
+  std::string body;
+  std::string content_type;
+};
+
+void Router::Tracker::done(std::atomic<std::size_t>& counter) noexcept {
+  if (counter.fetch_sub(1) == 1 && waiters.load() > 0) {
+    std::lock_guard lock(mutex);
+    idle.notify_all();
+  }
+}
+
+void Router::Tracker::wait_until_zero(bool foreground_too) {
+  waiters.fetch_add(1);
+  {
+    std::unique_lock lock(mutex);
+    idle.wait(lock, [&] { return background.load() == 0 && (!foreground_too || in_flight.load() == 0); });
+  }
+  waiters.fetch_sub(1);
+}
+
+Router::Router(RouterConfig config, http::IoPool& pool, metrics::Registry& registry,
+               Options options)
     : config_(std::make_shared<const RouterConfig>(std::move(config))),
-      call_(std::move(call)),
-      options_(options),
+      options_(std::move(options)),
+      client_(pool, http::ClientOptions{.timeout = options_.upstream_timeout,
+                                        .max_response_bytes = options_.max_response_bytes}),
+      draws_(0),
       requests_(registry.counter("kiln_router_requests_total",
-                                 "Requests routed, by variant and upstream status code.",
+                                 "Requests routed, by variant and status code answered.",
                                  {"variant", "code"})),
       latency_(registry.histogram("kiln_router_request_duration_seconds",
                                   "Time to answer a routed request, upstream included.",
                                   {"variant"}, metrics::exponential_buckets(50e-6, 2, 17))),
       dropped_(registry
                    .counter("kiln_router_mirror_dropped_total",
-                            "Mirrors and comparisons dropped because the queue was full.")
+                            "Mirrors and comparisons dropped because too many were in flight.")
                    .with({})),
+      rejected_(registry
+                    .counter("kiln_router_rejected_total",
+                             "Requests answered 429 because too many were in flight.")
+                    .with({})),
+      ejections_(registry.counter("kiln_router_ejections_total",
+                                  "Outlier ejections of an upstream after consecutive failures.",
+                                  {"variant"})),
+      ejected_(registry.gauge("kiln_router_upstream_ejected",
+                              "1 while the upstream is ejected, else 0.", {"variant"})),
       comparisons_(registry.counter(
           "kiln_router_comparisons_total",
           "Output rows compared with stable's (a batch of n rows counts n), by variant and result.",
@@ -108,100 +149,317 @@ Router::Router(RouterConfig config, UpstreamCall call, metrics::Registry& regist
                                 {"variant"})),
       mad_(registry.gauge("kiln_router_mean_absolute_difference",
                           "Mean absolute difference of output values against stable's.",
-                          {"variant"})),
-      rng_(options.seed),
-      worker_([this] { run_jobs(); }) {}
-
-Router::~Router() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+                          {"variant"})) {
+  draws_.store(0);
+  for (std::size_t u = 0; u < kUpstreams; ++u) {
+    ejection_children_[u] = &ejections_.with({kUpstreamNames[u]});
+    ejected_children_[u] = &ejected_.with({kUpstreamNames[u]});
+    ejected_children_[u]->set(0);
   }
-  wake_.notify_all();
-  worker_.join();
 }
 
-std::shared_ptr<const RouterConfig> Router::config() const { return std::atomic_load(&config_); }
+Router::~Router() { tracker_->wait_until_zero(true); }
+
+std::shared_ptr<const RouterConfig> Router::config() const { return config_.load(); }
 
 void Router::reload(RouterConfig config) {
-  std::atomic_store(&config_, std::shared_ptr<const RouterConfig>(
-                                  std::make_shared<const RouterConfig>(std::move(config))));
+  const auto old = config_.load();
+  const std::string* before[] = {&old->stable_url, &old->canary_url, &old->shadow_url};
+  const std::string* after[] = {&config.stable_url, &config.canary_url, &config.shadow_url};
+  for (std::size_t u = 0; u < kUpstreams; ++u) {
+    if (*before[u] == *after[u]) continue;
+    // Another upstream: its ejection state starts clean; answers of the old one are ignored.
+    Outlier& o = outliers_[u];
+    o.generation.fetch_add(1);
+    o.ejected_until.store(0);
+    o.failures.store(0);
+    o.ejections.store(0);
+    o.returned_at.store(0);
+    ejected_children_[u]->set(0);
+  }
+  config_.store(std::make_shared<const RouterConfig>(std::move(config)));
 }
 
-bool Router::draw(double percent) {
+std::int64_t Router::now_ticks() const {
+  const auto now = options_.now ? options_.now() : SteadyClock::now();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+}
+
+bool Router::draw(double percent) noexcept {
   if (percent <= 0) return false;
   if (percent >= 100) return true;
-  std::lock_guard lock(rng_mutex_);
-  return std::uniform_real_distribution<double>(0, 100)(rng_) < percent;
+  // SplitMix64 (Steele, Lea, Flood 2014) over a shared counter: lock-free and seeded.
+  std::uint64_t x = options_.seed + 0x9e3779b97f4a7c15ull * (draws_.fetch_add(1) + 1);
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return static_cast<double>(x >> 11) * 0x1.0p-53 * 100 < percent;
 }
 
-HttpResponse Router::handle(const HttpRequest& request) {
-  const std::string_view request_key = request.key;
-  const auto config = this->config();
-  const auto start = Clock::now();
-  bool canary = false;
-  if (!config->canary_url.empty() && config->canary_weight > 0) {
-    if (!request_key.empty()) {
-      // A fixed hash of the key in [0, 100): the same key always takes the same side.
-      const auto h = std::hash<std::string_view>{}(request_key) % 10000;
-      canary = static_cast<double>(h) < config->canary_weight * 100;
-    } else {
-      canary = draw(config->canary_weight);
-    }
+bool Router::ejected(Upstream u, std::int64_t now) noexcept {
+  Outlier& o = outliers_[u];
+  std::int64_t until = o.ejected_until.load();
+  if (until == 0) return false;
+  if (now < until) return true;
+  if (o.ejected_until.compare_exchange_strong(until, 0)) {
+    o.failures.store(0);
+    o.returned_at.store(until);
+    ejected_children_[u]->set(0);
+    log::info("upstream back from ejection", {{"variant", kUpstreamNames[u]}});
   }
-  const std::string variant = canary ? "canary" : "stable";
-  HttpResponse response = call_(canary ? config->canary_url : config->stable_url, request);
-  const bool infer = request.method == "POST" && request.path.ends_with("/infer");
-  if (infer && response.status == 200) {
-    if (canary) {
-      enqueue({"canary", config->stable_url, std::string(request.path), std::string(request.body),
-               response.body, true});
-    } else if (!config->shadow_url.empty() && draw(config->mirror_percent)) {
-      enqueue({"shadow", config->shadow_url, std::string(request.path), std::string(request.body),
-               response.body, false});
-    }
-  }
-  requests_.with({variant, std::to_string(response.status)}).inc();
-  latency_.with({variant}).observe(std::chrono::duration<double>(Clock::now() - start).count());
-  return response;
+  return false;
 }
 
-void Router::enqueue(Job job) {
-  {
-    std::lock_guard lock(mutex_);
-    if (jobs_.size() >= options_.mirror_queue) {
+void Router::record(Upstream u, std::uint64_t generation, bool failure, std::int64_t now) noexcept {
+  if (options_.eject_after == 0) return;
+  Outlier& o = outliers_[u];
+  if (o.generation.load() != generation) return;
+  if (!failure) {
+    if (o.failures.load(std::memory_order_relaxed) != 0) o.failures.store(0);
+    return;
+  }
+  if (o.failures.fetch_add(1) + 1 < options_.eject_after) return;
+  // Envoy's multiplier: one more ejection, less one for each base time spent back in.
+  const std::int64_t base = std::max<std::int64_t>(ticks(options_.eject_time), 1);
+  const std::int64_t cap = std::max(ticks(options_.max_eject_time), base);
+  std::uint64_t n = o.ejections.load();
+  const std::int64_t returned = o.returned_at.load();
+  if (returned > 0 && now > returned) {
+    const auto healthy = static_cast<std::uint64_t>((now - returned) / base);
+    n = n > healthy ? n - healthy : 0;
+  }
+  n += 1;
+  const std::int64_t duration =
+      n > static_cast<std::uint64_t>(cap / base) ? cap : base * static_cast<std::int64_t>(n);
+  std::int64_t expected = 0;
+  if (!o.ejected_until.compare_exchange_strong(expected, std::max<std::int64_t>(now + duration, 1))) {
+    return;  // Already ejected.
+  }
+  o.ejections.store(n);
+  ejection_children_[u]->inc();
+  ejected_children_[u]->set(1);
+  log::warn("upstream ejected", {{"variant", kUpstreamNames[u]},
+                                 {"consecutiveFailures", options_.eject_after},
+                                 {"seconds", static_cast<double>(duration) / 1e9}});
+}
+
+void Router::refresh_metrics() noexcept {
+  const auto now = now_ticks();
+  for (std::size_t u = 0; u < kUpstreams; ++u) (void)ejected(static_cast<Upstream>(u), now);
+}
+
+metrics::Counter& Router::requests(Upstream u, int status) {
+  auto& slot = request_children_[u][static_cast<std::size_t>(std::clamp(status, 0, 599))];
+  metrics::Counter* child = slot.load(std::memory_order_acquire);
+  if (child == nullptr) {
+    child = &requests_.with({kUpstreamNames[u], std::to_string(status)});
+    slot.store(child, std::memory_order_release);
+  }
+  return *child;
+}
+
+metrics::Histogram& Router::latency(Upstream u) {
+  auto& slot = latency_children_[u];
+  metrics::Histogram* child = slot.load(std::memory_order_acquire);
+  if (child == nullptr) {
+    child = &latency_.with({kUpstreamNames[u]});
+    slot.store(child, std::memory_order_release);
+  }
+  return *child;
+}
+
+void Router::handle(http::Request request, http::Responder respond) noexcept {
+  try {
+    route(request, respond);
+  } catch (const std::exception& e) {
+    respond(json_error(500, std::string("the router failed: ") + e.what()));  // Ignored if sent.
+  } catch (...) {
+    respond(json_error(500, "the router failed"));
+  }
+}
+
+void Router::route(http::Request& request, http::Responder& respond) {
+  if (tracker_->in_flight.fetch_add(1) >= options_.max_in_flight) {
+    tracker_->done(tracker_->in_flight);
+    rejected_.inc();
+    respond(json_error(429, "the router has " + std::to_string(options_.max_in_flight) +
+                                " requests in flight (its --max-in-flight); retry later"));
+    return;
+  }
+  auto exchange = std::make_unique<Exchange>();
+  exchange->router = this;
+  exchange->tracker = tracker_;
+  exchange->config = config_.load();
+  exchange->start = SteadyClock::now();
+  const RouterConfig& config = *exchange->config;
+  const auto now = now_ticks();
+  Upstream upstream = kStable;
+  if (!config.canary_url.empty() && config.canary_weight > 0) {
+    const std::string_view key = request.header(config.sticky_header);
+    const bool canary =
+        key.empty() ? draw(config.canary_weight) : sticky_bucket(key) < config.canary_weight;
+    // An ejected canary's share goes to stable.
+    if (canary && !ejected(kCanary, now)) upstream = kCanary;
+  }
+  if (upstream == kStable && ejected(kStable, now)) {
+    requests(kStable, 503).inc();
+    respond(json_error(503, "upstream stable " + config.stable_url + " is ejected after " +
+                                std::to_string(options_.eject_after) +
+                                " consecutive failures; retry later"));
+    tracker_->done(tracker_->in_flight);
+    return;
+  }
+  exchange->upstream = upstream;
+  exchange->generation = outliers_[upstream].generation.load();
+  exchange->infer = request.method == "POST" && request.path().ends_with("/infer");
+  exchange->respond = std::move(respond);
+
+  http::ClientRequest out;
+  out.content_type = std::string(request.header("content-type"));
+  if (exchange->infer &&
+      (upstream == kCanary || (!config.shadow_url.empty() && config.mirror_percent > 0))) {
+    exchange->target = request.target;
+    exchange->body = request.body;
+    exchange->content_type = out.content_type;
+  }
+  out.method = std::move(request.method);
+  out.target = std::move(request.target);
+  out.body = std::move(request.body);
+  out.headers = std::move(request.headers);  // End-to-end ones pass (http/client.h).
+  const std::string& url = upstream == kCanary ? config.canary_url : config.stable_url;
+  // The completion owns the exchange; a raw pointer keeps the callback in std::function's
+  // own storage (no allocation). Called exactly once (http/client.h).
+  Exchange* raw = exchange.release();
+  try {
+    client_.call(
+        url, std::move(out),
+        [raw](Result<http::ClientResponse> result) {
+          std::unique_ptr<Exchange> exchange(raw);
+          const std::shared_ptr<Tracker> tracker = exchange->tracker;
+          try {
+            exchange->router->answered(*exchange, std::move(result));
+          } catch (...) {
+            exchange->respond(json_error(500, "the router failed"));  // Ignored if sent.
+          }
+          tracker->done(tracker->in_flight);  // The router may be gone from here on.
+        },
+        options_.upstream_timeout);
+  } catch (...) {
+    // call() threw, so the completion will never run (http/client.h): answer here.
+    std::unique_ptr<Exchange> back(raw);
+    back->respond(json_error(500, "the router is out of memory"));
+    tracker_->done(tracker_->in_flight);
+  }
+}
+
+void Router::answered(Exchange& exchange, Result<http::ClientResponse> result) {
+  const auto now = now_ticks();
+  const bool failure = !result.ok() || result->status >= 500;
+  record(exchange.upstream, exchange.generation, failure, now);
+  http::Response response;
+  if (result.ok()) {
+    response.status = result->status;
+    if (!result->content_type.empty()) response.content_type = std::move(result->content_type);
+    response.body = std::move(result->body);
+    response.headers = std::move(result->headers);
+  } else {
+    response = json_error(result.error().reason() == "Timeout" ? 504 : 502,
+                          result.error().message());
+  }
+  requests(exchange.upstream, response.status).inc();
+  latency(exchange.upstream)
+      .observe(std::chrono::duration<double>(SteadyClock::now() - exchange.start).count());
+
+  std::optional<Job> job;
+  const RouterConfig& config = *exchange.config;
+  if (exchange.infer && response.status == 200) {
+    if (exchange.upstream == kCanary) {
+      job.emplace();
+      job->variant = kCanary;
+      job->callee = kStable;
+      job->url = config.stable_url;
+      job->answered_by_variant = true;
+    } else if (!config.shadow_url.empty() && draw(config.mirror_percent)) {
+      job.emplace();
+      job->variant = kShadow;
+      job->callee = kShadow;
+      job->url = config.shadow_url;
+    }
+  }
+  if (job) {
+    // Reserved before the caller is answered, so that flush() after the answer sees it.
+    if (tracker_->background.fetch_add(1) >= options_.mirror_queue) {
+      tracker_->done(tracker_->background);
       dropped_.inc();
+      job.reset();
+    } else {
+      job->target = std::move(exchange.target);
+      job->body = std::move(exchange.body);
+      job->content_type = std::move(exchange.content_type);
+      job->answered = response.body;
+      job->generation = outliers_[job->callee].generation.load();
+    }
+  }
+  exchange.respond(std::move(response));
+  if (job) start_background(std::move(*job));
+}
+
+void Router::start_background(Job job) {
+  struct Background {
+    Router* router;
+    std::shared_ptr<Tracker> tracker;
+    Job job;
+  };
+  Background* raw = nullptr;
+  try {
+    if (ejected(job.callee, now_ticks())) {
+      count_unreadable(job, "error");
+      tracker_->done(tracker_->background);
       return;
     }
-    jobs_.push_back(std::move(job));
+    http::ClientRequest out;
+    out.target = job.target;
+    out.body = std::move(job.body);
+    out.content_type = job.content_type;
+    const std::string url = job.url;
+    raw = new Background{this, tracker_, std::move(job)};
+    client_.call(
+        url, std::move(out),
+        [raw](Result<http::ClientResponse> result) {
+          std::unique_ptr<Background> background(raw);
+          try {
+            background->router->background_answered(background->job, std::move(result));
+          } catch (...) {
+            // Counting failed (out of memory): the comparison is lost, the router goes on.
+          }
+          background->tracker->done(background->tracker->background);
+        },
+        options_.upstream_timeout);
+  } catch (...) {
+    delete raw;  // The completion will never run (http/client.h).
+    tracker_->done(tracker_->background);
   }
-  wake_.notify_one();
 }
 
-void Router::run_jobs() {
-  std::unique_lock lock(mutex_);
-  while (true) {
-    wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-    if (stopping_) return;
-    Job job = std::move(jobs_.front());
-    jobs_.pop_front();
-    busy_ = true;
-    lock.unlock();
-    HttpResponse other = call_(job.url, HttpRequest{"POST", job.path, job.body});
-    if (other.status == 200) {
-      compare(job, other.body);
-    } else {
-      const auto rows = first_output_rows(job.answered);
-      comparisons_.with({job.variant, "error"})
-          .inc(rows.ok() ? static_cast<double>(rows->rows) : 1);
-    }
-    lock.lock();
-    busy_ = false;
-    if (jobs_.empty()) idle_.notify_all();
+void Router::background_answered(Job& job, Result<http::ClientResponse> result) {
+  const bool failure = !result.ok() || result->status >= 500;
+  record(job.callee, job.generation, failure, now_ticks());
+  if (!result.ok() || result->status != 200) return count_unreadable(job, "error");
+  try {
+    compare(job, result->body);
+  } catch (const std::exception&) {
+    count_unreadable(job, "mismatch");
   }
+}
+
+void Router::count_unreadable(const Job& job, const char* result) {
+  const auto rows = first_output_rows(job.answered);
+  comparisons_.with({kUpstreamNames[job.variant], result})
+      .inc(rows.ok() && rows->rows > 0 ? static_cast<double>(rows->rows) : 1);
 }
 
 void Router::compare(const Job& job, const std::string& other) {
+  const std::string variant = kUpstreamNames[job.variant];
   const auto answered = first_output_rows(job.answered);
   const auto called = first_output_rows(other);
   const Result<RowComparison> c =
@@ -209,26 +467,26 @@ void Router::compare(const Job& job, const std::string& other) {
           ? compare_rows(*answered, *called, options_.compare)
           : Result<RowComparison>(Error::invalid_input("an answer has no readable output"));
   if (!c.ok()) {
-    comparisons_.with({job.variant, "mismatch"})
-        .inc(answered.ok() ? static_cast<double>(answered->rows) : 1);
+    comparisons_.with({variant, "mismatch"})
+        .inc(answered.ok() && answered->rows > 0 ? static_cast<double>(answered->rows) : 1);
     return;
   }
-  comparisons_.with({job.variant, "agree"}).inc(static_cast<double>(c->agreed));
-  comparisons_.with({job.variant, "disagree"}).inc(static_cast<double>(c->rows - c->agreed));
+  comparisons_.with({variant, "agree"}).inc(static_cast<double>(c->agreed));
+  comparisons_.with({variant, "disagree"}).inc(static_cast<double>(c->rows - c->agreed));
   // Which answer is the variant's: the caller's for a canary, the background call's for a shadow.
   const auto& variant_buckets = job.answered_by_variant ? c->buckets_a : c->buckets_b;
   const auto& stable_buckets = job.answered_by_variant ? c->buckets_b : c->buckets_a;
   std::lock_guard lock(mutex_);
-  count_outputs(job.variant, job.variant, variant_buckets);
-  count_outputs(job.variant, "stable", stable_buckets);
+  count_outputs(variant, variant, variant_buckets);
+  count_outputs(variant, "stable", stable_buckets);
   if (c->rows == 0) return;
-  Stats& s = stats_[job.variant];
+  Stats& s = stats_[variant];
   s.compared += static_cast<double>(c->rows);
   s.agreed += static_cast<double>(c->agreed);
   s.abs_diff_sum += c->absolute_difference;
   s.values += static_cast<double>(c->values);
-  agreement_.with({job.variant}).set(s.agreed / s.compared);
-  if (s.values > 0) mad_.with({job.variant}).set(s.abs_diff_sum / s.values);
+  agreement_.with({variant}).set(s.agreed / s.compared);
+  if (s.values > 0) mad_.with({variant}).set(s.abs_diff_sum / s.values);
 }
 
 void Router::count_outputs(const std::string& variant, const std::string& source,
@@ -242,9 +500,6 @@ void Router::count_outputs(const std::string& variant, const std::string& source
   }
 }
 
-void Router::flush() {
-  std::unique_lock lock(mutex_);
-  idle_.wait(lock, [this] { return jobs_.empty() && !busy_; });
-}
+void Router::flush() { tracker_->wait_until_zero(false); }
 
 }  // namespace kiln::runtime
