@@ -414,8 +414,14 @@ class Connection final : public ConnectionBase,
     }
     if (ec == bhttp::error::body_limit) {
       core_->metrics.refuse(Refusal::kBodyTooLarge);
-      return refuse(413, "the request body is over the limit of " +
-                             std::to_string(options.max_body_bytes) + " bytes");
+      // A Content-Length over the limit is refused with the headers; a chunked body as it grows.
+      const auto length = view(parser_->get()[bhttp::field::content_length]);
+      return refuse(413, (length.empty() ? std::string("the chunked request body grows past the "
+                                                       "limit")
+                                         : "the request body has " + std::string(length) +
+                                               " bytes") +
+                             "; the limit is " + std::to_string(options.max_body_bytes) +
+                             " bytes");
     }
     if (ec == beast::error::timeout) {
       core_->metrics.refuse(timeout_reason);

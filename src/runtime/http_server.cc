@@ -1,99 +1,62 @@
 #include "runtime/http_server.h"
 
-#include <arpa/inet.h>
-#include <cpprest/http_listener.h>
-#include <netinet/in.h>
-#include <pplx/threadpool.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
-#include <cstring>
+#include <atomic>
 #include <exception>
+#include <nlohmann/json.hpp>
+
+#include "http/io_pool.h"
+#include "http/server.h"
 
 namespace kiln::runtime {
 namespace {
 
-namespace http = web::http;
+std::atomic<std::size_t> g_http_threads{0};
 
-// A socket bound (not listening) to host:0 with SO_REUSEADDR, holding the port it got.
-struct PortReservation {
-  int fd = -1;
-  std::uint16_t port = 0;
-  ~PortReservation() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-Result<void> reserve(const std::string& host, std::uint16_t port, PortReservation& out) {
-  out.fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (out.fd < 0) return Error::retryable(std::string("socket: ") + std::strerror(errno));
-  int one = 1;
-  ::setsockopt(out.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    return Error::invalid_input("listen address '" + host + "' is not an IPv4 address");
-  }
-  if (::bind(out.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return Error::retryable("cannot bind " + host + ":" + std::to_string(port) + ": " +
-                            std::strerror(errno));
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(out.fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  out.port = ntohs(addr.sin_port);
-  return Ok();
+// The transport-neutral request the handlers take: views into `request`, which outlives the call.
+HttpRequest view_of(const http::Request& request, const std::string& key_header) {
+  HttpRequest out{request.method, request.path(), request.body};
+  if (!key_header.empty()) out.key = request.header(key_header);
+  out.query = request.query();
+  out.inference_header_content_length = request.header("Inference-Header-Content-Length");
+  return out;
 }
 
-void reply(http::http_request& request, HttpResponse&& response) {
-  http::http_response out(static_cast<http::status_code>(response.status));
-  out.headers().set_content_type(response.content_type);
-  out.set_body(std::move(response.body), response.content_type);
-  request.reply(out).then([](pplx::task<void> t) {
-    try {
-      t.get();
-    } catch (...) {  // The client went away; nothing to answer.
+http::Response answer(const HttpHandler& handler, const std::string& key_header,
+                      const http::Request& request) noexcept {
+  http::Response response;
+  try {
+    HttpResponse out = handler(view_of(request, key_header));
+    response.status = out.status;
+    response.content_type = std::move(out.content_type);
+    response.body = std::move(out.body);
+    response.headers.reserve(out.headers.size());
+    for (auto& [name, value] : out.headers) {
+      response.headers.push_back({std::move(name), std::move(value)});
     }
-  });
+  } catch (const std::exception& e) {
+    response = {500, "application/json",
+                nlohmann::json{{"error", std::string("the handler failed: ") + e.what()}}.dump(
+                    -1, ' ', false, nlohmann::json::error_handler_t::replace),
+                {}};
+  } catch (...) {
+    response = {500, "application/json", R"({"error":"the handler failed"})", {}};
+  }
+  return response;
 }
 
 }  // namespace
 
 struct HttpServer::Impl {
-  std::unique_ptr<http::experimental::listener::http_listener> listener;
   HttpHandler handler;
-  std::size_t max_body_bytes = 0;
   std::string key_header;
+  std::chrono::milliseconds grace{0};
+  std::unique_ptr<http::IoPool> loops;
+  std::unique_ptr<boost::asio::thread_pool> workers;  // Null: the handler runs inline.
+  std::unique_ptr<http::Server> server;
   bool stopped = false;
-
-  void on_request(http::http_request request) {
-    const auto length = request.headers().content_length();
-    if (length > max_body_bytes) {
-      reply(request, {413,
-                      R"({"error":"the request body has )" + std::to_string(length) +
-                          R"( bytes; the limit is )" + std::to_string(max_body_bytes) + "\"}",
-                      "application/json"});
-      return;
-    }
-    request.extract_utf8string(true).then([this, request](pplx::task<std::string> body) mutable {
-      std::string text;
-      try {
-        text = body.get();
-      } catch (const std::exception& e) {
-        reply(request, {400, R"({"error":"cannot read the request body"})", "application/json"});
-        return;
-      }
-      const std::string method = request.method();
-      const std::string path = request.request_uri().path();
-      std::string key;
-      if (!key_header.empty()) {
-        auto it = request.headers().find(key_header);
-        if (it != request.headers().end()) key = it->second;
-      }
-      const std::string query = request.request_uri().query();
-      reply(request, handler(HttpRequest{method, path, text, key, query}));
-    });
-  }
 };
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl, std::uint16_t port)
@@ -103,42 +66,64 @@ HttpServer::~HttpServer() { stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& options,
                                                       HttpHandler handler) {
-  PortReservation reservation;
-  if (auto reserved = reserve(options.host, options.port, reservation); !reserved.ok()) {
-    return std::move(reserved).error();
-  }
   auto impl = std::make_unique<Impl>();
   impl->handler = std::move(handler);
-  impl->max_body_bytes = options.max_body_bytes;
   impl->key_header = options.key_header;
-  const std::string uri = "http://" + options.host + ":" + std::to_string(reservation.port) + "/";
-  try {
-    impl->listener = std::make_unique<http::experimental::listener::http_listener>(uri);
-    Impl* raw = impl.get();
-    impl->listener->support([raw](http::http_request request) { raw->on_request(request); });
-    impl->listener->open().wait();
-  } catch (const std::exception& e) {
-    return Error::retryable("cannot listen on " + uri + ": " + e.what());
+  impl->grace = options.request_timeout;
+  impl->loops = std::make_unique<http::IoPool>(
+      options.http_threads > 0 ? options.http_threads : g_http_threads.load());
+  if (options.handler_threads > 0) {
+    impl->workers = std::make_unique<boost::asio::thread_pool>(options.handler_threads);
   }
-  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl), reservation.port));
+
+  http::ServerOptions server_options;
+  server_options.name = options.name;
+  server_options.host = options.host;
+  server_options.port = options.port;
+  server_options.max_header_bytes = options.max_header_bytes;
+  server_options.max_body_bytes = options.max_body_bytes;
+  server_options.header_timeout = options.header_timeout;
+  server_options.body_timeout = options.body_timeout;
+  server_options.idle_timeout = options.idle_timeout;
+  server_options.request_timeout = options.request_timeout;
+  server_options.max_connections = options.max_connections;
+  server_options.registry = options.registry;
+
+  Impl* raw = impl.get();  // Outlives the server, which stop() ends first.
+  http::Handler on_request;
+  if (raw->workers) {
+    on_request = [raw](http::Request request, http::Responder respond) {
+      boost::asio::post(*raw->workers, [raw, request = std::move(request),
+                                        respond = std::move(respond)] {
+        respond(answer(raw->handler, raw->key_header, request));
+      });
+    };
+  } else {
+    on_request = [raw](http::Request request, http::Responder respond) {
+      respond(answer(raw->handler, raw->key_header, request));
+    };
+  }
+  auto server = http::Server::start(std::move(server_options), *impl->loops, std::move(on_request));
+  if (!server.ok()) return std::move(server).error();
+  impl->server = std::move(server).value();
+  const std::uint16_t port = impl->server->port();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl), port));
 }
 
 void HttpServer::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
-  try {
-    impl_->listener->close().wait();
-  } catch (...) {  // Closing a listener that failed is not an error worth reporting.
-  }
+  impl_->server->stop(impl_->grace);
+  // Handlers still running on the workers answer into closed connections; wait for them, so
+  // none runs after stop() returns.
+  if (impl_->workers) impl_->workers->join();
+  impl_->loops->stop();
+  impl_->server.reset();
 }
 
 bool set_http_threads(std::size_t threads) {
-  try {
-    crossplat::threadpool::initialize_with_threads(threads);
-    return true;
-  } catch (...) {
-    return false;
-  }
+  g_http_threads.store(threads);
+  return true;
 }
 
 }  // namespace kiln::runtime
