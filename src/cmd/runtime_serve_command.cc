@@ -1,4 +1,5 @@
-// kiln-runtime serve: serves one model over the Open Inference Protocol (v2) REST API.
+// kiln-runtime serve: serves one model over the Open Inference Protocol (v2) REST API and its
+// gRPC API (inference.GRPCInferenceService and grpc.health.v1.Health, --grpc-port 8081).
 //
 //   kiln-runtime serve --model-name iris --model-uri /models/model.json --format xgboost --port
 //   8080
@@ -19,6 +20,7 @@
 #include "common/log.h"
 #include "runtime/backend.h"
 #include "runtime/batching_backend.h"
+#include "runtime/grpc_service.h"
 #include "runtime/http_server.h"
 #include "runtime/inference_service.h"
 #include "runtime/served_profile.h"
@@ -33,11 +35,18 @@ struct ServeOptions {
   std::string model_version = "1";
   std::string host = "0.0.0.0";
   int port = 8080;
+  std::string grpc_host;  // Empty: --host.
+  int grpc_port = 8081;   // 0: any free port; -1: no gRPC endpoint.
   std::size_t max_concurrency = 0;  // 0: the number of cores.
   std::size_t max_queue = 128;
   int queue_timeout_ms = 1000;
   std::size_t max_body_bytes = 4u << 20;
-  std::size_t http_threads = 0;  // 0: cpprestsdk's default.
+  std::size_t http_threads = 0;  // 0: one per core.
+  std::size_t max_header_bytes = 16u << 10;
+  double header_timeout_seconds = 10;
+  double idle_timeout_seconds = 60;
+  double request_timeout_seconds = 30;
+  std::size_t max_connections = 4096;
   double drain_delay_seconds = 5;
   double drain_timeout_seconds = 30;
   std::string baseline_profile;  // Empty: a schema from the model's metadata.
@@ -49,6 +58,32 @@ struct ServeOptions {
   int batch_delay_us = 0;
   std::size_t batch_dispatchers = 0;  // 0: max_concurrency.
 };
+
+// The REST listener: the server's limits from the flags. An infer call blocks while the model
+// runs (and, batching, while its batch fills), so with batching on the handler runs on a pool
+// big enough for every admitted request (running or queued); without, inline on the event loops.
+runtime::HttpServerOptions http_options(const ServeOptions& opts,
+                                        const runtime::ServiceOptions& service,
+                                        metrics::Registry& registry) {
+  const auto millis = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+  };
+  runtime::HttpServerOptions options;
+  options.host = opts.host;
+  options.port = static_cast<std::uint16_t>(opts.port);
+  options.max_body_bytes = opts.max_body_bytes;
+  options.handler_threads =
+      opts.max_batch_rows > 1 ? service.max_concurrency + service.max_queue : 0;
+  options.http_threads = opts.http_threads;
+  options.max_header_bytes = opts.max_header_bytes;
+  options.header_timeout = millis(opts.header_timeout_seconds);
+  options.idle_timeout = millis(opts.idle_timeout_seconds);
+  options.request_timeout = millis(opts.request_timeout_seconds);
+  options.max_connections = opts.max_connections;
+  options.registry = &registry;
+  options.name = "serve";
+  return options;
+}
 
 // The served-traffic profile: the baseline's input schema when a baseline is given.
 std::shared_ptr<runtime::TrafficObserver> make_profile(const ServeOptions& opts,
@@ -94,7 +129,6 @@ int run_serve(const ServeOptions& opts) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  if (opts.http_threads > 0) runtime::set_http_threads(opts.http_threads);
 
   metrics::Registry registry;
   runtime::ServiceOptions service_options;
@@ -128,22 +162,40 @@ int run_serve(const ServeOptions& opts) {
                     std::move(profile));
 
   auto server = runtime::HttpServer::start(
-      {opts.host, static_cast<std::uint16_t>(opts.port), opts.max_body_bytes, ""},
+      http_options(opts, service_options, registry),
       [&service](const runtime::HttpRequest& r) { return service.handle(r); });
   if (!server.ok()) {
     log::error("cannot start the server", {{"reason", server.error().message()}});
     return 1;
   }
   log::info("serving", {{"model", opts.model_name}, {"port", (*server)->port()}});
+  std::unique_ptr<runtime::GrpcServer> grpc;
+  if (opts.grpc_port >= 0) {
+    auto started = runtime::GrpcServer::start(
+        {opts.grpc_host.empty() ? opts.host : opts.grpc_host, opts.grpc_port, opts.max_body_bytes},
+        service);
+    if (!started.ok()) {
+      log::error("cannot start the gRPC server", {{"reason", started.error().message()}});
+      return 1;
+    }
+    grpc = std::move(started).value();
+    log::info("serving grpc", {{"model", opts.model_name}, {"port", grpc->port()}});
+  }
 
   int signal = 0;
   sigwait(&signals, &signal);
   service.start_draining();
+  if (grpc) grpc->set_serving(false);
   std::this_thread::sleep_for(std::chrono::duration<double>(opts.drain_delay_seconds));
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::duration<double>(opts.drain_timeout_seconds);
   while (service.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (grpc) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    grpc->stop(std::max(left, std::chrono::milliseconds(0)));  // Calls in flight finish first.
   }
   (*server)->stop();
   log::info("stopped", {{"signal", signal}, {"in_flight", service.in_flight()}});
@@ -159,14 +211,31 @@ const bool kRegistered = register_runtime_command(
       sub.add_option("--format", opts->format, "xgboost, onnx or torchscript")
           ->check(CLI::IsMember({"xgboost", "onnx", "torchscript"}));
       sub.add_option("--model-version", opts->model_version, "Version reported in responses");
-      sub.add_option("--host", opts->host, "IPv4 address to listen on");
+      sub.add_option("--host", opts->host, "IPv4 or IPv6 address to listen on");
       sub.add_option("--port", opts->port, "Port (0: any free port, logged)");
+      sub.add_option("--grpc-host", opts->grpc_host,
+                     "Address of the gRPC endpoint (default: --host)");
+      sub.add_option("--grpc-port", opts->grpc_port,
+                     "OIP v2 gRPC port (0: any free port, logged; -1: off)");
       sub.add_option("--max-concurrency", opts->max_concurrency,
                      "Infer requests running at once (0: the number of cores)");
       sub.add_option("--max-queue", opts->max_queue, "Infer requests waiting before 429");
       sub.add_option("--queue-timeout-ms", opts->queue_timeout_ms, "Longest queue wait before 503");
-      sub.add_option("--max-body-bytes", opts->max_body_bytes, "Larger request bodies get 413");
-      sub.add_option("--http-threads", opts->http_threads, "HTTP handler threads (0: default)");
+      sub.add_option("--max-body-bytes", opts->max_body_bytes,
+                     "Request body, enforced while reading; more: 413");
+      sub.add_option("--http-threads", opts->http_threads,
+                     "Event loops of the REST listener, which run the handler unless batching "
+                     "(0: one per core)");
+      sub.add_option("--max-header-bytes", opts->max_header_bytes,
+                     "Request line and headers; more: 431");
+      sub.add_option("--header-timeout-seconds", opts->header_timeout_seconds,
+                     "To read a request's headers; then the connection closes");
+      sub.add_option("--idle-timeout-seconds", opts->idle_timeout_seconds,
+                     "A kept-alive connection with no request; then it closes");
+      sub.add_option("--request-timeout-seconds", opts->request_timeout_seconds,
+                     "To answer a request once read; then 503");
+      sub.add_option("--max-connections", opts->max_connections,
+                     "Connections open at once; more are closed at accept");
       sub.add_option("--drain-delay-seconds", opts->drain_delay_seconds,
                      "After SIGTERM, keep serving this long with readiness failing");
       sub.add_option("--drain-timeout-seconds", opts->drain_timeout_seconds,
