@@ -349,6 +349,18 @@ TEST_F(ServerTest, ServesIpv6Loopback) {
   EXPECT_EQ(response.body, "::1");
 }
 
+TEST_F(ServerTest, TheUnspecifiedIpv6AddressTakesIpv4Too) {
+  if (!has_ipv6_loopback()) GTEST_SKIP() << "this machine has no IPv6 loopback";
+  auto options = local();
+  options.host = "::";
+  auto server = must_start(options, pool_, inline_handler(echo));
+  ASSERT_TRUE(server);
+  EXPECT_EQ(RawConnection("::1", server->port()).request("GET", "/six").status, 200);
+  RawConnection four("127.0.0.1", server->port());
+  if (!four.connected()) GTEST_SKIP() << "IPv6 sockets here are IPv6-only (bindv6only)";
+  EXPECT_EQ(four.request("GET", "/four").status, 200);
+}
+
 TEST_F(ServerTest, StopLetsAnInFlightHandlerFinishThenCloses) {
   std::mutex mutex;
   std::condition_variable cv;
