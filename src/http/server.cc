@@ -505,11 +505,11 @@ class Connection final : public ConnectionBase,
     out_head_ += "HTTP/1.1 ";
     append_number(out_head_, static_cast<std::size_t>(response.status));
     out_head_ += ' ';
-    const auto reason = bhttp::obsolete_reason(bhttp::int_to_status(
-        static_cast<unsigned>(response.status)));
-    if (bhttp::int_to_status(static_cast<unsigned>(response.status)) == bhttp::status::unknown) {
+    const auto status = bhttp::int_to_status(static_cast<unsigned>(response.status));
+    if (status == bhttp::status::unknown) {
       out_head_ += "Unknown";
     } else {
+      const auto reason = bhttp::obsolete_reason(status);
       out_head_.append(reason.data(), reason.size());
     }
     out_head_ += "\r\nContent-Type: ";
