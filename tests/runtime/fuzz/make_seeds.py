@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the binary-extension and router-answer fuzz targets.
+"""Writes the seed corpora of the binary-extension, router-answer and gRPC-request fuzz targets.
 
-    python3 make_seeds.py        # from this folder; rewrites corpus/fuzz_oip_binary and
-                                 # corpus/fuzz_router_answer (the committed seeds)
+    python3 make_seeds.py        # from this folder; rewrites corpus/fuzz_oip_binary,
+                                 # corpus/fuzz_router_answer and corpus/fuzz_grpc_request (the
+                                 # committed seeds; the gRPC ones need the test virtualenv's
+                                 # tritonclient, whose service_pb2 holds the same inference.*
+                                 # messages, and are skipped without it)
 
 A binary seed is 4 bytes (little-endian: the JSON part's length) and then the body, as
 fuzz_oip_binary.cc reads it. The regression inputs the fuzzers found are committed beside the
@@ -87,6 +90,40 @@ def router_seeds():
     yield "mismatch", {"outputs": [{"name": "p", "shape": [3], "data": [1]}]}
 
 
+def grpc_seeds():
+    try:
+        from tritonclient.grpc import service_pb2 as pb
+    except ImportError:
+        return
+    typed = pb.ModelInferRequest(model_name="m")
+    t = typed.inputs.add(name="x", datatype="FP32", shape=[2, 3])
+    t.contents.fp32_contents.extend([1.0, 2.5, -3.0, 0.0, 7.25, 1e-7])
+    typed.outputs.add(name="predict")
+    yield "typed_fp32", typed.SerializeToString()
+    raw = pb.ModelInferRequest(model_name="m")
+    raw.inputs.add(name="x", datatype="FP32", shape=[1, 4])
+    raw.raw_input_contents.append(struct.pack("<4f", 1.0, 2.5, -3.0, float("nan")))
+    yield "raw_fp32", raw.SerializeToString()
+    mixed = pb.ModelInferRequest(model_name="m")
+    mixed.inputs.add(name="h", datatype="FP16", shape=[3])
+    mixed.inputs.add(name="s", datatype="BYTES", shape=[2])
+    mixed.inputs.add(name="b", datatype="BOOL", shape=[2])
+    mixed.raw_input_contents.extend([struct.pack("<3H", 0x3C00, 0x7BFF, 0x0001),
+                                     strings([b"ab", b""]), bytes([1, 0])])
+    yield "raw_mixed", mixed.SerializeToString()
+    ints = pb.ModelInferRequest(model_name="m")
+    i8 = ints.inputs.add(name="i8", datatype="INT8", shape=[2])
+    i8.contents.int_contents.extend([-128, 127])
+    u32 = ints.inputs.add(name="u32", datatype="UINT32", shape=[1])
+    u32.contents.uint_contents.append(4294967295)
+    i64 = ints.inputs.add(name="i64", datatype="INT64", shape=[])
+    i64.contents.int64_contents.append(-(2**63))
+    by = ints.inputs.add(name="by", datatype="BYTES", shape=[1, 1])
+    by.contents.bytes_contents.append(b"label")
+    ints.parameters["binary_data_output"].bool_param = True
+    yield "typed_ints", ints.SerializeToString()
+
+
 def main():
     for name, seed in binary_seeds():
         folder = os.path.join(HERE, "corpus", "fuzz_oip_binary")
@@ -98,6 +135,11 @@ def main():
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, name + ".json"), "w") as f:
             f.write(json.dumps(answer, separators=(",", ":")))
+    for name, seed in grpc_seeds():
+        folder = os.path.join(HERE, "corpus", "fuzz_grpc_request")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, name + ".pb"), "wb") as f:
+            f.write(seed)
 
 
 if __name__ == "__main__":
