@@ -155,11 +155,13 @@ echo "kiln-runtime $(git -C "$ROOT" describe --always --dirty 2>/dev/null || ech
   "--http-threads $HTTP_THREADS --max-concurrency 1"
 [ -n "$grpc_note" ] && echo "$grpc_note"
 [ "$kiln_grpc" = no ] && echo "kiln-runtime serve has no --grpc-port in this build: no kiln gRPC"
-printf '%-13s %-5s %9s %9s %9s %5s %7s\n' server proto req/s p50_ms p99_ms cpu% errors
-while read -r name proto rps p50 p99 bad cpu; do
-  printf '%-13s %-5s %9s %9s %9s %5s %7s\n' "$name" "$proto" "$rps" "$p50" "$p99" "$cpu" "$bad"
+printf '%-13s %-5s %9s %9s %9s %5s %7s %7s\n' server proto req/s p50_ms p99_ms cpu% client% errors
+while read -r name proto rps p50 p99 bad cpu client; do
+  printf '%-13s %-5s %9s %9s %9s %5s %7s %7s\n' "$name" "$proto" "$rps" "$p50" "$p99" "$cpu" \
+    "$client" "$bad"
 done <"$work/results"
-echo "(errors: non-2xx and socket errors for REST; non-OK answers for gRPC, leaving out the calls" \
+echo "(cpu%: the server's CPU, client%: the load generator's, 100 = one core; errors: non-2xx" \
+  "and socket errors for REST; non-OK answers for gRPC, leaving out the calls" \
   "ghz itself cuts off at the deadline)"
 echo "kiln-runtime server-side p99 (kiln_runtime_request_duration_seconds, bucket bound):" \
   "REST <= $(p99 kiln-runtime rest) ms, gRPC <= $(p99 kiln-runtime grpc) ms"

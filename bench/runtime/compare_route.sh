@@ -89,11 +89,12 @@ fi
 echo "router hop, single-row infer; serve and route pinned to core $SERVER_CPU, the load" \
   "generator to core $CLIENT_CPU; $CONNECTIONS connection(s), ${DURATION} s per run, closed loop"
 echo "kiln-runtime $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
-printf '%-12s %9s %9s %9s %5s %7s\n' path req/s p50_ms p99_ms cpu% errors
-while read -r name rps p50 p99 bad cpu; do
-  printf '%-12s %9s %9s %9s %5s %7s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$bad"
+printf '%-12s %9s %9s %9s %5s %7s %7s\n' path req/s p50_ms p99_ms cpu% client% errors
+while read -r name rps p50 p99 bad cpu client; do
+  printf '%-12s %9s %9s %9s %5s %7s %7s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$client" "$bad"
 done <"$work/results"
-echo "(cpu%: the process answering the load generator, serve when direct, route when routed)"
+echo "(cpu%: the process answering the load generator, serve when direct, route when routed;" \
+  "client%: the load generator's; 100 = one core)"
 awk '{p50[$1] = $3; p99[$1] = $4}
   END {
     printf "added by the route hop, REST: p50 %.3f ms, p99 %.3f ms\n",

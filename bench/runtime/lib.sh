@@ -65,29 +65,35 @@ warm() {
   esac
 }
 
-# load KIND TARGET CONNECTIONS PID -> "rps p50_ms p99_ms errors cpu%", closed loop for DURATION
-# seconds from CLIENT_CPU. KIND rest: wrk -t1 on TARGET (a URL); grpc: ghz on TARGET (HOST:PORT),
-# one HTTP/2 connection per concurrent caller, as wrk has one TCP connection each. cpu%: the
-# server process PID's CPU (all its threads) over the window; 100 = one core.
+# load KIND TARGET CONNECTIONS PID -> "rps p50_ms p99_ms errors cpu% client_cpu%", closed loop for
+# DURATION seconds from CLIENT_CPU. KIND rest: wrk -t1 on TARGET (a URL); grpc: ghz on TARGET
+# (HOST:PORT), one HTTP/2 connection per concurrent caller, as wrk has one TCP connection each.
+# cpu%: the server process PID's CPU (all its threads) over the window; client_cpu%: the load
+# generator's; 100 = one core. A client near 100 means the load generator, not the server, set the
+# pace.
 load() {
-  local kind="$1" target="$2" conns="$3" pid="$4" t0 t1 c0 c1 stats
+  local kind="$1" target="$2" conns="$3" pid="$4" t0 t1 c0 c1 stats TIMEFORMAT=%P
   c0="$(cpu_ticks "$pid")"
   t0="$(date +%s.%N)"
   case "$kind" in
     rest)
-      taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$work/post.lua" \
-        "$target" >"$work/load.out"
+      { time taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --latency \
+          -s "$work/post.lua" "$target" >"$work/load.out" 2>"$work/load.err"; } 2>"$work/load.cpu"
       t1="$(date +%s.%N)"; c1="$(cpu_ticks "$pid")"
       stats="$("$PY" "$LOADSTATS" wrk "$work/load.out")" ;;
     grpc)
-      taskset -c "$CLIENT_CPU" "$GHZ" --insecure --proto "$PROTO" \
-        --call inference.GRPCInferenceService.ModelInfer -D "$work/grpc.json" -c "$conns" \
-        --connections "$conns" --cpus 1 -z "${DURATION}s" -O json "$target" >"$work/load.out"
+      { time taskset -c "$CLIENT_CPU" "$GHZ" --insecure --proto "$PROTO" \
+          --call inference.GRPCInferenceService.ModelInfer -D "$work/grpc.json" -c "$conns" \
+          --connections "$conns" --cpus 1 -z "${DURATION}s" -O json "$target" \
+          >"$work/load.out" 2>"$work/load.err"; } 2>"$work/load.cpu"
       t1="$(date +%s.%N)"; c1="$(cpu_ticks "$pid")"
       stats="$("$PY" "$LOADSTATS" ghz "$work/load.out")" ;;
   esac
-  echo "$stats $(awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
+  local server_cpu client_cpu
+  server_cpu="$(awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
     'BEGIN {printf "%.0f", 100 * (c1 - c0) / hz / (t1 - t0)}')"
+  client_cpu="$(printf '%.0f' "$(cat "$work/load.cpu")")"
+  echo "$stats $server_cpu $client_cpu"
 }
 
 build_running() {  # "yes" while a ninja build runs on the machine.
