@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
@@ -317,7 +318,8 @@ struct PromtoolResult {
 PromtoolResult promtool_check(const std::string& exposition) {
   static int run = 0;
   const std::filesystem::path path = std::filesystem::path(testing::TempDir()) /
-                                     ("kiln_metrics_" + std::to_string(++run) + ".prom");
+                                     ("kiln_metrics_" + std::to_string(::getpid()) + "_" +
+                                      std::to_string(++run) + ".prom");
   std::ofstream(path, std::ios::binary) << exposition;
   const std::string command =
       std::string(KILN_PROMTOOL) + " check metrics < '" + path.string() + "' 2>&1";
