@@ -46,6 +46,7 @@ grpc_note=""
 [ -f "$PROTO" ] || grpc_note="no gRPC: $PROTO is missing"
 kiln_grpc=yes
 "$BIN" serve --help 2>&1 | grep -- '--grpc-port' >/dev/null || kiln_grpc=no
+commit="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 build_before="$(build_running)"
 started="$(date +%s)"
@@ -151,18 +152,20 @@ echo "single-row XGBoost infer; each server pinned to core $SERVER_CPU, the load
   "core $CLIENT_CPU; $CONNECTIONS connections, ${DURATION} s per run, closed loop"
 echo "REST: wrk -t1 -c$CONNECTIONS; gRPC: ghz -c$CONNECTIONS --connections $CONNECTIONS" \
   "(inference.GRPCInferenceService.ModelInfer)"
-echo "kiln-runtime $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)," \
+echo "kiln-runtime: $BIN of $(date -r "$BIN" '+%F %T'), tree at $commit," \
   "--http-threads $HTTP_THREADS --max-concurrency 1"
 [ -n "$grpc_note" ] && echo "$grpc_note"
 [ "$kiln_grpc" = no ] && echo "kiln-runtime serve has no --grpc-port in this build: no kiln gRPC"
-printf '%-13s %-5s %9s %9s %9s %5s %7s %7s\n' server proto req/s p50_ms p99_ms cpu% client% errors
-while read -r name proto rps p50 p99 bad cpu client; do
-  printf '%-13s %-5s %9s %9s %9s %5s %7s %7s\n' "$name" "$proto" "$rps" "$p50" "$p99" "$cpu" \
-    "$client" "$bad"
+printf '%-13s %-5s %9s %9s %9s %5s %7s %7s %5s\n' server proto req/s p50_ms p99_ms cpu% client% \
+  errors build
+while read -r name proto rps p50 p99 bad cpu client build; do
+  printf '%-13s %-5s %9s %9s %9s %5s %7s %7s %5s\n' "$name" "$proto" "$rps" "$p50" "$p99" "$cpu" \
+    "$client" "$bad" "$build"
 done <"$work/results"
 echo "(cpu%: the server's CPU, client%: the load generator's, 100 = one core; errors: non-2xx" \
   "and socket errors for REST; non-OK answers for gRPC, leaving out the calls" \
-  "ghz itself cuts off at the deadline)"
+  "ghz itself cuts off at the deadline; build: a build (ninja, cc1plus, Go's compile) ran at" \
+  "the window's start or end)"
 echo "kiln-runtime server-side p99 (kiln_runtime_request_duration_seconds, bucket bound):" \
   "REST <= $(p99 kiln-runtime rest) ms, gRPC <= $(p99 kiln-runtime grpc) ms"
 awk '{rps[$1 " " $2] = $3}

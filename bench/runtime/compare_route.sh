@@ -38,6 +38,7 @@ serve_grpc=no
 if [ -f "$PROTO" ] && has_grpc_port serve; then serve_grpc=yes; fi
 route_grpc=no
 if [ "$serve_grpc" = yes ] && has_grpc_port route; then route_grpc=yes; fi
+commit="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 build_before="$(build_running)"
 
@@ -88,13 +89,15 @@ fi
 
 echo "router hop, single-row infer; serve and route pinned to core $SERVER_CPU, the load" \
   "generator to core $CLIENT_CPU; $CONNECTIONS connection(s), ${DURATION} s per run, closed loop"
-echo "kiln-runtime $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
-printf '%-12s %9s %9s %9s %5s %7s %7s\n' path req/s p50_ms p99_ms cpu% client% errors
-while read -r name rps p50 p99 bad cpu client; do
-  printf '%-12s %9s %9s %9s %5s %7s %7s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$client" "$bad"
+echo "kiln-runtime: $BIN of $(date -r "$BIN" '+%F %T'), tree at $commit"
+printf '%-12s %9s %9s %9s %5s %7s %7s %5s\n' path req/s p50_ms p99_ms cpu% client% errors build
+while read -r name rps p50 p99 bad cpu client build; do
+  printf '%-12s %9s %9s %9s %5s %7s %7s %5s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$client" \
+    "$bad" "$build"
 done <"$work/results"
 echo "(cpu%: the process answering the load generator, serve when direct, route when routed;" \
-  "client%: the load generator's; 100 = one core)"
+  "client%: the load generator's; 100 = one core; build: a build (ninja, cc1plus, Go's" \
+  "compile) ran at the window's start or end)"
 awk '{p50[$1] = $3; p99[$1] = $4}
   END {
     printf "added by the route hop, REST: p50 %.3f ms, p99 %.3f ms\n",

@@ -65,14 +65,15 @@ warm() {
   esac
 }
 
-# load KIND TARGET CONNECTIONS PID -> "rps p50_ms p99_ms errors cpu% client_cpu%", closed loop for
-# DURATION seconds from CLIENT_CPU. KIND rest: wrk -t1 on TARGET (a URL); grpc: ghz on TARGET
-# (HOST:PORT), one HTTP/2 connection per concurrent caller, as wrk has one TCP connection each.
-# cpu%: the server process PID's CPU (all its threads) over the window; client_cpu%: the load
-# generator's; 100 = one core. A client near 100 means the load generator, not the server, set the
-# pace.
+# load KIND TARGET CONNECTIONS PID -> "rps p50_ms p99_ms errors cpu% client_cpu% build", closed
+# loop for DURATION seconds from CLIENT_CPU. KIND rest: wrk -t1 on TARGET (a URL); grpc: ghz on
+# TARGET (HOST:PORT), one HTTP/2 connection per concurrent caller, as wrk has one TCP connection
+# each. cpu%: the server process PID's CPU (all its threads) over the window; client_cpu%: the
+# load generator's; 100 = one core. A client near 100 means the load generator, not the server,
+# set the pace. build: "yes" when a build ran at the start or the end of the window (build_running).
 load() {
-  local kind="$1" target="$2" conns="$3" pid="$4" t0 t1 c0 c1 stats TIMEFORMAT=%P
+  local kind="$1" target="$2" conns="$3" pid="$4" t0 t1 c0 c1 stats TIMEFORMAT=%P build
+  build="$(build_running)"
   c0="$(cpu_ticks "$pid")"
   t0="$(date +%s.%N)"
   case "$kind" in
@@ -93,9 +94,14 @@ load() {
   server_cpu="$(awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
     'BEGIN {printf "%.0f", 100 * (c1 - c0) / hz / (t1 - t0)}')"
   client_cpu="$(printf '%.0f' "$(cat "$work/load.cpu")")"
-  echo "$stats $server_cpu $client_cpu"
+  [ "$(build_running)" = yes ] && build=yes
+  echo "$stats $server_cpu $client_cpu $build"
 }
 
-build_running() {  # "yes" while a ninja build runs on the machine.
-  if pgrep -f ninja >/dev/null; then echo yes; else echo no; fi
+build_running() {  # "yes" while a build runs on the machine: ninja, a C++ or a Go compiler.
+  if pgrep -f ninja >/dev/null || pgrep -x cc1plus >/dev/null || pgrep -x compile >/dev/null; then
+    echo yes
+  else
+    echo no
+  fi
 }
