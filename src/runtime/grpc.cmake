@@ -1,4 +1,5 @@
-# kiln_runtime_grpc: the Open Inference Protocol (v2) gRPC endpoint (grpc_service.h) over
+# kiln_runtime_grpc: the Open Inference Protocol (v2) gRPC endpoint (grpc_service.h) and the
+# router's gRPC side (grpc_router.h), over
 # InferenceService, on Debian's gRPC C++ 1.51 (libgrpc++-dev, whose CMake package gRPCConfig
 # exports gRPC::grpc++ and gRPC::grpc_cpp_plugin) and protobuf (protobuf-compiler,
 # libprotobuf-dev). gRPC's targets link protobuf::libprotobuf, the same libprotobuf the ONNX
@@ -41,6 +42,7 @@ kiln_grpc_generate(kiln_runtime_proto ${CMAKE_CURRENT_LIST_DIR}/proto grpc_predi
 add_library(kiln_runtime_grpc STATIC
   ${CMAKE_CURRENT_LIST_DIR}/grpc_codec.cc
   ${CMAKE_CURRENT_LIST_DIR}/grpc_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/grpc_router.cc
 )
 target_include_directories(kiln_runtime_grpc PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(kiln_runtime_grpc PUBLIC kiln_runtime kiln_runtime_proto gRPC::grpc++

@@ -27,6 +27,38 @@ Result<std::string> url_at(const json& j, const char* variant, bool required) {
   return v["url"].get<std::string>();
 }
 
+// "host:port": a port in 1..65535 and a host without a scheme, path or space (an IPv6 address
+// in brackets).
+bool is_host_port(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || s.size() - colon - 1 > 5 ||
+      colon + 1 == s.size()) {
+    return false;
+  }
+  unsigned port = 0;
+  for (const char c : s.substr(colon + 1)) {
+    if (c < '0' || c > '9') return false;
+    port = port * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (port == 0 || port > 65535) return false;
+  const std::string_view host = s.substr(0, colon);
+  if (host.find_first_of("/ \t@?#") != std::string_view::npos) return false;
+  if (host.front() == '[') return host.size() > 2 && host.back() == ']';
+  return host.find(':') == std::string_view::npos;
+}
+
+Result<std::string> grpc_url_at(const json& j, const char* variant) {
+  if (!j.contains(variant) || !j[variant].is_object() || !j[variant].contains("grpcUrl")) {
+    return std::string();
+  }
+  const auto& v = j[variant]["grpcUrl"];
+  if (!v.is_string() || !is_host_port(v.get_ref<const std::string&>())) {
+    return Error::invalid_input(std::string(variant) +
+                                ".grpcUrl must be \"host:port\" (e.g. \"stable.ns.svc:8081\")");
+  }
+  return v.get<std::string>();
+}
+
 Result<double> percent_at(const json& j, const char* variant, const char* key) {
   if (!j.contains(variant) || !j[variant].contains(key)) return 0.0;
   const auto& v = j[variant][key];
@@ -57,6 +89,9 @@ Result<RouterConfig> RouterConfig::from_json(const json& j) {
   KILN_TRY(c.canary_weight, percent_at(j, "canary", "weight"));
   KILN_TRY(c.shadow_url, url_at(j, "shadow", false));
   KILN_TRY(c.mirror_percent, percent_at(j, "shadow", "mirrorPercent"));
+  KILN_TRY(c.stable_grpc_url, grpc_url_at(j, "stable"));
+  KILN_TRY(c.canary_grpc_url, grpc_url_at(j, "canary"));
+  KILN_TRY(c.shadow_grpc_url, grpc_url_at(j, "shadow"));
   if (j.contains("stickyHeader")) {
     if (!j["stickyHeader"].is_string())
       return Error::invalid_input("stickyHeader must be a string");
@@ -166,8 +201,12 @@ void Router::reload(RouterConfig config) {
   const auto old = config_.load();
   const std::string* before[] = {&old->stable_url, &old->canary_url, &old->shadow_url};
   const std::string* after[] = {&config.stable_url, &config.canary_url, &config.shadow_url};
+  const std::string* grpc_before[] = {&old->stable_grpc_url, &old->canary_grpc_url,
+                                      &old->shadow_grpc_url};
+  const std::string* grpc_after[] = {&config.stable_grpc_url, &config.canary_grpc_url,
+                                     &config.shadow_grpc_url};
   for (std::size_t u = 0; u < kUpstreams; ++u) {
-    if (*before[u] == *after[u]) continue;
+    if (*before[u] == *after[u] && *grpc_before[u] == *grpc_after[u]) continue;
     // Another upstream: its ejection state starts clean; answers of the old one are ignored.
     Outlier& o = outliers_[u];
     o.generation.fetch_add(1);
@@ -279,9 +318,7 @@ void Router::handle(http::Request request, http::Responder respond) noexcept {
 }
 
 void Router::route(http::Request& request, http::Responder& respond) {
-  if (tracker_->in_flight.fetch_add(1) >= options_.max_in_flight) {
-    tracker_->done(tracker_->in_flight);
-    rejected_.inc();
+  if (!try_start_request()) {
     respond(json_error(429, "the router has " + std::to_string(options_.max_in_flight) +
                                 " requests in flight (its --max-in-flight); retry later"));
     return;
@@ -292,16 +329,9 @@ void Router::route(http::Request& request, http::Responder& respond) {
   exchange->config = config_.load();
   exchange->start = SteadyClock::now();
   const RouterConfig& config = *exchange->config;
-  const auto now = now_ticks();
-  Upstream upstream = kStable;
-  if (!config.canary_url.empty() && config.canary_weight > 0) {
-    const std::string_view key = request.header(config.sticky_header);
-    const bool canary =
-        key.empty() ? draw(config.canary_weight) : sticky_bucket(key) < config.canary_weight;
-    // An ejected canary's share goes to stable.
-    if (canary && !ejected(kCanary, now)) upstream = kCanary;
-  }
-  if (upstream == kStable && ejected(kStable, now)) {
+  const Route picked = pick(config, request.header(config.sticky_header));
+  const Upstream upstream = picked.upstream;
+  if (!picked.available) {
     requests(kStable, 503).inc();
     respond(json_error(503, "upstream stable " + config.stable_url + " is ejected after " +
                                 std::to_string(options_.eject_after) +
@@ -310,7 +340,7 @@ void Router::route(http::Request& request, http::Responder& respond) {
     return;
   }
   exchange->upstream = upstream;
-  exchange->generation = outliers_[upstream].generation.load();
+  exchange->generation = picked.generation;
   exchange->infer = request.method == "POST" && request.path().ends_with("/infer");
   exchange->respond = std::move(respond);
 
@@ -388,9 +418,7 @@ void Router::answered(Exchange& exchange, Result<http::ClientResponse> result) {
   }
   if (job) {
     // Reserved before the caller is answered, so that flush() after the answer sees it.
-    if (tracker_->background.fetch_add(1) >= options_.mirror_queue) {
-      tracker_->done(tracker_->background);
-      dropped_.inc();
+    if (!try_start_background()) {
       job.reset();
     } else {
       job->target = std::move(exchange.target);
@@ -453,15 +481,23 @@ void Router::background_answered(Job& job, Result<http::ClientResponse> result) 
 }
 
 void Router::count_unreadable(const Job& job, const char* result) {
-  const auto rows = first_output_rows(job.answered);
-  comparisons_.with({kUpstreamNames[job.variant], result})
+  count_failed_comparison(job.variant, first_output_rows(job.answered), result);
+}
+
+void Router::count_failed_comparison(Upstream variant, const Result<OutputRows>& rows,
+                                     const char* result) {
+  comparisons_.with({kUpstreamNames[variant], result})
       .inc(rows.ok() && rows->rows > 0 ? static_cast<double>(rows->rows) : 1);
 }
 
 void Router::compare(const Job& job, const std::string& other) {
-  const std::string variant = kUpstreamNames[job.variant];
-  const auto answered = first_output_rows(job.answered);
-  const auto called = first_output_rows(other);
+  count_comparison(job.variant, first_output_rows(job.answered), first_output_rows(other),
+                   job.answered_by_variant);
+}
+
+void Router::count_comparison(Upstream which, const Result<OutputRows>& answered,
+                              const Result<OutputRows>& called, bool answered_by_variant) {
+  const std::string variant = kUpstreamNames[which];
   const Result<RowComparison> c =
       answered.ok() && called.ok()
           ? compare_rows(*answered, *called, options_.compare)
@@ -474,8 +510,8 @@ void Router::compare(const Job& job, const std::string& other) {
   comparisons_.with({variant, "agree"}).inc(static_cast<double>(c->agreed));
   comparisons_.with({variant, "disagree"}).inc(static_cast<double>(c->rows - c->agreed));
   // Which answer is the variant's: the caller's for a canary, the background call's for a shadow.
-  const auto& variant_buckets = job.answered_by_variant ? c->buckets_a : c->buckets_b;
-  const auto& stable_buckets = job.answered_by_variant ? c->buckets_b : c->buckets_a;
+  const auto& variant_buckets = answered_by_variant ? c->buckets_a : c->buckets_b;
+  const auto& stable_buckets = answered_by_variant ? c->buckets_b : c->buckets_a;
   std::lock_guard lock(mutex_);
   count_outputs(variant, variant, variant_buckets);
   count_outputs(variant, "stable", stable_buckets);
@@ -501,5 +537,60 @@ void Router::count_outputs(const std::string& variant, const std::string& source
 }
 
 void Router::flush() { tracker_->wait_until_zero(false); }
+
+const char* Router::name_of(Upstream u) noexcept {
+  return u < kUpstreams ? kUpstreamNames[u] : "unknown";
+}
+
+Router::Route Router::pick(const RouterConfig& config, std::string_view sticky_key) noexcept {
+  const auto now = now_ticks();
+  Route route;
+  if (!config.canary_url.empty() && config.canary_weight > 0) {
+    const bool canary = sticky_key.empty() ? draw(config.canary_weight)
+                                           : sticky_bucket(sticky_key) < config.canary_weight;
+    // An ejected canary's share goes to stable.
+    if (canary && !ejected(kCanary, now)) route.upstream = kCanary;
+  }
+  if (route.upstream == kStable && ejected(kStable, now)) route.available = false;
+  route.generation = outliers_[route.upstream].generation.load();
+  return route;
+}
+
+bool Router::try_start_request() noexcept {
+  if (tracker_->in_flight.fetch_add(1) < options_.max_in_flight) return true;
+  tracker_->done(tracker_->in_flight);
+  rejected_.inc();
+  return false;
+}
+
+void Router::request_done() noexcept { tracker_->done(tracker_->in_flight); }
+
+bool Router::try_start_background() noexcept {
+  if (tracker_->background.fetch_add(1) < options_.mirror_queue) return true;
+  tracker_->done(tracker_->background);
+  dropped_.inc();
+  return false;
+}
+
+void Router::background_done() noexcept { tracker_->done(tracker_->background); }
+
+bool Router::draw_mirror(const RouterConfig& config) noexcept {
+  return !config.shadow_url.empty() && draw(config.mirror_percent);
+}
+
+bool Router::is_ejected(Upstream u) noexcept { return ejected(u, now_ticks()); }
+
+std::uint64_t Router::generation(Upstream u) const noexcept {
+  return outliers_[u].generation.load();
+}
+
+void Router::record(Upstream u, std::uint64_t generation, bool failure) noexcept {
+  record(u, generation, failure, now_ticks());
+}
+
+void Router::count_request(Upstream u, int status, double seconds) {
+  requests(u, status).inc();
+  latency(u).observe(seconds);
+}
 
 }  // namespace kiln::runtime

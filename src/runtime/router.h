@@ -99,9 +99,15 @@ struct RouterConfig {
   std::string shadow_url;     // Empty: no shadow.
   double mirror_percent = 0;  // Percent of stable infer requests mirrored, [0, 100].
   std::string sticky_header = "x-request-key";
+  // The variants' OIP v2 gRPC addresses ("host:port", "[::1]:8081"), for the gRPC router
+  // (grpc_router.h); empty: the variant takes no gRPC traffic.
+  std::string stable_grpc_url;
+  std::string canary_grpc_url;
+  std::string shadow_grpc_url;
 
-  // {"stable": {"url"}, "canary": {"url", "weight"}, "shadow": {"url", "mirrorPercent"},
-  //  "stickyHeader"}; invalid-input naming the field when malformed.
+  // {"stable": {"url", "grpcUrl"}, "canary": {"url", "grpcUrl", "weight"},
+  //  "shadow": {"url", "grpcUrl", "mirrorPercent"}, "stickyHeader"} ("grpcUrl" optional);
+  // invalid-input naming the field when malformed.
   static Result<RouterConfig> from_json(const nlohmann::json& j);
 };
 
@@ -154,8 +160,54 @@ class Router {
   // Blocks until no mirror or comparison is in flight (for tests and drain).
   void flush();
 
- private:
+  // THE DECISION CORE, shared with a second transport in front of the same variants (the gRPC
+  // router, grpc_router.h): the same split, in-flight and mirror bounds, outlier ejection (one
+  // state per variant, whichever transport saw the failure) and metric families. Each member
+  // below is thread-safe and never blocks.
   enum Upstream : std::size_t { kStable, kCanary, kShadow, kUpstreams };
+  // "stable", "canary", "shadow": the variant label of the metrics.
+  static const char* name_of(Upstream u) noexcept;
+  struct Route {
+    Upstream upstream = kStable;
+    std::uint64_t generation = 0;  // Of the upstream's ejection state, for record().
+    bool available = true;  // false: stable was chosen and is ejected; answer 503/UNAVAILABLE.
+  };
+  // The variant a new request goes to under `config` (canary_url and canary_weight): canary by
+  // sticky_bucket(sticky_key) < weight, or a seeded draw when the key is empty, unless canary is
+  // ejected; else stable.
+  Route pick(const RouterConfig& config, std::string_view sticky_key) noexcept;
+  // Takes one of Options::max_in_flight slots: false (counted in kiln_router_rejected_total)
+  // when all are taken; after true, call request_done() exactly once. The destructor waits for
+  // every slot taken.
+  bool try_start_request() noexcept;
+  void request_done() noexcept;
+  // Takes one of Options::mirror_queue background slots: false (counted in
+  // kiln_router_mirror_dropped_total) when all are taken; after true, call background_done()
+  // exactly once, as the last thing that touches the router. flush() waits for them.
+  bool try_start_background() noexcept;
+  void background_done() noexcept;
+  // Whether a stable-routed infer request is mirrored: config has a shadow and a draw of
+  // mirror_percent says so.
+  bool draw_mirror(const RouterConfig& config) noexcept;
+  bool is_ejected(Upstream u) noexcept;
+  std::uint64_t generation(Upstream u) const noexcept;
+  // An answer of `u` under `generation` (from pick() or generation()): a failure is an answer
+  // >= 500 in the REST table (a timeout, an unreachable upstream included).
+  void record(Upstream u, std::uint64_t generation, bool failure) noexcept;
+  // One caller request answered `status` (an HTTP code) by `u` after `seconds`.
+  void count_request(Upstream u, int status, double seconds);
+  // One comparison of `variant` (kCanary or kShadow): `answered` is the answer the caller got,
+  // `other` the background call's; answered_by_variant says which of them is the variant's.
+  // Unreadable answers count as a mismatch (see the metrics above).
+  void count_comparison(Upstream variant, const Result<OutputRows>& answered,
+                        const Result<OutputRows>& other, bool answered_by_variant);
+  // A comparison that could not be made (`result` "error" or "mismatch"): the rows of
+  // `answered`, or 1.
+  void count_failed_comparison(Upstream variant, const Result<OutputRows>& answered,
+                               const char* result);
+  const Options& options() const noexcept { return options_; }
+
+ private:
   struct Exchange;  // One caller request in flight.
   // A background call whose answer is compared with an answer the caller already got: for a
   // shadow mirror, the shadow is called and compared with stable's answer; for a canary request,

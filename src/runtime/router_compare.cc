@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <type_traits>
+#include <variant>
 
 namespace kiln::runtime {
 namespace {
@@ -114,6 +116,45 @@ Result<OutputRows> first_output_rows(std::string_view body) {
       rows.rows = size == 0 ? 0 : static_cast<std::size_t>(rows.shape[0]);
       rows.width = rows.rows == 0 ? 1 : size / rows.rows;
     }
+  }
+  return rows;
+}
+
+Result<OutputRows> first_output_rows(const Tensor& output) {
+  OutputRows rows;
+  rows.floating = is_floating(output.datatype);
+  rows.shape = output.shape;
+  std::visit(
+      [&](const auto& values) {
+        using V = typename std::decay_t<decltype(values)>::value_type;
+        if constexpr (std::is_same_v<V, std::string>) {
+          rows.labels.assign(values.begin(), values.end());
+        } else if (rows.floating) {
+          rows.values.assign(values.begin(), values.end());
+        } else {
+          rows.labels.reserve(values.size());
+          for (const auto v : values) {
+            if (output.datatype == DataType::kBool) {
+              rows.labels.emplace_back(v != V{} ? "true" : "false");
+            } else {
+              rows.labels.push_back(std::to_string(static_cast<std::int64_t>(v)));
+            }
+          }
+        }
+      },
+      output.data);
+  const std::size_t size = rows.floating ? rows.values.size() : rows.labels.size();
+  rows.rows = size;
+  if (!rows.shape.empty()) {
+    std::size_t elements = 1;
+    for (const auto d : rows.shape) {
+      if (d < 0 || __builtin_mul_overflow(elements, static_cast<std::size_t>(d), &elements)) {
+        return Error::invalid_input("outputs[0].shape must hold non-negative dimensions");
+      }
+    }
+    if (elements != size) return Error::invalid_input("outputs[0]: shape and data size disagree");
+    rows.rows = size == 0 ? 0 : static_cast<std::size_t>(rows.shape[0]);
+    rows.width = rows.rows == 0 ? 1 : size / rows.rows;
   }
   return rows;
 }

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "runtime/tensor.h"
 
 namespace kiln::runtime {
 
@@ -60,6 +61,13 @@ struct OutputRows {
 // Reads the first output of `body`. invalid-input when the body is not JSON, has no outputs, a
 // shape that is not an array of non-negative integers, or a data size other than the shape's.
 Result<OutputRows> first_output_rows(std::string_view body);
+
+// Reads `output`, the first output of a typed answer (a gRPC ModelInferResponse decoded to a
+// Tensor), as the JSON reader reads the same output: FP16/FP32/FP64 as values, other datatypes
+// as labels written as the JSON answer writes them (BOOL "true"/"false", integers in decimal,
+// BYTES as they are), so both transports count rows under the same buckets. invalid-input when
+// the data size is not the shape's element count.
+Result<OutputRows> first_output_rows(const Tensor& output);
 
 enum class RowRule { kEqual, kArgmax, kThreshold, kTolerance };
 
