@@ -7,9 +7,15 @@
 // Service's endpoints and kube-proxy's rules), then the listener closes once the requests in
 // flight are answered, so a rolling update of the router loses no request.
 //
-//   kiln-runtime route --config router.json --port 8080
-//   router.json: {"stable": {"url": "http://stable:8080"},
-//                 "canary": {"url": "http://canary:8080", "weight": 10},
+// When a variant has a "grpcUrl", the OIP v2 gRPC router (runtime/grpc_router.h) also listens on
+// --grpc-port (default 8081, as serve; 0: a free port, logged as "serving grpc"; -1: off), with
+// the same split, sticky key (from the request metadata), mirrors, comparisons and metrics; the
+// drain sets its grpc.health.v1 status NOT_SERVING at once and stops it once its calls in flight
+// are answered.
+//
+//   kiln-runtime route --config router.json --port 8080 --grpc-port 8081
+//   router.json: {"stable": {"url": "http://stable:8080", "grpcUrl": "stable:8081"},
+//                 "canary": {"url": "http://canary:8080", "grpcUrl": "canary:8081", "weight": 10},
 //                 "shadow": {"url": "http://shadow:8080", "mirrorPercent": 20},
 //                 "stickyHeader": "x-request-key"}
 
@@ -24,6 +30,7 @@
 #include "common/log.h"
 #include "http/io_pool.h"
 #include "http/server.h"
+#include "runtime/grpc_router.h"
 #include "runtime/router.h"
 
 namespace kiln::cmd {
@@ -33,6 +40,8 @@ struct RouteFlags {
   std::string config;
   std::string host = "0.0.0.0";
   int port = 8080;
+  std::string grpc_host;  // Empty: --host.
+  int grpc_port = 8081;   // 0: any free port; -1: no gRPC router.
   std::size_t http_threads = 0;  // 0: one per core.
   std::size_t mirror_queue = 256;
   std::size_t max_in_flight = 1024;
@@ -77,6 +86,11 @@ http::ServerOptions server_options(const RouteFlags& flags, metrics::Registry& r
   options.max_connections = flags.max_connections;
   options.registry = &registry;
   return options;
+}
+
+bool has_grpc_upstream(const runtime::RouterConfig& config) {
+  return !config.stable_grpc_url.empty() || !config.canary_grpc_url.empty() ||
+         !config.shadow_grpc_url.empty();
 }
 
 runtime::Router::Options router_options(const RouteFlags& flags) {
@@ -126,6 +140,20 @@ int run_route(const RouteFlags& flags) {
     return 1;
   }
   log::info("routing", {{"port", (*server)->port()}, {"httpThreads", pool.size()}});
+  std::unique_ptr<runtime::GrpcRouter> grpc;
+  if (flags.grpc_port >= 0 && has_grpc_upstream(*router.config())) {
+    auto started = runtime::GrpcRouter::start(
+        {flags.grpc_host.empty() ? flags.host : flags.grpc_host, flags.grpc_port,
+         flags.max_body_bytes},
+        router, registry);
+    if (!started.ok()) {
+      log::error("cannot start the gRPC router", {{"reason", started.error().message()}});
+      (*server)->stop(std::chrono::milliseconds(0));
+      return 1;
+    }
+    grpc = std::move(started).value();
+    log::info("serving grpc", {{"port", grpc->port()}});
+  }
   while (true) {
     int signal = 0;
     sigwait(&signals, &signal);
@@ -133,16 +161,29 @@ int run_route(const RouteFlags& flags) {
     auto reloaded = read_config(flags.config);
     if (reloaded.ok()) {
       router.reload(std::move(reloaded).value());
+      if (grpc) grpc->reload();
+      if (!grpc && flags.grpc_port >= 0 && has_grpc_upstream(*router.config())) {
+        log::warn("grpcUrl added on reload: the gRPC router starts with the next restart");
+      }
       log::info("configuration reloaded", {{"path", flags.config}});
     } else {
       log::error("keeping the old configuration", {{"reason", reloaded.error().message()}});
     }
   }
   log::info("draining", {{"delaySeconds", flags.drain_delay_seconds}});
+  if (grpc) grpc->set_serving(false);
   std::this_thread::sleep_for(std::chrono::duration<double>(flags.drain_delay_seconds));
   // Requests in flight are answered (an upstream's deadline bounds them), then connections close.
+  const auto deadline =
+      std::chrono::steady_clock::now() + millis(flags.upstream_timeout_seconds + 1);
   (*server)->stop(millis(flags.upstream_timeout_seconds + 1));
+  if (grpc) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    grpc->stop(std::max(left, std::chrono::milliseconds(0)));  // Calls in flight finish first.
+  }
   router.flush();
+  grpc.reset();
   return 0;
 }
 
@@ -152,6 +193,11 @@ const bool kRegistered = register_runtime_command(
       sub.add_option("--config", flags->config, "Router configuration JSON")->required();
       sub.add_option("--host", flags->host, "IPv4 or IPv6 address to listen on");
       sub.add_option("--port", flags->port, "Port (0: any free port, logged)");
+      sub.add_option("--grpc-host", flags->grpc_host,
+                     "Address of the gRPC router (default: --host)");
+      sub.add_option("--grpc-port", flags->grpc_port,
+                     "OIP v2 gRPC port, used when a variant has a grpcUrl (0: any free port, "
+                     "logged; -1: off)");
       sub.add_option("--http-threads", flags->http_threads,
                      "Event loops for the listener and the upstream calls (0: one per core)");
       sub.add_option("--mirror-queue", flags->mirror_queue,
