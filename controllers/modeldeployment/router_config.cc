@@ -10,17 +10,27 @@ json variant_url(const json& md, Variant v) {
   return service_url(variant_name(support::name_of(md), v), support::namespace_of(md));
 }
 
+// The variant Service's gRPC port as route's grpcUrl: "<service>.<ns>.svc:8081".
+json variant_grpc_url(const json& md, Variant v) {
+  return variant_name(support::name_of(md), v) + "." + support::namespace_of(md) +
+         ".svc:" + std::to_string(kGrpcPort);
+}
+
 }  // namespace
 
 json router_config(const json& md, const RouterSplit& split) {
-  json config = {{"stable", {{"url", variant_url(md, Variant::kStable)}}},
+  json config = {{"stable",
+                  {{"url", variant_url(md, Variant::kStable)},
+                   {"grpcUrl", variant_grpc_url(md, Variant::kStable)}}},
                  {"stickyHeader", split.sticky_header}};
   if (split.canary_weight) {
     config["canary"] = {{"url", variant_url(md, Variant::kCanary)},
+                        {"grpcUrl", variant_grpc_url(md, Variant::kCanary)},
                         {"weight", *split.canary_weight}};
   }
   if (split.shadow_mirror) {
     config["shadow"] = {{"url", variant_url(md, Variant::kShadow)},
+                        {"grpcUrl", variant_grpc_url(md, Variant::kShadow)},
                         {"mirrorPercent", *split.shadow_mirror}};
   }
   return config;
@@ -45,8 +55,12 @@ json desired_router_deployment(const json& md, const api::ModelDeploymentSpec& s
       {"image", runtime_image(spec, options)},
       {"imagePullPolicy", image_pull_policy(spec, options)},
       {"command", {"kiln-runtime"}},
-      {"args", {"route", "--config", config_path, "--port", std::to_string(kContainerPort)}},
-      {"ports", {{{"name", "http"}, {"containerPort", kContainerPort}}}},
+      {"args",
+       {"route", "--config", config_path, "--port", std::to_string(kContainerPort), "--grpc-port",
+        std::to_string(kGrpcPort)}},
+      {"ports",
+       {{{"name", "http"}, {"containerPort", kContainerPort}},
+        {{"name", "grpc"}, {"containerPort", kGrpcPort}}}},
       // The router forwards /v2/health/* to a variant, so its own health is its port.
       {"readinessProbe", {{"tcpSocket", {{"port", "http"}}}, {"periodSeconds", 5}}},
       {"livenessProbe", {{"tcpSocket", {{"port", "http"}}}, {"periodSeconds", 10}}},

@@ -6,26 +6,32 @@
 // Children:
 //   ConfigMap  <md>-router   data["config.json"]: the routing configuration below
 //   Deployment <md>          kiln-runtime route --config /etc/kiln/router/config.json --port 8080
+//                            --grpc-port 8081 (ports "http" 8080 and "grpc" 8081)
 //                            (the ConfigMap mounted read-only at /etc/kiln/router); the pod
 //                            template carries kiln.dev/router-config-hash, so every change of the
 //                            configuration rolls the router (weights apply within one rollout, not
 //                            after the kubelet's ConfigMap sync period).
-//   Service    <md>          ClusterIP, port 80 -> "http" (8080): http://<md>.<ns>.svc:80
+//   Service    <md>          ClusterIP, port 80 -> "http" (8080): http://<md>.<ns>.svc:80, and
+//                            port 8081 "grpc" (appProtocol grpc) -> "grpc": <md>.<ns>.svc:8081
 //
 // ROUTING CONFIGURATION (config.json): the format of `kiln-runtime route --config`
 // (src/cmd/runtime_route_command.cc, runtime::RouterConfig::from_json in src/runtime/router.h):
 //
 //   {
-//     "stable": {"url": "http://<md>-stable.<ns>.svc:80"},
-//     "canary": {"url": "http://<md>-canary.<ns>.svc:80", "weight": 10},     // when a canary
-//     "shadow": {"url": "http://<md>-shadow.<ns>.svc:80", "mirrorPercent": 100},  // when a shadow
+//     "stable": {"url": "http://<md>-stable.<ns>.svc:80", "grpcUrl": "<md>-stable.<ns>.svc:8081"},
+//     "canary": {"url": "http://<md>-canary.<ns>.svc:80",                    // when a canary
+//                "grpcUrl": "<md>-canary.<ns>.svc:8081", "weight": 10},
+//     "shadow": {"url": "http://<md>-shadow.<ns>.svc:80",                    // when a shadow
+//                "grpcUrl": "<md>-shadow.<ns>.svc:8081", "mirrorPercent": 100},
 //     "stickyHeader": "x-request-key"
 //   }
 //
 // The router sends a request to the canary with probability weight/100 (sticky by the header's
 // value), else to stable; mirrors mirrorPercent of stable-routed infer requests to the shadow
 // without waiting; compares canary and shadow answers with stable's; and exports the metrics
-// analysis.h reads. A rolled-back canary stays listed with weight 0. The router re-reads its file
+// analysis.h reads. "grpcUrl" is each variant Service's gRPC port: the router's gRPC side
+// (src/runtime/grpc_router.h) splits, mirrors and compares OIP v2 gRPC calls the same way, into the
+// same metrics. A rolled-back canary stays listed with weight 0. The router re-reads its file
 // on SIGHUP only, so the operator rolls it through the config hash instead (above). The router
 // forwards every path, /v2/health/* included, so its probes are TCP checks of the port.
 

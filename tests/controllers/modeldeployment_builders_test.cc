@@ -166,9 +166,11 @@ TEST(ModelDeploymentBuilders, RouterConfigIsTheFormatOfKilnRuntimeRoute) {
   RouterSplit split{90, 10, 100, "x-request-key"};
   const json config = router_config(sample_md(), split);
   EXPECT_EQ(config, json::parse(R"({
-    "stable": {"url": "http://flights-stable.ml.svc:80"},
-    "canary": {"url": "http://flights-canary.ml.svc:80", "weight": 10},
-    "shadow": {"url": "http://flights-shadow.ml.svc:80", "mirrorPercent": 100},
+    "stable": {"url": "http://flights-stable.ml.svc:80", "grpcUrl": "flights-stable.ml.svc:8081"},
+    "canary": {"url": "http://flights-canary.ml.svc:80", "grpcUrl": "flights-canary.ml.svc:8081",
+               "weight": 10},
+    "shadow": {"url": "http://flights-shadow.ml.svc:80", "grpcUrl": "flights-shadow.ml.svc:8081",
+               "mirrorPercent": 100},
     "stickyHeader": "x-request-key"})"));
   const json stable_only = router_config(sample_md(), RouterSplit{});
   EXPECT_FALSE(stable_only.contains("canary"));
@@ -187,12 +189,19 @@ TEST(ModelDeploymentBuilders, RouterDeploymentMountsItsConfigAndIsNamedAfterTheP
   const json& pod = d["spec"]["template"];
   EXPECT_EQ(pod["metadata"]["annotations"]["kiln.dev/router-config-hash"], "abc123");
   EXPECT_EQ(pod["spec"]["containers"][0]["args"],
-            json({"route", "--config", "/etc/kiln/router/config.json", "--port", "8080"}));
+            json({"route", "--config", "/etc/kiln/router/config.json", "--port", "8080",
+                  "--grpc-port", "8081"}));
+  EXPECT_EQ(pod["spec"]["containers"][0]["ports"], json::parse(R"([
+    {"name": "http", "containerPort": 8080}, {"name": "grpc", "containerPort": 8081}])"));
   EXPECT_TRUE(pod["spec"]["containers"][0]["readinessProbe"].contains("tcpSocket"));
   EXPECT_EQ(pod["spec"]["volumes"][0]["configMap"]["name"], "flights-router");
   const json s = desired_endpoint_service(sample_md(), Variant::kRouter);
   EXPECT_EQ(s["metadata"]["name"], "flights");
   EXPECT_EQ(s["spec"]["selector"]["kiln.dev/variant"], "router");
+  // The endpoint exposes the router's gRPC port too.
+  EXPECT_EQ(s["spec"]["ports"][1], json::parse(R"(
+    {"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP",
+     "appProtocol": "grpc"})"));
   // Without a split the same endpoint selects the stable pods.
   const json direct = desired_endpoint_service(sample_md(), Variant::kStable);
   EXPECT_EQ(direct["metadata"]["name"], "flights");
