@@ -371,6 +371,51 @@ TEST_F(GrpcRouterTest, InvalidInferPassesThroughAsInvalidArgument) {
   EXPECT_EQ(requests(routed.registry, "stable", "400"), 1);
 }
 
+// An upstream that answers every infer OK with an output that cannot be read (shape [1], no data).
+class GarbageService final : public pb::GRPCInferenceService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const pb::ModelInferRequest*,
+                                       pb::ModelInferResponse* response) override {
+    auto* out = response->add_outputs();
+    out->set_name("predict");
+    out->set_datatype("FP32");
+    out->add_shape(1);
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+TEST_F(GrpcRouterTest, GarbageFromCanaryIsCountedAsAMismatchAndTheRouterStaysUp) {
+  GarbageService garbage;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&garbage);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server && port != 0);
+  RouterConfig c = config(100, 0);
+  c.canary_grpc_url = "127.0.0.1:" + std::to_string(port);
+  {
+    RoutedGrpc routed(c);
+    ASSERT_TRUE(routed.ok());
+    for (int i = 0; i < 4; ++i) EXPECT_TRUE(routed.infer(i).ok());  // Passed through as sent.
+    routed.router().flush();
+    EXPECT_EQ(metric(routed.registry,
+                     R"(kiln_router_comparisons_total{variant="canary",result="mismatch"})"),
+              4);
+    EXPECT_EQ(metric(routed.registry,
+                     R"(kiln_router_comparisons_total{variant="canary",result="agree"})"),
+              -1);
+    // Still routing: back to stable.
+    routed.router().reload(config(0, 0));
+    routed.grpc().reload();
+    EXPECT_TRUE(routed.infer(0).ok());
+  }
+  server->Shutdown();
+}
+
 TEST(GrpcRouterCodes, MapToTheRestTable) {
   EXPECT_EQ(http_status_of_grpc(grpc::StatusCode::OK), 200);
   EXPECT_EQ(http_status_of_grpc(grpc::StatusCode::INVALID_ARGUMENT), 400);
