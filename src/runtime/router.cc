@@ -114,7 +114,36 @@ double sticky_bucket(std::string_view key) noexcept {
 }
 
 // One caller request in flight: owned by its upstream call's completion.
+namespace {
+
+// Gives back one caller slot of a tracker (Router::Tracker, private) when destroyed, however the
+// request ends: an early answer, an exception, or its completion. Move-only.
+template <class Tracker>
+class InFlightSlot {
+ public:
+  InFlightSlot() = default;
+  explicit InFlightSlot(std::shared_ptr<Tracker> tracker) noexcept : tracker_(std::move(tracker)) {}
+  InFlightSlot(InFlightSlot&&) noexcept = default;
+  InFlightSlot& operator=(InFlightSlot&& other) noexcept {
+    release();
+    tracker_ = std::move(other.tracker_);
+    return *this;
+  }
+  ~InFlightSlot() { release(); }
+
+ private:
+  void release() noexcept {
+    if (tracker_) tracker_->done(tracker_->in_flight);
+    tracker_.reset();
+  }
+  std::shared_ptr<Tracker> tracker_;
+};
+
+}  // namespace
+
 struct Router::Exchange {
+  // Destroyed last: the router may be gone once the slot is given back.
+  InFlightSlot<Tracker> slot;
   Router* router = nullptr;
   std::shared_ptr<Tracker> tracker;
   http::Responder respond{nullptr};  // Set once the exchange starts.
@@ -323,7 +352,9 @@ void Router::route(http::Request& request, http::Responder& respond) {
                                 " requests in flight (its --max-in-flight); retry later"));
     return;
   }
+  InFlightSlot<Tracker> slot(tracker_);  // From here on the slot is given back on every path.
   auto exchange = std::make_unique<Exchange>();
+  exchange->slot = std::move(slot);
   exchange->router = this;
   exchange->tracker = tracker_;
   exchange->config = config_.load();
@@ -336,7 +367,6 @@ void Router::route(http::Request& request, http::Responder& respond) {
     respond(json_error(503, "upstream stable " + config.stable_url + " is ejected after " +
                                 std::to_string(options_.eject_after) +
                                 " consecutive failures; retry later"));
-    tracker_->done(tracker_->in_flight);
     return;
   }
   exchange->upstream = upstream;
@@ -364,21 +394,22 @@ void Router::route(http::Request& request, http::Responder& respond) {
     client_.call(
         url, std::move(out),
         [raw](Result<http::ClientResponse> result) {
+          // Its slot is given back when it goes, after the answer: the router may be gone then.
           std::unique_ptr<Exchange> exchange(raw);
-          const std::shared_ptr<Tracker> tracker = exchange->tracker;
           try {
             exchange->router->answered(*exchange, std::move(result));
           } catch (...) {
-            exchange->respond(json_error(500, "the router failed"));  // Ignored if sent.
+            try {
+              exchange->respond(json_error(500, "the router failed"));  // Ignored if sent.
+            } catch (...) {  // Out of memory: the Responder answers 500 when dropped.
+            }
           }
-          tracker->done(tracker->in_flight);  // The router may be gone from here on.
         },
         options_.upstream_timeout);
   } catch (...) {
     // call() threw, so the completion will never run (http/client.h): answer here.
     std::unique_ptr<Exchange> back(raw);
     back->respond(json_error(500, "the router is out of memory"));
-    tracker_->done(tracker_->in_flight);
   }
 }
 
