@@ -30,14 +30,49 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   });
 }
 
-// Hop-by-hop headers (RFC 9110 section 7.6.1) and the framing headers the client writes itself.
-bool passes_through(std::string_view name) noexcept {
+// Hop-by-hop headers (RFC 9110 section 7.6.1, RFC 2616 section 13.5.1), Expect (an interim 100
+// is between the caller and this hop: the client sends its body at once and skips interim answers)
+// and the framing headers the client writes itself.
+bool hop_by_hop(std::string_view name) noexcept {
   for (std::string_view hop : {"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
-                               "proxy-connection", "trailer", "content-length", "host"}) {
-    if (iequals(name, hop)) return false;
+                               "proxy-connection", "proxy-authenticate", "proxy-authorization",
+                               "trailer", "expect", "content-length", "host"}) {
+    if (iequals(name, hop)) return true;
   }
-  return true;
+  return false;
 }
+
+// The header names listed in Connection headers' values ("close, X-Foo"): hop-by-hop too.
+template <class Range, class NameOf, class ValueOf>
+std::vector<std::string> connection_options(const Range& headers, NameOf name_of,
+                                            ValueOf value_of) {
+  std::vector<std::string> out;
+  for (const auto& header : headers) {
+    if (!iequals(name_of(header), "connection")) continue;
+    std::string_view value = value_of(header);
+    while (!value.empty()) {
+      const auto comma = value.find(',');
+      std::string_view token = value.substr(0, comma);
+      value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+        token.remove_prefix(1);
+      }
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      if (!token.empty()) out.emplace_back(token);
+    }
+  }
+  return out;
+}
+
+// Whether a header goes on to the next hop: not hop-by-hop, not named by a Connection header.
+bool passes_through(std::string_view name, const std::vector<std::string>& connection) noexcept {
+  if (hop_by_hop(name)) return false;
+  return std::none_of(connection.begin(), connection.end(),
+                      [&](const std::string& option) { return iequals(name, option); });
+}
+
+// Interim (1xx) answers skipped before a call's final answer; more fail the call.
+constexpr int kMaxInterimResponses = 16;
 
 struct Target {
   std::string host;
@@ -238,10 +273,8 @@ class Call : public std::enable_shared_from_this<Call> {
   }
 
   void write() {
-    parser_.emplace();
-    parser_->body_limit(impl_->options.max_response_bytes);
-    parser_->header_limit(64u << 10);
-    if (request_.method() == bhttp::verb::head) parser_->skip(true);
+    new_parser();
+    interim_ = 0;
     connection_->stream.expires_at(deadline_);
     bhttp::async_write(connection_->stream, request_,
                        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
@@ -255,14 +288,36 @@ class Call : public std::enable_shared_from_this<Call> {
   void read() {
     bhttp::async_read_header(connection_->stream, connection_->buffer, *parser_,
                              [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                               if (ec) return self->failed(ec);
-                               if (self->parser_->is_done()) return self->on_read({});
-                               bhttp::async_read(self->connection_->stream,
-                                                 self->connection_->buffer, *self->parser_,
-                                                 [self](boost::system::error_code ec, std::size_t) {
-                                                   self->on_read(ec);
-                                                 });
+                               self->on_header(ec);
                              });
+  }
+
+  void on_header(boost::system::error_code ec) {
+    if (ec) return failed(ec);
+    const unsigned status = parser_->get().result_int();
+    if (status >= 100 && status < 200 && status != 101) {
+      // An interim answer (100 Continue, 103 Early Hints): Beast's parser takes it for a whole
+      // bodiless message. The final answer follows on the same connection.
+      if (++interim_ > kMaxInterimResponses) {
+        return finish(failure("Unavailable", base_, "more than " +
+                                                        std::to_string(kMaxInterimResponses) +
+                                                        " interim (1xx) responses"));
+      }
+      new_parser();
+      return read();
+    }
+    if (parser_->is_done()) return on_read({});
+    bhttp::async_read(connection_->stream, connection_->buffer, *parser_,
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                        self->on_read(ec);
+                      });
+  }
+
+  void new_parser() {
+    parser_.emplace();
+    parser_->body_limit(impl_->options.max_response_bytes);
+    parser_->header_limit(64u << 10);
+    if (request_.method() == bhttp::verb::head) parser_->skip(true);
   }
 
   void failed(boost::system::error_code ec) {
@@ -271,7 +326,7 @@ class Call : public std::enable_shared_from_this<Call> {
     // timeout or a partial response, where the upstream may have acted on it.
     const bool closed = ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
                         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
-    if (reused_ && closed && !parser_->got_some() && !retried_) {
+    if (reused_ && closed && !parser_->got_some() && interim_ == 0 && !retried_) {
       retried_ = true;
       reused_ = false;
       connection_.reset();
@@ -291,12 +346,15 @@ class Call : public std::enable_shared_from_this<Call> {
   void on_read(boost::system::error_code ec) {
     if (ec) return failed(ec);
     auto message = parser_->release();
+    const auto connection = connection_options(
+        message, [](const auto& field) { return sv(field.name_string()); },
+        [](const auto& field) { return sv(field.value()); });
     ClientResponse response;
     response.status = static_cast<int>(message.result_int());
     for (const auto& field : message) {
       if (field.name() == bhttp::field::content_type) {
         response.content_type = std::string(sv(field.value()));
-      } else if (passes_through(sv(field.name_string()))) {
+      } else if (passes_through(sv(field.name_string()), connection)) {
         response.headers.push_back({std::string(sv(field.name_string())), std::string(sv(field.value()))});
       }
     }
@@ -334,6 +392,7 @@ class Call : public std::enable_shared_from_this<Call> {
   std::optional<tcp::resolver> resolver_;
   std::optional<asio::steady_timer> timer_;
   bool resolve_timed_out_ = false;
+  int interim_ = 0;  // Interim answers skipped for this request.
 };
 
 }  // namespace
@@ -375,8 +434,11 @@ void Client::call(std::string_view base_url, ClientRequest request, ClientCallba
   out.set(bhttp::field::host, target->address && target->address->is_v6()
                                   ? "[" + target->host + "]:" + target->port
                                   : target->host + ":" + target->port);
+  const auto connection = connection_options(
+      request.headers, [](const Header& h) { return std::string_view(h.name); },
+      [](const Header& h) { return std::string_view(h.value); });
   for (auto& header : request.headers) {
-    if (passes_through(header.name) && !iequals(header.name, "content-type")) {
+    if (passes_through(header.name, connection) && !iequals(header.name, "content-type")) {
       out.insert(bsv(header.name), bsv(header.value));
     }
   }

@@ -10,6 +10,8 @@
 //   - a request whose pooled connection turns out closed before any byte of a response (end of
 //     stream, reset, broken pipe) is retried once on a new connection, within the same deadline;
 //     never after a timeout or a partial response, where the upstream may have acted on it;
+//   - hop-by-hop headers (Connection and the headers it names, Keep-Alive, TE, Upgrade, Expect,
+//     ...) are not passed on in either direction; interim answers (1xx but 101) are skipped;
 //   - a response body over `max_response_bytes` fails the call (the connection is closed);
 //   - at most `max_idle_per_upstream` idle connections are kept per upstream; more are closed.
 //

@@ -382,7 +382,9 @@ class Connection final : public ConnectionBase,
     const auto& message = parser_->get();
     if (parser_->is_done()) return on_request();
     lowest().expires_after(core_->options.body_timeout);
-    if (iequals(view(message[bhttp::field::expect]), "100-continue")) {
+    // RFC 7231 section 5.1.1: a 100-continue from an HTTP/1.0 client is ignored (it cannot read
+    // an interim answer).
+    if (message.version() >= 11 && iequals(view(message[bhttp::field::expect]), "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {

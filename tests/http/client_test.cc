@@ -31,10 +31,12 @@ enum class Mode {
   kAnswer,            // Answers every request on a kept-alive connection.
   kHang,              // Reads the request and never answers.
   kCloseAfterAnswer,  // Answers as kept alive, then closes the connection.
+  kContinueFirst,     // Writes "100 Continue", then (a little later) the answer.
 };
 
 // An HTTP/1.1 server on its own thread. Its answer's body is the request's target, followed by
-// `padding` bytes, with header x-seen-key echoing the request's x-request-key.
+// `padding` bytes, with headers x-seen-key, x-seen-expect and x-seen-hop echoing the request's
+// x-request-key, expect and x-hop.
 class TestUpstream {
  public:
   explicit TestUpstream(Mode mode, std::size_t padding = 0, bool chunked = false)
@@ -76,12 +78,22 @@ class TestUpstream {
         bhttp::response<bhttp::string_body> response{bhttp::status::ok, 11};
         response.set(bhttp::field::content_type, "text/plain");
         response.set("x-seen-key", request["x-request-key"]);
+        response.set("x-seen-expect", request["expect"]);
+        response.set("x-seen-hop", request["x-hop"]);
         response.body() = std::string(request.target()) + std::string(padding_, 'x');
         response.keep_alive(true);
         if (chunked_) {
           response.chunked(true);
         } else {
           response.prepare_payload();
+        }
+        if (mode_ == Mode::kContinueFirst) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          co_await asio::async_write(socket, asio::buffer(kContinue.data(), kContinue.size()),
+                                     asio::use_awaitable);
+          // The final answer comes later, so a client that took the 100 for it is caught.
+          asio::steady_timer later(io_, 100ms);
+          co_await later.async_wait(asio::use_awaitable);
         }
         co_await bhttp::async_write(socket, response, asio::use_awaitable);
         if (mode_ == Mode::kCloseAfterAnswer) co_return;  // The socket closes here.
@@ -170,6 +182,39 @@ TEST(HttpClient, HeadersAndBodyPassThrough) {
   // The hop-by-hop Connection header was not passed on: the connection stays for the next call.
   ASSERT_TRUE(call(client, upstream.url(), get("/again")).ok());
   EXPECT_EQ(upstream.accepted(), 1);
+}
+
+TEST(HttpClient, ExpectAndHeadersNamedByConnectionAreNotPassedOn) {
+  IoPool pool(1);
+  TestUpstream upstream(Mode::kAnswer);
+  Client client(pool);
+  ClientRequest request;
+  request.target = "/v2/models/m/infer";
+  request.body = "{}";
+  request.headers = {{"Expect", "100-continue"},
+                     {"Connection", "keep-alive, X-Hop"},
+                     {"x-hop", "secret"},
+                     {"x-request-key", "k"}};
+  auto r = call(client, upstream.url(), request);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("x-seen-expect"), "");
+  EXPECT_EQ(r->header("x-seen-hop"), "");
+  EXPECT_EQ(r->header("x-seen-key"), "k");
+}
+
+TEST(HttpClient, InterimContinueIsSkippedAndEachCallGetsItsOwnAnswer) {
+  IoPool pool(1);
+  TestUpstream upstream(Mode::kContinueFirst);
+  Client client(pool);
+  for (const char* target : {"/first", "/second", "/third"}) {
+    auto r = call(client, upstream.url(), get(target));
+    ASSERT_TRUE(r.ok()) << target << ": " << r.error().to_string();
+    EXPECT_EQ(r->status, 200) << target;
+    EXPECT_EQ(r->body, target);
+  }
+  EXPECT_EQ(upstream.accepted(), 1);  // One pooled connection, each answer read whole.
+  EXPECT_EQ(upstream.requests(), 3);
 }
 
 TEST(HttpClient, HangingUpstreamTimesOutAtTheDeadline) {

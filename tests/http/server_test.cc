@@ -221,6 +221,27 @@ TEST_F(ServerTest, Http10ConnectionsCloseUnlessKeptAlive) {
   EXPECT_EQ(connection.read_response().body, "GET /b?||");
 }
 
+TEST_F(ServerTest, ExpectContinueGets100OnlyFromHttp11Clients) {
+  auto server = must_start(local(), pool_, inline_handler(echo));
+  ASSERT_TRUE(server);
+  {
+    RawConnection connection("127.0.0.1", server->port());
+    ASSERT_TRUE(connection.send(
+        "POST /one HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"));
+    EXPECT_EQ(connection.read_response().status, 100);
+    ASSERT_TRUE(connection.send("hi"));
+    EXPECT_EQ(connection.read_response().status, 200);
+  }
+  // RFC 7231 section 5.1.1: an HTTP/1.0 client's 100-continue is ignored; the first answer it
+  // reads is the final one.
+  RawConnection connection("127.0.0.1", server->port());
+  ASSERT_TRUE(connection.send(
+      "POST /ten HTTP/1.0\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"));
+  auto response = connection.read_response();
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "POST /ten?||hi");
+}
+
 TEST_F(ServerTest, ExtraHeadersAreSentAndUnsafeOnesDropped) {
   auto server = must_start(local(), pool_, inline_handler([](const Request&) {
                              Response response;
