@@ -125,9 +125,15 @@ Error failure(std::string_view reason, std::string_view base, std::string_view c
   return Error::api(ErrorCategory::kRetryable, 0, std::string(reason), std::move(message));
 }
 
+// The largest response header; and the most a connection's read buffer holds: Beast 1.74 keeps a
+// chunk header (with its extensions) and the trailer whole in the buffer and counts neither
+// against the body or header limit, so this bound is what stops an endless one.
+constexpr std::size_t kMaxHeaderBytes = 64u << 10;
+constexpr std::size_t kReadBufferBytes = kMaxHeaderBytes + (16u << 10);
+
 // A kept-alive connection to one upstream, used by one call at a time on its loop.
 struct Connection {
-  explicit Connection(asio::io_context& io) : stream(io) {}
+  explicit Connection(asio::io_context& io) : stream(io), buffer(kReadBufferBytes) {}
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
 };
@@ -316,7 +322,7 @@ class Call : public std::enable_shared_from_this<Call> {
   void new_parser() {
     parser_.emplace();
     parser_->body_limit(impl_->options.max_response_bytes);
-    parser_->header_limit(64u << 10);
+    parser_->header_limit(kMaxHeaderBytes);
     if (request_.method() == bhttp::verb::head) parser_->skip(true);
   }
 
@@ -339,6 +345,11 @@ class Call : public std::enable_shared_from_this<Call> {
       return finish(failure("ResponseTooLarge", base_,
                             "response body over " +
                                 std::to_string(impl_->options.max_response_bytes) + " bytes"));
+    }
+    if (ec == bhttp::error::buffer_overflow) {
+      return finish(failure("ResponseTooLarge", base_,
+                            "a chunk header or the trailer of the response is over " +
+                                std::to_string(kReadBufferBytes) + " bytes"));
     }
     finish(failure("Unavailable", base_, ec.message()));
   }

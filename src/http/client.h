@@ -12,7 +12,8 @@
 //     never after a timeout or a partial response, where the upstream may have acted on it;
 //   - hop-by-hop headers (Connection and the headers it names, Keep-Alive, TE, Upgrade, Expect,
 //     ...) are not passed on in either direction; interim answers (1xx but 101) are skipped;
-//   - a response body over `max_response_bytes` fails the call (the connection is closed);
+//   - a response body over `max_response_bytes`, or a chunk header or trailer over 80 KiB,
+//     fails the call (the connection is closed);
 //   - at most `max_idle_per_upstream` idle connections are kept per upstream; more are closed.
 //
 // Errors passed to the callback (Error::retryable, code() 0): reason() "Timeout" when the

@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
@@ -154,6 +155,13 @@ void append_number(std::string& out, std::size_t value) {
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr std::size_t kReadSize = 16u << 10;
 
+// The most a connection's read buffer holds. Beast 1.74 keeps a chunk header (with its
+// extensions) and the trailer whole in the buffer and counts neither against body_limit nor
+// header_limit, so this bound is what refuses an endless one (http::error::buffer_overflow).
+std::size_t read_buffer_limit(const ServerOptions& options) noexcept {
+  return std::max<std::size_t>(options.max_header_bytes, 64u << 10) + kReadSize;
+}
+
 }  // namespace
 
 // -------------------------------------------------------------------------------------------------
@@ -269,7 +277,8 @@ class Connection final : public ConnectionBase,
       : core_(std::move(core)),
         loop_(loop),
         stream_(make_stream(std::move(socket), *core_)),
-        timer_(lowest().get_executor()) {
+        timer_(lowest().get_executor()),
+        buffer_(read_buffer_limit(core_->options)) {
     beast::error_code ec;
     auto& socket_ref = lowest().socket();
     socket_ref.set_option(tcp::no_delay(true), ec);
@@ -424,6 +433,17 @@ class Connection final : public ConnectionBase,
                                                " bytes") +
                              "; the limit is " + std::to_string(options.max_body_bytes) +
                              " bytes");
+    }
+    if (ec == bhttp::error::buffer_overflow) {
+      // The read buffer is full without a whole header, chunk header or trailer in it.
+      const auto limit = std::to_string(read_buffer_limit(options));
+      if (timeout_reason == Refusal::kBodyTimeout) {
+        core_->metrics.refuse(Refusal::kBodyTooLarge);
+        return refuse(413, "a chunk header or the trailer of the request body is over the limit "
+                           "of " + limit + " bytes");
+      }
+      core_->metrics.refuse(Refusal::kHeaderTooLarge);
+      return refuse(431, "the request header is over the limit of " + limit + " bytes");
     }
     if (ec == beast::error::timeout) {
       core_->metrics.refuse(timeout_reason);

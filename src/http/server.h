@@ -11,7 +11,9 @@
 //                             (reason="header_too_large")
 //   max_body_bytes    4 MiB   enforced while reading, chunked bodies included: a Content-Length
 //                             over it, or a chunked body that grows past it -> 413 without
-//                             buffering the rest, connection closed (reason="body_too_large")
+//                             buffering the rest, connection closed (reason="body_too_large");
+//                             a chunk header (extensions included) or a trailer over
+//                             max(max_header_bytes, 64 KiB) + 16 KiB -> 413 as well
 //   header_timeout    10 s    from the first byte of a request (or the connection's accept) to
 //                             the end of its headers; then the connection is closed
 //                             (reason="header_timeout")

@@ -32,6 +32,8 @@ enum class Mode {
   kHang,              // Reads the request and never answers.
   kCloseAfterAnswer,  // Answers as kept alive, then closes the connection.
   kContinueFirst,     // Writes "100 Continue", then (a little later) the answer.
+  kEndlessChunkExtension,  // A chunked answer whose first chunk header never ends ("1;aaa...").
+  kEndlessTrailer,         // A chunked answer whose trailer never ends ("0\r\nX: aaa...").
 };
 
 // An HTTP/1.1 server on its own thread. Its answer's body is the request's target, followed by
@@ -87,6 +89,10 @@ class TestUpstream {
         } else {
           response.prepare_payload();
         }
+        if (mode_ == Mode::kEndlessChunkExtension || mode_ == Mode::kEndlessTrailer) {
+          co_await endless(socket, mode_ == Mode::kEndlessTrailer ? "0\r\nX: " : "1;");
+          co_return;
+        }
         if (mode_ == Mode::kContinueFirst) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           co_await asio::async_write(socket, asio::buffer(kContinue.data(), kContinue.size()),
@@ -100,6 +106,16 @@ class TestUpstream {
       }
     } catch (const std::exception&) {
       // The client went away.
+    }
+  }
+
+  // A chunked answer's head and `start`, then 'a' until the client stops reading (at most 1 GiB).
+  asio::awaitable<void> endless(tcp::socket& socket, std::string start) {
+    std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + start;
+    co_await asio::async_write(socket, asio::buffer(head), asio::use_awaitable);
+    const std::string filler(64u << 10, 'a');
+    for (std::size_t sent = 0; sent < (1u << 30); sent += filler.size()) {
+      co_await asio::async_write(socket, asio::buffer(filler), asio::use_awaitable);
     }
   }
 
@@ -312,6 +328,18 @@ TEST(HttpClient, ChunkedResponseOverTheLimitFails) {
   auto ok = call(client, small.url(), get("/small"));
   ASSERT_TRUE(ok.ok()) << ok.error().to_string();
   EXPECT_EQ(ok->body, "/small" + std::string(10, 'x'));
+}
+
+TEST(HttpClient, AnEndlessChunkHeaderOrTrailerFailsTheCall) {
+  IoPool pool(1);
+  for (Mode mode : {Mode::kEndlessChunkExtension, Mode::kEndlessTrailer}) {
+    TestUpstream upstream(mode);
+    Client client(pool, {.timeout = 60s});
+    auto r = call(client, upstream.url(), get("/endless"));
+    ASSERT_FALSE(r.ok()) << "answered " << r->status;
+    // Refused as it grows past the read buffer, not at the deadline.
+    EXPECT_EQ(r.error().reason(), "ResponseTooLarge") << r.error().to_string();
+  }
 }
 
 TEST(HttpClient, ManyConcurrentCallsEachAnswerOnce) {

@@ -122,6 +122,31 @@ TEST_F(ServerLimitsTest, AChunkedBodyPastTheLimitGets413InBoundedMemory) {
   EXPECT_EQ(refusals("body_too_large"), 1);
 }
 
+// Beast 1.74 counts neither a chunk header's extensions nor a trailer against body_limit or
+// header_limit; the connection's bounded read buffer refuses them as they grow.
+TEST_F(ServerLimitsTest, AnEndlessChunkExtensionOrTrailerGets413InBoundedMemory) {
+  start();
+  ASSERT_TRUE(server_);
+  for (const char* start : {"1;", "0\r\nX: "}) {
+    SCOPED_TRACE(start);
+    if (!testing::reset_peak_resident()) GTEST_SKIP() << "/proc/self/clear_refs is not writable";
+    const std::size_t before = testing::resident_bytes();
+    RawConnection connection("127.0.0.1", server_->port());
+    auto response = stream_and_read(
+        connection,
+        std::string("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n") + start,
+        1024 * kMiB, /*chunked=*/false);
+    EXPECT_EQ(response.status, 413);
+    EXPECT_NE(response.body.find("chunk header or the trailer"), std::string::npos)
+        << response.body;
+    EXPECT_TRUE(connection.wait_closed(10s));
+    const std::size_t peak = testing::peak_resident_bytes();
+    EXPECT_LT(peak - std::min(peak, before), 32 * kMiB) << "before " << before << ", peak " << peak;
+  }
+  EXPECT_EQ(refusals("body_too_large"), 2);
+  EXPECT_EQ(refusals("malformed"), 0);
+}
+
 TEST_F(ServerLimitsTest, ABodyUnderTheLimitIsServedChunkedOrNot) {
   start();
   ASSERT_TRUE(server_);
