@@ -47,6 +47,7 @@ grpc_note=""
 kiln_grpc=yes
 "$BIN" serve --help 2>&1 | grep -- '--grpc-port' >/dev/null || kiln_grpc=no
 commit="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+built="$(date -r "$BIN" '+%F %T')"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 build_before="$(build_running)"
 started="$(date +%s)"
@@ -152,7 +153,7 @@ echo "single-row XGBoost infer; each server pinned to core $SERVER_CPU, the load
   "core $CLIENT_CPU; $CONNECTIONS connections, ${DURATION} s per run, closed loop"
 echo "REST: wrk -t1 -c$CONNECTIONS; gRPC: ghz -c$CONNECTIONS --connections $CONNECTIONS" \
   "(inference.GRPCInferenceService.ModelInfer)"
-echo "kiln-runtime: $BIN of $(date -r "$BIN" '+%F %T'), tree at $commit," \
+echo "kiln-runtime: $BIN of $built, tree at $commit," \
   "--http-threads $HTTP_THREADS --max-concurrency 1"
 [ -n "$grpc_note" ] && echo "$grpc_note"
 [ "$kiln_grpc" = no ] && echo "kiln-runtime serve has no --grpc-port in this build: no kiln gRPC"

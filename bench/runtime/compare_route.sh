@@ -6,7 +6,7 @@
 # to the other. Prints p50/p99 of both paths and the difference. Target: <= 0.1 ms added at p50;
 # the anchor is Envoy's published 0.11 ms per hop (printed, not measured here).
 #
-#   BUILD_DIR=build bench/runtime/compare_route.sh     [DURATION=10 CONNECTIONS=1]
+#   BUILD_DIR=build bench/runtime/compare_route.sh  [DURATION=10 CONNECTIONS=1 KILN_HTTP_THREADS=1]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
@@ -17,6 +17,7 @@ DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-1}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
+HTTP_THREADS="${KILN_HTTP_THREADS:-1}"  # Event loops of serve and of route: one for their one core.
 KSERVE_PY="$("$ROOT/bench/runtime/peers.sh" kserve)/bin/python"
 GHZ="$("$ROOT/scripts/go-tool" ghz)"
 
@@ -39,6 +40,7 @@ if [ -f "$PROTO" ] && has_grpc_port serve; then serve_grpc=yes; fi
 route_grpc=no
 if [ "$serve_grpc" = yes ] && has_grpc_port route; then route_grpc=yes; fi
 commit="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+built="$(date -r "$BIN" '+%F %T')"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 build_before="$(build_running)"
 
@@ -47,8 +49,8 @@ sgport="$(free_port)"
 serve_flags=()
 [ "$serve_grpc" = yes ] && serve_flags=(--grpc-port "$sgport")
 taskset -c "$SERVER_CPU" "$BIN" serve --model-name cancer --model-uri "$work/models/binary.json" \
-  --host 127.0.0.1 --port "$sport" "${serve_flags[@]}" --drain-delay-seconds 0 \
-  2>"$work/serve.log" &
+  --host 127.0.0.1 --port "$sport" "${serve_flags[@]}" --http-threads "$HTTP_THREADS" \
+  --drain-delay-seconds 0 2>"$work/serve.log" &
 spid=$!
 pids+=("$spid")
 wait_ready "http://127.0.0.1:$sport/v2/health/ready"
@@ -58,14 +60,14 @@ rport="$(free_port)"
 rgport="$(free_port)"
 route_flags=()
 if [ "$route_grpc" = yes ]; then
-  echo "{\"stable\": {\"url\": \"http://127.0.0.1:$sport\", \"grpc\": \"127.0.0.1:$sgport\"}}" \
+  echo "{\"stable\": {\"url\": \"http://127.0.0.1:$sport\", \"grpcUrl\": \"127.0.0.1:$sgport\"}}" \
     >"$work/router.json"
   route_flags=(--grpc-port "$rgport")
 else
   echo "{\"stable\": {\"url\": \"http://127.0.0.1:$sport\"}}" >"$work/router.json"
 fi
 taskset -c "$SERVER_CPU" "$BIN" route --config "$work/router.json" --host 127.0.0.1 \
-  --port "$rport" "${route_flags[@]}" >"$work/route.log" 2>&1 &
+  --port "$rport" "${route_flags[@]}" --http-threads "$HTTP_THREADS" >"$work/route.log" 2>&1 &
 rpid=$!
 pids+=("$rpid")
 wait_ready "http://127.0.0.1:$rport/v2/health/live"
@@ -89,7 +91,8 @@ fi
 
 echo "router hop, single-row infer; serve and route pinned to core $SERVER_CPU, the load" \
   "generator to core $CLIENT_CPU; $CONNECTIONS connection(s), ${DURATION} s per run, closed loop"
-echo "kiln-runtime: $BIN of $(date -r "$BIN" '+%F %T'), tree at $commit"
+echo "kiln-runtime: $BIN of $built, tree at $commit," \
+  "--http-threads $HTTP_THREADS"
 printf '%-12s %9s %9s %9s %5s %7s %7s %5s\n' path req/s p50_ms p99_ms cpu% client% errors build
 while read -r name rps p50 p99 bad cpu client build; do
   printf '%-12s %9s %9s %9s %5s %7s %7s %5s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$client" \
