@@ -235,22 +235,23 @@ class Call : public std::enable_shared_from_this<Call> {
       connect(tcp::endpoint(*target_.address, target_.port_number));
       return;
     }
-    // Names are resolved by Asio's resolver thread; the deadline cancels the wait.
+    // Names are resolved by Asio's resolver thread, in a getaddrinfo() that cancel() cannot
+    // interrupt: the deadline answers the call at once and the resolution's late completion (which
+    // holds the call) is ignored.
     resolver_.emplace(*loop_.io);
     timer_.emplace(*loop_.io, deadline_);
     timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec && self->resolver_) {
-        self->resolve_timed_out_ = true;
-        self->resolver_->cancel();
-      }
+      if (ec || self->finished_ || !self->resolving_) return;
+      self->resolver_->cancel();
+      self->finish(failure("Timeout", self->base_, "deadline passed while resolving"));
     });
+    resolving_ = true;
     resolver_->async_resolve(
         target_.host, target_.port,
         [self = shared_from_this()](boost::system::error_code ec, tcp::resolver::results_type r) {
+          self->resolving_ = false;
+          if (self->finished_) return;  // The deadline answered already.
           self->timer_->cancel();
-          if (self->resolve_timed_out_) {
-            return self->finish(failure("Timeout", self->base_, "deadline passed while resolving"));
-          }
           if (ec) return self->finish(failure("Unavailable", self->base_, ec.message()));
           self->connection_->stream.expires_at(self->deadline_);
           self->connection_->stream.async_connect(
@@ -377,10 +378,12 @@ class Call : public std::enable_shared_from_this<Call> {
     finish(std::move(response));
   }
 
+  // Answers the call; once only. The resolver and its timer stay until the call goes (a resolution
+  // may still be running on Asio's resolver thread).
   void finish(Result<ClientResponse> result) {
+    if (finished_) return;
+    finished_ = true;
     connection_.reset();
-    resolver_.reset();
-    timer_.reset();
     ClientCallback done = std::move(done_);
     try {
       done(std::move(result));
@@ -402,7 +405,8 @@ class Call : public std::enable_shared_from_this<Call> {
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   std::optional<tcp::resolver> resolver_;
   std::optional<asio::steady_timer> timer_;
-  bool resolve_timed_out_ = false;
+  bool resolving_ = false;  // A resolution is running.
+  bool finished_ = false;
   int interim_ = 0;  // Interim answers skipped for this request.
 };
 

@@ -13,10 +13,41 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <dlfcn.h>
+#include <netdb.h>
+
 #include <atomic>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <thread>
+
+// A resolver that hangs: this binary's getaddrinfo() (Asio's resolver thread calls it; the
+// executable's definition comes before libc's) blocks for the name kSlowHost until the test
+// releases it, and hands every other name to libc's.
+namespace slow_dns {
+constexpr const char* kSlowHost = "slow-resolve.kiln.test";
+std::mutex mutex;
+std::condition_variable cv;
+bool released = false;
+bool resolving = false;
+}  // namespace slow_dns
+
+extern "C" int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                           addrinfo** res) noexcept {
+  using Real = int (*)(const char*, const char*, const addrinfo*, addrinfo**);
+  static const auto real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "getaddrinfo"));
+  if (node == nullptr || std::string_view(node) != slow_dns::kSlowHost) {
+    return real(node, service, hints, res);
+  }
+  std::unique_lock lock(slow_dns::mutex);
+  slow_dns::resolving = true;
+  slow_dns::cv.notify_all();
+  slow_dns::cv.wait_for(lock, std::chrono::seconds(60), [] { return slow_dns::released; });
+  slow_dns::resolving = false;
+  slow_dns::cv.notify_all();
+  return EAI_NONAME;
+}
 
 namespace kiln::http {
 namespace {
@@ -250,6 +281,40 @@ TEST(HttpClient, HangingUpstreamTimesOutAtTheDeadline) {
   auto shorter = call(client, upstream.url(), get("/slow"), 50ms);
   ASSERT_FALSE(shorter.ok());
   EXPECT_EQ(shorter.error().reason(), "Timeout");
+}
+
+TEST(HttpClient, TheDeadlineCoversAResolutionThatHangs) {
+  IoPool pool(1);
+  Client client(pool);
+  std::promise<Result<ClientResponse>> promise;
+  auto answered = promise.get_future();
+  client.call(
+      std::string("http://") + slow_dns::kSlowHost + ":80", get("/"),
+      [&](Result<ClientResponse> r) { promise.set_value(std::move(r)); }, 200ms);
+  // Answered at the deadline while getaddrinfo() still blocks, not once it returns.
+  const bool in_time = answered.wait_for(30s) == std::future_status::ready;
+  bool still_resolving;
+  {
+    std::lock_guard lock(slow_dns::mutex);
+    still_resolving = slow_dns::resolving;
+    slow_dns::released = true;
+  }
+  slow_dns::cv.notify_all();
+  ASSERT_TRUE(in_time) << "no answer while the name was being resolved";
+  EXPECT_TRUE(still_resolving);
+  auto r = answered.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().reason(), "Timeout");
+  EXPECT_THAT(r.error().message(), HasSubstr("resolving"));
+  // The late resolution is ignored (the call answered once); the loop goes on serving.
+  {
+    std::unique_lock lock(slow_dns::mutex);
+    slow_dns::cv.wait_for(lock, 30s, [] { return !slow_dns::resolving; });
+  }
+  TestUpstream upstream(Mode::kAnswer);
+  auto after = call(client, upstream.url(), get("/after"));
+  ASSERT_TRUE(after.ok()) << after.error().to_string();
+  EXPECT_EQ(after->body, "/after");
 }
 
 TEST(HttpClient, RefusedConnectionIsUnavailable) {
