@@ -4,9 +4,10 @@
 //   kiln-runtime serve --model-name iris --model-uri /models/model.json --format xgboost --port
 //   8080
 //
-// SIGTERM or SIGINT starts a graceful drain: readiness fails at once, requests keep being served
-// for --drain-delay-seconds (while load balancers notice), then the listener closes once in-flight
-// requests finish (at most --drain-timeout-seconds).
+// SIGTERM or SIGINT starts a graceful drain: readiness fails at once and every answer closes its
+// connection, requests keep being served for --drain-delay-seconds (while load balancers
+// notice), then the listener closes once in-flight requests finish (at most
+// --drain-timeout-seconds).
 
 #include <signal.h>
 
@@ -185,6 +186,7 @@ int run_serve(const ServeOptions& opts) {
   int signal = 0;
   sigwait(&signals, &signal);
   service.start_draining();
+  (*server)->begin_drain();  // Answers close their connections: clients move on meanwhile.
   if (grpc) grpc->set_serving(false);
   std::this_thread::sleep_for(std::chrono::duration<double>(opts.drain_delay_seconds));
   const auto deadline =

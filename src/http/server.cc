@@ -195,8 +195,9 @@ class ConnectionBase {
   virtual ~ConnectionBase() = default;
   // Answers request `sequence` of this connection, from any thread; stale answers are dropped.
   virtual void deliver(std::uint64_t sequence, Response response) = 0;
-  // Closes the connection on its loop; `done` runs there afterwards. Any thread.
-  virtual void close_from_outside(std::function<void()> done) = 0;
+  // Closes the connection on its loop (with `only_idle`, only when no request is being read,
+  // handled or answered there); `done` runs there afterwards. Any thread.
+  virtual void close_from_outside(bool only_idle, std::function<void()> done) = 0;
   // The loop the connection lives on.
   virtual asio::io_context::executor_type executor() = 0;
 };
@@ -214,8 +215,11 @@ struct Core {
   std::optional<tcp::acceptor> acceptor;  // Touched on accept_loop only, once started.
   std::uint16_t port = 0;
   std::atomic<std::size_t> connections{0};
-  // Requests handed to the handler whose answer is not written yet.
+  // Requests from their first byte until their answer is written (or their connection closes).
   std::atomic<std::size_t> in_flight{0};
+  // begin_drain(): every answer carries Connection: close, accepting goes on.
+  std::atomic<bool> closing{false};
+  // stop(): no more accepting, and a connection closes instead of waiting for a request.
   std::atomic<bool> draining{false};
 
   // Open connections, for stop(); touched once per connection, never per request.
@@ -310,10 +314,10 @@ class Connection final : public ConnectionBase,
                                   }
                                   return self->close();
                                 }
-                                self->read_header();
+                                self->await_request(/*first=*/true);
                               });
     } else {
-      read_header();
+      await_request(/*first=*/true);
     }
   }
 
@@ -329,16 +333,17 @@ class Connection final : public ConnectionBase,
     });
   }
 
-  void close_from_outside(std::function<void()> done) override {
+  void close_from_outside(bool only_idle, std::function<void()> done) override {
     if (loop_.stopped()) {  // Nobody runs the loop any more: nothing else touches the connection.
-      close();
+      if (!only_idle || !counted_) close();
       done();
       return;
     }
-    asio::dispatch(executor(), [self = this->shared_from_this(), done = std::move(done)] {
-      self->close();
-      done();
-    });
+    asio::dispatch(executor(),
+                   [self = this->shared_from_this(), only_idle, done = std::move(done)] {
+                     if (!only_idle || !self->counted_) self->close();
+                     done();
+                   });
   }
 
   asio::io_context::executor_type executor() override { return loop_.get_executor(); }
@@ -354,24 +359,46 @@ class Connection final : public ConnectionBase,
 
   beast::tcp_stream& lowest() noexcept { return beast::get_lowest_layer(stream_); }
 
-  // Between requests: wait for the first byte of the next one (idle timeout), then give its
-  // headers the header timeout.
-  void await_request() {
+  // Before a request: wait for its first byte (the idle timeout after an answer; the first
+  // request's header timeout runs from the accept), count it in flight, then give its headers the
+  // header timeout.
+  void await_request(bool first = false) {
     if (core_->draining.load(std::memory_order_relaxed)) return close();
-    if (buffer_.size() > 0) {
+    if (buffer_.size() > 0) {  // Pipelined.
+      begin_request();
       lowest().expires_after(core_->options.header_timeout);
       return read_header();
     }
-    lowest().expires_after(core_->options.idle_timeout);
+    if (!first) lowest().expires_after(core_->options.idle_timeout);
     stream_.async_read_some(
         buffer_.prepare(kReadSize),
-        [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+        [self = this->shared_from_this(), first](beast::error_code ec, std::size_t n) {
           if (self->closed_) return;
-          if (ec) return self->close();  // Idle timeout, or the client went away.
+          if (ec) {
+            if (first && ec == beast::error::timeout) {
+              self->core_->metrics.refuse(Refusal::kHeaderTimeout);
+            }
+            return self->close();  // Idle timeout, or the client went away.
+          }
           self->buffer_.commit(n);
-          self->lowest().expires_after(self->core_->options.header_timeout);
+          self->begin_request();
+          if (!first) self->lowest().expires_after(self->core_->options.header_timeout);
           self->read_header();
         });
+  }
+
+  // A request's first byte is in: stop(grace) waits for it from now on.
+  void begin_request() {
+    if (counted_) return;
+    counted_ = true;
+    core_->in_flight.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // The request's answer is written, or the connection closed.
+  void end_request() {
+    if (!counted_) return;
+    counted_ = false;
+    core_->in_flight.fetch_sub(1, std::memory_order_release);
   }
 
   void read_header() {
@@ -480,7 +507,6 @@ class Connection final : public ConnectionBase,
 
     const std::uint64_t sequence = ++sequence_;
     awaiting_ = true;
-    core_->in_flight.fetch_add(1, std::memory_order_relaxed);
     auto state = std::make_shared<Responder::State>(this->shared_from_this(), sequence);
     pending_ = state;
     core_->handler(std::move(request), Responder(std::move(state)));
@@ -510,8 +536,11 @@ class Connection final : public ConnectionBase,
     writing_ = true;
     pending_.reset();
     if (core_->options.request_timeout.count() > 0) timer_.cancel();
-    if (core_->draining.load(std::memory_order_relaxed)) keep_alive_ = false;
-    write(std::move(response), /*after_error=*/false);
+    if (core_->closing.load(std::memory_order_relaxed) ||
+        core_->draining.load(std::memory_order_relaxed)) {
+      keep_alive_ = false;
+    }
+    write(std::move(response));
   }
 
   // Answers a request that could not be read whole, then closes.
@@ -519,10 +548,10 @@ class Connection final : public ConnectionBase,
     keep_alive_ = false;
     http10_ = false;
     head_ = false;
-    write(error_response(status, message), /*after_error=*/true);
+    write(error_response(status, message));
   }
 
-  void write(Response response, bool after_error) {
+  void write(Response response) {
     out_head_.clear();
     out_head_ += "HTTP/1.1 ";
     append_number(out_head_, static_cast<std::size_t>(response.status));
@@ -557,17 +586,14 @@ class Connection final : public ConnectionBase,
         asio::buffer(out_head_), head_ ? asio::const_buffer() : asio::buffer(out_body_)};
     lowest().expires_after(core_->options.body_timeout);
     asio::async_write(stream_, buffers,
-                      [self = this->shared_from_this(), after_error](beast::error_code ec,
-                                                                     std::size_t) {
-                        self->on_written(ec, after_error);
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->on_written(ec);
                       });
   }
 
-  void on_written(beast::error_code ec, bool after_error) {
-    if (!after_error && writing_) {
-      writing_ = false;
-      core_->in_flight.fetch_sub(1, std::memory_order_release);
-    }
+  void on_written(beast::error_code ec) {
+    writing_ = false;
+    end_request();
     if (closed_) return;
     if (ec) return close();
     out_body_.clear();
@@ -608,11 +634,9 @@ class Connection final : public ConnectionBase,
     lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     lowest().close();
     timer_.cancel();
-    if (awaiting_ || writing_) {
-      awaiting_ = false;
-      writing_ = false;
-      core_->in_flight.fetch_sub(1, std::memory_order_release);
-    }
+    awaiting_ = false;
+    writing_ = false;
+    end_request();
     pending_.reset();
     core_->connection_closed();
   }
@@ -632,6 +656,7 @@ class Connection final : public ConnectionBase,
   std::uint64_t sequence_ = 0;
   bool awaiting_ = false;  // The handler has request sequence_ and has not answered.
   bool writing_ = false;   // Its answer is being written.
+  bool counted_ = false;   // A request is in core_->in_flight: from its first byte to its answer.
   bool keep_alive_ = true;
   bool http10_ = false;
   bool head_ = false;
@@ -647,7 +672,7 @@ void start_connection(const std::shared_ptr<Core>& core, tcp::socket socket,
     std::lock_guard lock(core->mutex);
     if (core->draining.load()) {
       // stop() has taken its list of connections already: this one closes itself.
-      connection->close_from_outside([] {});
+      connection->close_from_outside(/*only_idle=*/false, [] {});
       return;
     }
     connection->registered(core->open.insert(core->open.end(), connection));
@@ -783,6 +808,41 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, IoPool& poo
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
+void Server::begin_drain() noexcept { impl_->core->closing.store(true); }
+
+namespace {
+
+// Closes `core`'s open connections (only the idle ones with `only_idle`) on their loops and
+// waits for that, at most kLoopWait.
+void close_connections(const std::shared_ptr<Core>& core, bool only_idle) {
+  std::vector<std::shared_ptr<ConnectionBase>> open;
+  {
+    std::lock_guard lock(core->mutex);
+    for (const auto& weak : core->open) {
+      if (auto connection = weak.lock()) open.push_back(std::move(connection));
+    }
+  }
+  struct Countdown {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::size_t left = 0;
+  };
+  auto countdown = std::make_shared<Countdown>();
+  countdown->left = open.size();
+  for (auto& connection : open) {
+    auto done = [countdown] {
+      std::lock_guard lock(countdown->mutex);
+      if (--countdown->left == 0) countdown->cv.notify_all();
+    };
+    connection->close_from_outside(only_idle, std::move(done));
+  }
+  open.clear();
+  std::unique_lock lock(countdown->mutex);
+  countdown->cv.wait_for(lock, kLoopWait, [&] { return countdown->left == 0; });
+}
+
+}  // namespace
+
 void Server::stop(std::chrono::milliseconds grace) {
   std::call_once(impl_->stopped, [&] {
     const auto& core = impl_->core;
@@ -796,37 +856,17 @@ void Server::stop(std::chrono::milliseconds grace) {
           core->acceptor.reset();
         },
         kLoopWait);
-    // 2. The requests being handled finish (their answers carry Connection: close).
+    // 2. Idle connections close now; a busy one closes after its answer (draining), which
+    // carries Connection: close.
+    close_connections(core, /*only_idle=*/true);
+    // 3. The requests being read, handled or answered finish, up to `grace`.
     const auto deadline = std::chrono::steady_clock::now() + grace;
     while (core->in_flight.load(std::memory_order_acquire) > 0 &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    // 3. Every connection closes, on its loop.
-    std::vector<std::shared_ptr<ConnectionBase>> open;
-    {
-      std::lock_guard lock(core->mutex);
-      for (const auto& weak : core->open) {
-        if (auto connection = weak.lock()) open.push_back(std::move(connection));
-      }
-    }
-    struct Countdown {
-      std::mutex mutex;
-      std::condition_variable cv;
-      std::size_t left = 0;
-    };
-    auto countdown = std::make_shared<Countdown>();
-    countdown->left = open.size();
-    for (auto& connection : open) {
-      auto done = [countdown] {
-        std::lock_guard lock(countdown->mutex);
-        if (--countdown->left == 0) countdown->cv.notify_all();
-      };
-      connection->close_from_outside(std::move(done));
-    }
-    open.clear();
-    std::unique_lock lock(countdown->mutex);
-    countdown->cv.wait_for(lock, kLoopWait, [&] { return countdown->left == 0; });
+    // 4. Every connection left closes, on its loop.
+    close_connections(core, /*only_idle=*/false);
   });
 }
 

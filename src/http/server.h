@@ -28,9 +28,12 @@
 //                             (reason="connection_limit")
 // Malformed requests get 400 and the connection is closed (reason="malformed").
 //
-// Draining: stop(grace) stops accepting, lets the requests being handled finish (up to `grace`),
-// then closes every connection. Readiness during a drain is the handler's business (serve answers
-// 503 on /v2/health/ready).
+// Draining, in two steps. begin_drain(): the server goes on accepting and serving (load balancers
+// take a while to notice failing readiness), but every answer carries Connection: close and its
+// connection closes after it, so clients move to other endpoints as they go. stop(grace): stops
+// accepting, closes idle connections, waits up to `grace` for the requests in flight (counted
+// from their first byte: one still being uploaded finishes too), then closes every connection.
+// Readiness during a drain is the handler's business (serve answers 503 on /v2/health/ready).
 //
 // Metrics (registered on ServerOptions::registry when set; `server` is ServerOptions::name):
 //   kiln_http_refusals_total{server,reason}  counter: requests or connections refused by a limit
@@ -134,8 +137,14 @@ class Server {
   std::uint16_t port() const noexcept;
   // Connections open now.
   std::size_t connections() const noexcept;
-  // Stops accepting; waits up to `grace` for the requests being handled to be answered; closes
-  // every connection. Idempotent; blocks the caller (not a loop thread).
+  // From now on every answer carries Connection: close and its connection closes after it (a
+  // kept-alive connection with no request in progress closes after its next answer); accepting
+  // and serving go on until stop(). Idempotent; any thread, a loop thread and a handler included;
+  // does not block.
+  void begin_drain() noexcept;
+  // Stops accepting; closes the connections with no request in progress; waits up to `grace` for
+  // the requests in flight (from their first byte, so those still being read too) to be answered;
+  // closes every connection left. Idempotent; blocks the caller (not a loop thread).
   void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
 
  private:

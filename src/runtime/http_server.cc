@@ -110,6 +110,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& o
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl), port));
 }
 
+void HttpServer::begin_drain() noexcept {
+  if (impl_ && impl_->server) impl_->server->begin_drain();
+}
+
 void HttpServer::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;

@@ -59,6 +59,10 @@ class HttpServer {
 
   // The port being listened on.
   std::uint16_t port() const noexcept { return port_; }
+  // The first step of a drain (http::Server::begin_drain): from now on every answer carries
+  // Connection: close and its connection closes after it, while the server goes on accepting and
+  // serving until stop(). Idempotent; any thread; does not block.
+  void begin_drain() noexcept;
   // Stops accepting, lets the requests being handled finish (at most request_timeout, after which
   // the server has answered them 503 itself), closes every connection and stops the threads.
   // Idempotent; not from the handler.

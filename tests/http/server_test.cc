@@ -418,6 +418,55 @@ TEST_F(ServerTest, StopLetsAnInFlightHandlerFinishThenCloses) {
   server->stop();  // Idempotent.
 }
 
+TEST_F(ServerTest, AfterBeginDrainAnswersCloseTheirConnectionsWhileServingGoesOn) {
+  auto server = must_start(local(), pool_, inline_handler(echo));
+  ASSERT_TRUE(server);
+  RawConnection kept("127.0.0.1", server->port());
+  auto before = kept.request("GET", "/before");
+  EXPECT_EQ(before.status, 200);
+  EXPECT_EQ(before.headers.count("connection"), 0u);  // Kept alive.
+  server->begin_drain();
+  server->begin_drain();  // Idempotent.
+  auto after = kept.request("GET", "/after");
+  EXPECT_EQ(after.status, 200);
+  EXPECT_EQ(after.body, "GET /after?||");
+  EXPECT_EQ(after.headers["connection"], "close");
+  EXPECT_TRUE(kept.wait_closed(5s));
+  // New connections are still accepted and served, one answer each.
+  RawConnection fresh("127.0.0.1", server->port());
+  ASSERT_TRUE(fresh.connected());
+  auto answer = fresh.request("GET", "/fresh");
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.headers["connection"], "close");
+  EXPECT_TRUE(fresh.wait_closed(5s));
+}
+
+// A request counts as in flight from its first byte: one whose body is still being uploaded when
+// stop(grace) begins is read, handled and answered within the grace.
+TEST_F(ServerTest, StopWaitsForARequestWhoseBodyIsStillBeingUploaded) {
+  auto server = must_start(local(), pool_, inline_handler(echo));
+  ASSERT_TRUE(server);
+  RawConnection idle("127.0.0.1", server->port());
+  ASSERT_TRUE(idle.connected());
+  EXPECT_EQ(idle.request("GET", "/").status, 200);  // Kept alive, then idle.
+  RawConnection uploading("127.0.0.1", server->port());
+  ASSERT_TRUE(uploading.send(
+      "POST /upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n"));
+  // The 100 says the server has parsed the header and is reading the body.
+  ASSERT_EQ(uploading.read_response().status, 100);
+  ASSERT_TRUE(uploading.send("01234"));
+  std::thread stopper([&] { server->stop(30s); });
+  // The idle connection closes at once, while the upload is still in progress.
+  EXPECT_TRUE(idle.wait_closed(10s));
+  ASSERT_TRUE(uploading.send("56789"));
+  auto response = uploading.read_response();
+  stopper.join();
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "POST /upload?||0123456789");
+  EXPECT_EQ(response.headers["connection"], "close");
+  EXPECT_TRUE(uploading.wait_closed(5s));
+}
+
 TEST_F(ServerTest, StopWithoutGraceClosesAHandlersConnection) {
   std::vector<Responder> held;
   std::mutex mutex;
