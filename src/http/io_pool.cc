@@ -1,6 +1,9 @@
 #include "http/io_pool.h"
 
 #include <algorithm>
+#include <exception>
+
+#include "common/log.h"
 
 namespace kiln::http {
 
@@ -14,7 +17,20 @@ IoPool::IoPool(std::size_t threads) {
   }
   threads_.reserve(threads);
   for (auto& context : contexts_) {
-    threads_.emplace_back([ctx = context.get()] { ctx->run(); });
+    threads_.emplace_back([ctx = context.get()] {
+      // A handler that throws must not end the loop (its connections and calls would hang):
+      // log and run on. run() returns normally once stop() is called.
+      for (;;) {
+        try {
+          ctx->run();
+          return;
+        } catch (const std::exception& e) {
+          log::error("an event-loop handler threw; the loop goes on", {{"what", e.what()}});
+        } catch (...) {
+          log::error("an event-loop handler threw; the loop goes on");
+        }
+      }
+    });
   }
 }
 

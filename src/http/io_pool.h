@@ -5,6 +5,8 @@
 // need no locks. The HTTP server (server.h) and the upstream client (client.h) share one pool,
 // so a router's listener and its upstream calls run on the same loops and never pin a thread.
 //
+// A handler that throws does not end its loop: the exception is logged and the loop runs on.
+//
 // Thread-safety: next() and size() may be called from any thread; stop() from any thread but one
 // of the pool's own.
 

@@ -509,7 +509,21 @@ class Connection final : public ConnectionBase,
     awaiting_ = true;
     auto state = std::make_shared<Responder::State>(this->shared_from_this(), sequence);
     pending_ = state;
-    core_->handler(std::move(request), Responder(std::move(state)));
+    {
+      // A handler must not throw; when it does, its caller gets a 500 (unless it answered).
+      std::optional<Response> failed;
+      try {
+        core_->handler(std::move(request), Responder(state));
+      } catch (const std::exception& e) {
+        failed = error_response(500, std::string("the handler failed: ") + e.what());
+      } catch (...) {
+        failed = error_response(500, "the handler failed");
+      }
+      if (failed && !state->answered.exchange(true, std::memory_order_acq_rel)) {
+        deliver(sequence, std::move(*failed));
+      }
+      state.reset();  // A Responder the handler dropped answers 500 here.
+    }
     // Inline handlers have answered by now; others get the request deadline.
     if (awaiting_ && sequence_ == sequence && core_->options.request_timeout.count() > 0) {
       timer_.expires_after(core_->options.request_timeout);
@@ -563,11 +577,23 @@ class Connection final : public ConnectionBase,
       const auto reason = bhttp::obsolete_reason(status);
       out_head_.append(reason.data(), reason.size());
     }
-    out_head_ += "\r\nContent-Type: ";
-    out_head_ += response.content_type;
-    out_head_ += "\r\nContent-Length: ";
-    append_number(out_head_, response.body.size());
-    out_head_ += "\r\n";
+    // RFC 9110 sections 8.6, 15.3.5 and 15.4.5: 1xx, 204 and 304 answers have no body and no
+    // Content-Length (a handler's body there would be read as the start of the next answer).
+    const bool bodiless = (response.status >= 100 && response.status < 200) ||
+                          response.status == 204 || response.status == 304;
+    if (bodiless) {
+      response.body = std::string();
+      out_head_ += "\r\n";
+    } else {
+      // A content type with CR, LF or NUL is not written (no response splitting).
+      out_head_ += "\r\nContent-Type: ";
+      out_head_ += valid_header({"Content-Type", response.content_type})
+                       ? std::string_view(response.content_type)
+                       : std::string_view("application/octet-stream");
+      out_head_ += "\r\nContent-Length: ";
+      append_number(out_head_, response.body.size());
+      out_head_ += "\r\n";
+    }
     for (const auto& header : response.headers) {
       if (!valid_header(header) || reserved_header(header.name)) continue;
       out_head_ += header.name;
@@ -596,7 +622,7 @@ class Connection final : public ConnectionBase,
     end_request();
     if (closed_) return;
     if (ec) return close();
-    out_body_.clear();
+    out_body_ = std::string();  // An idle kept-alive connection holds no answer's capacity.
     if (!keep_alive_) return linger();
     await_request();
   }

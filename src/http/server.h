@@ -79,7 +79,10 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  std::vector<Header> headers = {};  // Extra headers (Content-Type and Content-Length are set).
+  // Extra headers (Content-Type and Content-Length are set). A name that is not a token, a value
+  // or content_type with CR, LF or NUL is not written (content_type becomes
+  // application/octet-stream). 1xx, 204 and 304 answers are sent without body or Content-Length.
+  std::vector<Header> headers = {};
 };
 
 // Answers one request: call it exactly once, from any thread; later calls are ignored. Copyable.
@@ -95,7 +98,7 @@ class Responder {
 };
 
 // An asynchronous handler: called on a loop thread; it must not block (for CPU-bound or blocking
-// work, post it elsewhere and respond from there). Must not throw.
+// work, post it elsewhere and respond from there). Must not throw (an exception answers 500).
 using Handler = std::function<void(Request request, Responder respond)>;
 // A synchronous handler, run on the loop thread that read the request (the connection's other
 // work waits, other connections on that loop too): for handlers that answer in microseconds.

@@ -18,6 +18,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -160,6 +162,18 @@ class TestUpstream {
   std::thread thread_;
 };
 
+// Waits for `future`, at most a minute: a callback that never comes fails the test at once
+// (aborting, as the callback may still refer to the caller's frame) instead of hanging it.
+template <class T>
+std::future<T>& within_a_minute(std::future<T>& future, const char* what) {
+  if (future.wait_for(60s) != std::future_status::ready) {
+    std::fprintf(stderr, "no callback within a minute: %s\n", what);
+    std::fflush(stderr);
+    std::abort();
+  }
+  return future;
+}
+
 // Calls and waits for the callback.
 Result<ClientResponse> call(Client& client, const std::string& url, ClientRequest request,
                             std::chrono::milliseconds timeout = 0ms) {
@@ -168,7 +182,7 @@ Result<ClientResponse> call(Client& client, const std::string& url, ClientReques
   client.call(
       url, std::move(request), [&](Result<ClientResponse> r) { promise.set_value(std::move(r)); },
       timeout);
-  return answered.get();
+  return within_a_minute(answered, "call").get();
 }
 
 ClientRequest get(std::string target) {
@@ -209,7 +223,8 @@ TEST(HttpClient, CallsFromALoopThreadReuseThatLoopsConnection) {
     });
   };
   step(30);
-  EXPECT_EQ(finished.get_future().get(), 0);
+  auto chained = finished.get_future();
+  EXPECT_EQ(within_a_minute(chained, "chained calls").get(), 0);
   EXPECT_EQ(upstream.accepted(), 1);
   EXPECT_EQ(upstream.requests(), 31);
 }
@@ -415,13 +430,14 @@ TEST(HttpClient, ManyConcurrentCallsEachAnswerOnce) {
   std::atomic<int> ok{0}, answered{0};
   std::promise<void> all;
   for (int i = 0; i < kCalls; ++i) {
-    client.call(upstream.url(), get("/" + std::to_string(i)),
+    client.call(upstream.url(), get(std::string("/").append(std::to_string(i))),
                 [&, i](Result<ClientResponse> r) {
-                  if (r.ok() && r->body == "/" + std::to_string(i)) ++ok;
+                  if (r.ok() && r->body == std::string("/") + std::to_string(i)) ++ok;
                   if (++answered == kCalls) all.set_value();
                 });
   }
-  all.get_future().wait();
+  auto every = all.get_future();
+  within_a_minute(every, "concurrent calls");
   EXPECT_EQ(ok.load(), kCalls);
   EXPECT_EQ(upstream.requests(), kCalls);
 }
@@ -436,7 +452,8 @@ TEST(HttpClient, DestroyedWithCallsInFlightStillCallsBack) {
       reason.set_value(r.ok() ? "ok" : r.error().reason());
     });
   }
-  EXPECT_EQ(reason.get_future().get(), "Timeout");
+  auto reasoned = reason.get_future();
+  EXPECT_EQ(within_a_minute(reasoned, "call of a destroyed client").get(), "Timeout");
 }
 
 TEST(HttpClient, ThrowingCallbackDoesNotStopTheLoop) {

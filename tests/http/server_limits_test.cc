@@ -76,7 +76,7 @@ class ServerLimitsTest : public ::testing::Test {
 TEST_F(ServerLimitsTest, AHugeHeaderLineGets431AndClosesInBoundedMemory) {
   start();
   ASSERT_TRUE(server_);
-  ASSERT_TRUE(testing::reset_peak_resident());
+  if (!testing::reset_peak_resident()) GTEST_SKIP() << "/proc/self/clear_refs is not writable";
   const std::size_t before = testing::resident_bytes();
   RawConnection connection("127.0.0.1", server_->port());
   auto response = stream_and_read(connection, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: ", 64 * kMiB,
@@ -93,7 +93,7 @@ TEST_F(ServerLimitsTest, AHugeHeaderLineGets431AndClosesInBoundedMemory) {
 TEST_F(ServerLimitsTest, AContentLengthOverTheLimitGets413WithoutTheBody) {
   start();
   ASSERT_TRUE(server_);
-  ASSERT_TRUE(testing::reset_peak_resident());
+  if (!testing::reset_peak_resident()) GTEST_SKIP() << "/proc/self/clear_refs is not writable";
   const std::size_t before = testing::resident_bytes();
   RawConnection connection("127.0.0.1", server_->port());
   ASSERT_TRUE(connection.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1073741824\r\n\r\n"));
@@ -109,7 +109,7 @@ TEST_F(ServerLimitsTest, AContentLengthOverTheLimitGets413WithoutTheBody) {
 TEST_F(ServerLimitsTest, AChunkedBodyPastTheLimitGets413InBoundedMemory) {
   start();
   ASSERT_TRUE(server_);
-  ASSERT_TRUE(testing::reset_peak_resident());
+  if (!testing::reset_peak_resident()) GTEST_SKIP() << "/proc/self/clear_refs is not writable";
   const std::size_t before = testing::resident_bytes();
   RawConnection connection("127.0.0.1", server_->port());
   auto response = stream_and_read(
@@ -179,8 +179,11 @@ TEST_F(ServerLimitsTest, SlowHeaderConnectionsCloseAtTheHeaderTimeoutWhileOthers
     files.rlim_cur = std::min<rlim_t>(files.rlim_max, 3 * kSlow);
     setrlimit(RLIMIT_NOFILE, &files);
   }
-  ASSERT_TRUE(getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur >= 2 * kSlow + 64)
-      << "needs " << 2 * kSlow + 64 << " descriptors";
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
+  if (files.rlim_cur < 2 * kSlow + 64) {
+    GTEST_SKIP() << "needs " << 2 * kSlow + 64 << " descriptors; the limit here is "
+                 << files.rlim_cur;
+  }
   options_.header_timeout = 2s;
   start();
   ASSERT_TRUE(server_);

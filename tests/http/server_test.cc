@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -242,6 +243,52 @@ TEST_F(ServerTest, ExpectContinueGets100OnlyFromHttp11Clients) {
   EXPECT_EQ(response.body, "POST /ten?||hi");
 }
 
+TEST_F(ServerTest, AThrowingAsynchronousHandlerAnswers500) {
+  auto server = must_start(local(), pool_, [](Request request, Responder) {
+    if (request.target == "/throw") throw std::runtime_error("boom");
+  });
+  ASSERT_TRUE(server);
+  RawConnection connection("127.0.0.1", server->port());
+  auto response = connection.request("GET", "/throw");
+  EXPECT_EQ(response.status, 500);
+  EXPECT_NE(response.body.find("boom"), std::string::npos) << response.body;
+  EXPECT_EQ(connection.request("GET", "/drop").status, 500);  // Dropped: answered too.
+}
+
+TEST_F(ServerTest, AContentTypeWithCrLfIsNotWritten) {
+  auto server = must_start(local(), pool_, inline_handler([](const Request&) {
+                             return Response{200, "text/plain\r\nX-Injected: yes", "ok"};
+                           }));
+  ASSERT_TRUE(server);
+  RawConnection connection("127.0.0.1", server->port());
+  auto response = connection.request("GET", "/");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.headers.count("x-injected"), 0u);
+  EXPECT_EQ(response.headers["content-type"], "application/octet-stream");
+  EXPECT_EQ(response.body, "ok");
+}
+
+TEST_F(ServerTest, NoContentAndNotModifiedHaveNoBody) {
+  auto server = must_start(local(), pool_, inline_handler([](const Request& request) {
+                             const int status = request.target == "/204"   ? 204
+                                                : request.target == "/304" ? 304
+                                                                           : 200;
+                             return Response{status, "text/plain", "a body that must not go"};
+                           }));
+  ASSERT_TRUE(server);
+  RawConnection connection("127.0.0.1", server->port());
+  for (const char* target : {"/204", "/304"}) {
+    auto response = connection.request("GET", target);
+    EXPECT_EQ(response.status, std::stoi(target + 1));
+    EXPECT_EQ(response.headers.count("content-length"), 0u) << target;
+    EXPECT_EQ(response.body, "");
+  }
+  // Nothing of those bodies is left on the connection ahead of the next answer.
+  auto next = connection.request("GET", "/200");
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.body, "a body that must not go");
+}
+
 TEST_F(ServerTest, ExtraHeadersAreSentAndUnsafeOnesDropped) {
   auto server = must_start(local(), pool_, inline_handler([](const Request&) {
                              Response response;
@@ -297,6 +344,11 @@ TEST_F(ServerTest, ServesTls) {
   stream.set_verify_callback(asio::ssl::host_name_verification("localhost"));
   beast::get_lowest_layer(stream).connect(
       asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server->port()));
+  // A regression fails (the blocking calls throw) instead of hanging.
+  const timeval limit{30, 0};
+  const int fd = beast::get_lowest_layer(stream).socket().native_handle();
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   stream.handshake(asio::ssl::stream_base::client);
   for (const char* body : {"one", "two"}) {  // Two requests on one TLS connection.
     beast::http::request<beast::http::string_body> request{beast::http::verb::post, "/tls", 11};
@@ -465,6 +517,21 @@ TEST_F(ServerTest, StopWaitsForARequestWhoseBodyIsStillBeingUploaded) {
   EXPECT_EQ(response.body, "POST /upload?||0123456789");
   EXPECT_EQ(response.headers["connection"], "close");
   EXPECT_TRUE(uploading.wait_closed(5s));
+}
+
+TEST(IoPool, AThrowingHandlerDoesNotEndItsLoop) {
+  IoPool pool(1);
+  boost::asio::post(pool.next(), [] { throw std::runtime_error("a bug in a handler"); });
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool ran = false;
+  boost::asio::post(pool.next(), [&] {
+    std::lock_guard lock(mutex);
+    ran = true;
+    cv.notify_all();
+  });
+  std::unique_lock lock(mutex);
+  EXPECT_TRUE(cv.wait_for(lock, 30s, [&] { return ran; }));
 }
 
 TEST_F(ServerTest, StopWithoutGraceClosesAHandlersConnection) {
