@@ -171,6 +171,7 @@ int run_route(const RouteFlags& flags) {
     }
   }
   log::info("draining", {{"delaySeconds", flags.drain_delay_seconds}});
+  (*server)->begin_drain();  // Answers close their connections: clients move to other pods meanwhile.
   if (grpc) grpc->set_serving(false);
   std::this_thread::sleep_for(std::chrono::duration<double>(flags.drain_delay_seconds));
   // Requests in flight are answered (an upstream's deadline bounds them), then connections close.
