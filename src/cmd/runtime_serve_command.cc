@@ -191,7 +191,8 @@ int run_serve(const ServeOptions& opts) {
   std::this_thread::sleep_for(std::chrono::duration<double>(opts.drain_delay_seconds));
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::duration<double>(opts.drain_timeout_seconds);
-  while (service.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (service.in_flight() + (grpc ? grpc->in_flight() : 0) > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (grpc) {

@@ -6,6 +6,7 @@
 //
 // Thread-safe: admit() and Ticket destruction may happen on any thread.
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -49,9 +50,13 @@ class AdmissionControl {
         max_waiting_(max_queue),
         timeout_(queue_timeout) {}
 
-  // Takes a slot, waiting in the queue when all are busy. The Ticket is admitted only with
-  // Outcome::kAdmitted.
-  Outcome admit(Ticket& ticket) {
+  // Takes a slot, waiting in the queue (up to queue_timeout) when all are busy. The Ticket is
+  // admitted only with Outcome::kAdmitted.
+  Outcome admit(Ticket& ticket) { return admit(ticket, timeout_); }
+
+  // The same, waiting at most `timeout` (a caller that already spent part of its queue time
+  // elsewhere passes what is left; zero or less: no wait).
+  Outcome admit(Ticket& ticket, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
     if (running_ < max_running_) {
       ++running_;
@@ -60,7 +65,8 @@ class AdmissionControl {
     }
     if (waiting_ >= max_waiting_) return Outcome::kQueueFull;
     ++waiting_;
-    const bool got = freed_.wait_for(lock, timeout_, [this] { return running_ < max_running_; });
+    const bool got = freed_.wait_for(lock, std::max(timeout, std::chrono::milliseconds(0)),
+                                     [this] { return running_ < max_running_; });
     --waiting_;
     if (!got) return Outcome::kTimedOut;
     ++running_;

@@ -6,10 +6,13 @@
 //
 //   ServerLive      {live: true}
 //   ServerReady     {ready: InferenceService::ready()} (false while draining)
-//   ModelReady      {ready}; NOT_FOUND for an unknown model or version
+//   ModelReady      {ready}: the model loaded (also while draining); NOT_FOUND for an unknown
+//                   model or version
 //   ServerMetadata  {name: "kiln-runtime", version, extensions} as REST's GET /v2
 //   ModelMetadata   name, versions, platform, inputs, outputs; a model that failed to load has
-//                   properties {state: "UNAVAILABLE", reason}; NOT_FOUND when unknown
+//                   properties {state: "UNAVAILABLE", reason} — `properties` (field 6) is
+//                   Kiln's addition to the published message (clients built from the spec's
+//                   .proto ignore it as an unknown field); NOT_FOUND when unknown
 //   ModelInfer      grpc_codec.h decodes the request, InferenceService::infer() runs it (the same
 //                   admission control, metrics and traffic profile as REST); outputs come back
 //                   raw when the inputs came raw (as Triton answers), else typed
@@ -21,13 +24,31 @@
 // parsed.
 //
 // Threads: the cheap calls are answered on gRPC's callback threads. A ModelInfer is handed to
-// a pool of `infer_threads` workers, so no gRPC thread blocks on a model; at most
-// `max_pending_infers` calls may be waiting or running (more: RESOURCE_EXHAUSTED, "too many
-// requests"), and one that waited in the pool longer than the service's queue_timeout gets
-// UNAVAILABLE, as a REST request timing out in the admission queue gets 503.
+// a pool of `infer_threads` workers, so no gRPC thread blocks on a model.
 //
-// Health: the default health service answers SERVING for "" and every service until
-// set_serving(false) (a drain), then NOT_SERVING.
+// Bounds on ModelInfer. A message of many small elements parses to far more than its size on
+// the wire (4 MB of empty bytes_contents is ~110 MiB of std::string with malloc), so ModelInfer
+// is registered raw: gRPC hands over the message's bytes, and a worker parses them when it takes
+// the call, on a protobuf Arena of mapped pages given back when the call ends. So:
+//   - at most `max_pending_infers` calls waiting or running, holding at most
+//     `max_pending_bytes` of messages on the wire together; a call over either gets
+//     RESOURCE_EXHAUSTED at once ("too many requests");
+//   - at most `infer_threads` messages parsed at once, each about 25 bytes per element at
+//     worst (an empty string), so parsed memory is bounded by the workers, not by clients;
+//   - gRPC's own buffers bounded by a grpc::ResourceQuota of `memory_quota_bytes`, and each
+//     connection to `max_concurrent_streams` HTTP/2 streams at once;
+//   - a call the client cancelled, or whose deadline passed, while it waited for a worker is
+//     neither parsed nor run (CANCELLED / DEADLINE_EXCEEDED);
+//   - a call waits one queue_timeout in all, for a worker and then for the service's
+//     admission slot together (its client's deadline, when earlier, ends the wait); past it:
+//     UNAVAILABLE, as a REST request timing out in the admission queue gets 503.
+//
+// Health: gRPC's default health service answers for "" and, registered here, for
+// "inference.GRPCInferenceService": SERVING until set_serving(false) (a drain), then
+// NOT_SERVING; any other service name is NOT_FOUND.
+//
+// Readiness during a drain: ServerReady (and health) fail; ModelReady stays true for a loaded
+// model, as REST's GET /v2/models/{m}/ready and KServe do — only the server is going away.
 
 #include <chrono>
 #include <cstdint>
@@ -50,6 +71,15 @@ struct GrpcServerOptions {
   std::size_t infer_threads = 0;
   // ModelInfer calls waiting or running at once (0: the service's max_concurrency + max_queue).
   std::size_t max_pending_infers = 0;
+  // Bytes of ModelInfer messages (as received) held at once by the calls waiting or running
+  // (0: max_pending_infers x max_receive_message_bytes).
+  std::size_t max_pending_bytes = 0;
+  // gRPC's memory quota for its transport buffers, all connections together (bytes; 0:
+  // 2 x max_pending_bytes, at least 64 MiB). Under pressure gRPC resets streams, so keep it
+  // well above max_pending_bytes.
+  std::size_t memory_quota_bytes = 0;
+  // HTTP/2 streams one connection may have open at once (0: max_pending_infers).
+  std::size_t max_concurrent_streams = 0;
 };
 
 // The gRPC status of an InferOutcome's REST `status` (see the table at the top of this file;
@@ -70,9 +100,12 @@ class GrpcServer {
 
   // The bound port. Thread-safe.
   std::uint16_t port() const noexcept;
-  // Sets the health status of "" and every service: SERVING (true) or NOT_SERVING (false).
-  // Thread-safe.
+  // Sets the health status of "" and "inference.GRPCInferenceService": SERVING (true) or
+  // NOT_SERVING (false). Thread-safe.
   void set_serving(bool serving);
+  // ModelInfer calls accepted and not yet answered (waiting for a worker or running), for a
+  // drain to wait on. Thread-safe.
+  std::size_t in_flight() const noexcept;
   // Stops accepting calls, waits up to `grace` for calls in flight, cancels the rest and joins
   // the workers. Idempotent. Call from one controlling thread.
   void stop(std::chrono::milliseconds grace);

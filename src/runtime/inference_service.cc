@@ -219,7 +219,8 @@ std::optional<ModelStatus> InferenceService::model_status(std::string_view name,
 }
 
 InferOutcome InferenceService::infer(std::string_view name, std::string_view version,
-                                     InferenceRequest request) noexcept {
+                                     InferenceRequest request,
+                                     std::optional<std::chrono::milliseconds> queue_wait) noexcept {
   try {
     auto it = models_.find(std::string(name));
     if (it == models_.end()) return {404, "unknown model '" + std::string(name) + "'", {}};
@@ -229,7 +230,7 @@ InferOutcome InferenceService::infer(std::string_view name, std::string_view ver
               "model '" + std::string(name) + "' has no version '" + std::string(version) + "'",
               {}};
     }
-    return run_infer(model, std::move(request));
+    return run_infer(model, std::move(request), queue_wait);
   } catch (const std::exception& e) {
     return {500, std::string("internal error: ") + e.what(), {}};
   } catch (...) {
@@ -237,8 +238,10 @@ InferOutcome InferenceService::infer(std::string_view name, std::string_view ver
   }
 }
 
-std::optional<InferOutcome> InferenceService::admit(AdmissionControl::Ticket& ticket) {
-  switch (admission_.admit(ticket)) {
+std::optional<InferOutcome> InferenceService::admit(
+    AdmissionControl::Ticket& ticket, std::optional<std::chrono::milliseconds> queue_wait) {
+  const auto outcome = queue_wait ? admission_.admit(ticket, *queue_wait) : admission_.admit(ticket);
+  switch (outcome) {
     case AdmissionControl::Outcome::kQueueFull:
       return InferOutcome{429, "too many requests: the queue is full", {}};
     case AdmissionControl::Outcome::kTimedOut:
@@ -286,14 +289,15 @@ HttpResponse InferenceService::infer_rest(Model& model, const HttpRequest& http)
           {{"Inference-Header-Content-Length", std::to_string(encoded.json_bytes)}}};
 }
 
-InferOutcome InferenceService::run_infer(Model& model, InferenceRequest request) {
+InferOutcome InferenceService::run_infer(Model& model, InferenceRequest request,
+                                         std::optional<std::chrono::milliseconds> queue_wait) {
   const auto start = Clock::now();
   in_flight_gauge_.inc();
   ++in_flight_;
   InferOutcome outcome = [&]() -> InferOutcome {
     if (!model.backend) return {503, "model is not ready: " + model.not_ready_reason, {}};
     AdmissionControl::Ticket ticket;
-    if (auto refused = admit(ticket)) return std::move(*refused);
+    if (auto refused = admit(ticket, queue_wait)) return std::move(*refused);
     return predict(model, std::move(request));
   }();
   finish(model, outcome.status, start);

@@ -138,10 +138,12 @@ class InferenceService {
   HttpResponse handle(const HttpRequest& request) noexcept;
 
   // Runs one decoded infer request on model `name` at `version` ("": the model's version), with
-  // the same admission control, metrics and traffic observer as a REST request. Thread-safe;
-  // never throws.
-  InferOutcome infer(std::string_view name, std::string_view version,
-                     InferenceRequest request) noexcept;
+  // the same admission control, metrics and traffic observer as a REST request. `queue_wait` is
+  // the longest wait for an admission slot (nullopt: options().queue_timeout); a transport that
+  // queued the call itself passes what is left of queue_timeout, so a call waits one
+  // queue_timeout in all. Thread-safe; never throws.
+  InferOutcome infer(std::string_view name, std::string_view version, InferenceRequest request,
+                     std::optional<std::chrono::milliseconds> queue_wait = std::nullopt) noexcept;
 
   // The model `name` at `version` ("": any); nullopt when there is no such model or version.
   // Thread-safe.
@@ -164,9 +166,12 @@ class InferenceService {
   struct Model;
   HttpResponse route(const HttpRequest& request);
   HttpResponse infer_rest(Model& model, const HttpRequest& request);
-  InferOutcome run_infer(Model& model, InferenceRequest request);
-  // Takes an admission slot into `ticket`; the 429 / 503 outcome when none is free.
-  std::optional<InferOutcome> admit(AdmissionControl::Ticket& ticket);
+  InferOutcome run_infer(Model& model, InferenceRequest request,
+                         std::optional<std::chrono::milliseconds> queue_wait);
+  // Takes an admission slot into `ticket`, waiting at most `queue_wait` (nullopt: the
+  // queue_timeout); the 429 / 503 outcome when none is free.
+  std::optional<InferOutcome> admit(AdmissionControl::Ticket& ticket,
+                                    std::optional<std::chrono::milliseconds> queue_wait = {});
   // Runs an admitted request on a ready model.
   InferOutcome predict(Model& model, InferenceRequest request);
   // Ends a request begun (in flight) at `start`: the gauges, counters and latency.

@@ -7,8 +7,14 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "common/version.h"
 #include "grpc_predict_v2.grpc.pb.h"
@@ -403,6 +409,217 @@ TEST_F(GrpcServiceWithBrokenModelTest, AModelThatFailedToLoadIsNotReadyAndUnavai
   const auto status = infer(request, response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("not ready"));
+}
+
+// The bounds on ModelInfer: a real model whose traffic observer (the served-profile hook) blocks
+// until the test opens it, so calls pile up behind one that holds the only admission slot.
+
+// Blocks observe() until opened; counts the batches the model answered.
+class GateObserver final : public TrafficObserver {
+ public:
+  void observe(std::span<const Tensor>, std::span<const Tensor>) override {
+    std::unique_lock lock(mutex_);
+    ++observed_;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return open_; });
+  }
+  Result<nlohmann::json> profile_json(std::chrono::seconds) const override { return nullptr; }
+  void wait_for_one_blocked() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return observed_ > 0; });
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  int observed() {
+    std::lock_guard lock(mutex_);
+    return observed_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int observed_ = 0;
+  bool open_ = false;
+};
+
+// VmHWM of this process in KiB; -1 when /proc has none.
+long peak_rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+class GrpcServiceBoundsTest : public ::testing::Test {
+ protected:
+  // One model slot, `infer_threads` workers.
+  void start(std::chrono::milliseconds queue_timeout, std::size_t infer_threads,
+             std::size_t max_pending_bytes = 0) {
+    ServiceOptions options;
+    options.max_concurrency = 1;
+    options.max_queue = 32;
+    options.queue_timeout = queue_timeout;
+    service_ = std::make_unique<InferenceService>(options, registry_);
+    auto cancer = load_xgboost(model_fixtures().path("binary.json"));
+    ASSERT_TRUE(cancer.ok());
+    service_->add_model("cancer", "1", std::move(cancer), 0.25, gate_);
+    GrpcServerOptions grpc_options;
+    grpc_options.host = "127.0.0.1";
+    grpc_options.port = 0;
+    grpc_options.infer_threads = infer_threads;
+    grpc_options.max_pending_bytes = max_pending_bytes;
+    auto server = GrpcServer::start(grpc_options, *service_);
+    ASSERT_TRUE(server.ok()) << server.error().to_string();
+    server_ = std::move(server).value();
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = pb::GRPCInferenceService::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    gate_->open();
+    for (auto& t : threads_) t.join();
+  }
+
+  grpc::Status infer(const pb::ModelInferRequest& request, std::chrono::milliseconds deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + deadline);
+    pb::ModelInferResponse response;
+    return stub_->ModelInfer(&context, request, &response);
+  }
+
+  // Starts a call that takes the model's only slot and holds it until the gate opens.
+  void hold_the_model() {
+    threads_.emplace_back([this] {
+      EXPECT_TRUE(infer(typed_request(model_fixtures().rows("binary")), std::chrono::seconds(60)).ok());
+    });
+    gate_->wait_for_one_blocked();
+  }
+
+  std::shared_ptr<GateObserver> gate_ = std::make_shared<GateObserver>();
+  metrics::Registry registry_;
+  std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<GrpcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::GRPCInferenceService::Stub> stub_;
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(GrpcServiceBoundsTest, ACallWhoseDeadlinePassedInTheQueueIsNotRun) {
+  start(std::chrono::seconds(60), 1);
+  hold_the_model();
+  EXPECT_EQ(server_->in_flight(), 1u);
+  std::thread late([this] {
+    const auto status = infer(typed_request(model_fixtures().rows("binary")),
+                              std::chrono::milliseconds(300));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  });
+  late.join();  // Its client gave up while it waited for the only worker.
+  EXPECT_EQ(server_->in_flight(), 2u);
+  gate_->open();
+  server_->stop(std::chrono::seconds(30));  // Joins the workers: the late call has been handled.
+  EXPECT_EQ(gate_->observed(), 1);          // The model answered the first call only.
+  EXPECT_EQ(server_->in_flight(), 0u);
+}
+
+// Two workers, one model slot: the second call waits its queue_timeout for the slot while the
+// third waits for a worker; the third then has no queue time left, and is not made to wait a
+// second queue_timeout for the slot.
+TEST_F(GrpcServiceBoundsTest, ACallWaitsOneQueueTimeoutInAll) {
+  constexpr auto kQueueTimeout = std::chrono::seconds(2);
+  start(kQueueTimeout, 2);
+  hold_the_model();
+  const auto request = typed_request(model_fixtures().rows("binary"));
+  std::thread second([&] {
+    EXPECT_EQ(infer(request, std::chrono::seconds(60)).error_code(), grpc::StatusCode::UNAVAILABLE);
+  });
+  while (server_->in_flight() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto sent = std::chrono::steady_clock::now();
+  const auto third = infer(request, std::chrono::seconds(60));
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  second.join();
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(third.error_message(), HasSubstr("timed out waiting in the queue"));
+  // One queue_timeout is 2 s, two are 4 s; the margin is for a loaded machine.
+  EXPECT_LT(waited, kQueueTimeout + std::chrono::milliseconds(1500));
+}
+
+// 1 MB of empty bytes_contents parses to ~30 MB of std::string: 24 such calls kept parsed while
+// they wait would be ~720 MB. Held as received and parsed by the one worker, they stay far under
+// that. Sent serialized through a generic stub, so the client holds only the 1 MB.
+TEST_F(GrpcServiceBoundsTest, ManyCallsOfManyEmptyStringsStayWithinThePendingBytes) {
+  constexpr std::size_t kPendingBytes = 8u << 20;  // Eight of the 1 MB calls.
+  start(std::chrono::seconds(60), 1, kPendingBytes);
+  pb::ModelInferRequest amplified;
+  amplified.set_model_name("cancer");
+  auto* input = amplified.add_inputs();
+  input->set_name("input");
+  input->set_datatype("BYTES");
+  constexpr int kStrings = 500'000;
+  input->add_shape(kStrings);
+  for (int i = 0; i < kStrings; ++i) input->mutable_contents()->add_bytes_contents("");
+  const std::string wire = amplified.SerializeAsString();
+  ASSERT_LT(wire.size(), 4u << 20);
+  amplified.Clear();
+
+  hold_the_model();
+  const long before = peak_rss_kib();
+  ASSERT_GE(before, 0);
+  constexpr int kCalls = 24;  // ~720 MB parsed if every call were kept.
+  grpc::GenericStub generic(channel_);
+  std::mutex mutex;
+  std::condition_variable done;
+  int answered = 0;
+  std::vector<grpc::Status> statuses(kCalls);
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<grpc::ByteBuffer> responses(kCalls);
+  grpc::Slice slice(wire);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  for (int i = 0; i < kCalls; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    contexts.back()->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    generic.UnaryCall(contexts.back().get(), "/inference.GRPCInferenceService/ModelInfer", {},
+                      &request_buffer, &responses[i], [&, i](grpc::Status status) {
+                        std::lock_guard lock(mutex);
+                        statuses[i] = std::move(status);
+                        ++answered;
+                        done.notify_all();
+                      });
+  }
+  // The calls over the bound are refused while the model is held; then the held ones finish.
+  for (int i = 0; i < 6000; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (answered + static_cast<int>(server_->in_flight()) - 1 == kCalls) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  gate_->open();
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(done.wait_for(lock, std::chrono::seconds(120), [&] { return answered == kCalls; }));
+  }
+  const long growth = peak_rss_kib() - before;
+  std::printf("peak RSS growth: %ld KiB\n", growth);
+  int refused = 0;
+  for (const auto& status : statuses) {
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++refused;
+      EXPECT_THAT(status.error_message(), HasSubstr("too many requests"));
+    } else {
+      // Decoded and given to the model, which takes no BYTES input.
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_LT(growth, 256 * 1024);  // The 8 MiB held, one parse at a time and its decoding.
+  // The server goes on serving.
+  EXPECT_TRUE(infer(typed_request(model_fixtures().rows("binary")), std::chrono::seconds(30)).ok());
 }
 
 // The codec on its own: BYTES, other datatypes, and the choice between raw and typed answers.
