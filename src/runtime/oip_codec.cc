@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <string>
 #include <unordered_set>
 #include <utility>
 
@@ -14,6 +16,60 @@ using json = nlohmann::json;
 // The deepest nesting of arrays and objects a request body may have: the request's own structure
 // takes 4 levels and data may nest 32 more (see flatten), which leaves room for parameters.
 constexpr int kMaxJsonDepth = 64;
+
+// Python's json module (allow_nan, so tritonclient.http without binary data) and Triton write
+// the non-finite floats as the bare tokens NaN, Infinity and -Infinity, which JSON does not
+// have. They are rewritten, outside strings, to null (a missing value, as a null element is) and
+// to these strings, which the parser callback turns back into ±infinity; nlohmann refuses a
+// number that overflows (1e999), so there is no number literal to use instead.
+constexpr std::string_view kPositiveInfinity = "\\u0000kiln:+Infinity";
+constexpr std::string_view kNegativeInfinity = "\\u0000kiln:-Infinity";
+constexpr std::string_view kPositiveInfinityValue{"\0kiln:+Infinity", 15};
+constexpr std::string_view kNegativeInfinityValue{"\0kiln:-Infinity", 15};
+
+// `text` with the bare tokens NaN, Infinity and -Infinity outside strings rewritten (see above);
+// nullopt when it has none.
+std::optional<std::string> rewrite_non_finite_tokens(std::string_view text) {
+  std::string out;
+  bool in_string = false;
+  bool rewritten = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\' && i + 1 < text.size()) {
+        out += c;
+        out += text[++i];
+        continue;
+      }
+      if (c == '"') in_string = false;
+      out += c;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    const std::string_view rest = text.substr(i);
+    if (rest.starts_with("NaN")) {
+      out += "null";
+      i += 2;
+      rewritten = true;
+    } else if (rest.starts_with("Infinity")) {
+      out += '"';
+      out += kPositiveInfinity;
+      out += '"';
+      i += 7;
+      rewritten = true;
+    } else if (rest.starts_with("-Infinity")) {
+      out += '"';
+      out += kNegativeInfinity;
+      out += '"';
+      i += 8;
+      rewritten = true;
+    } else {
+      out += c;
+    }
+  }
+  if (!rewritten) return std::nullopt;
+  return out;
+}
 
 // The [min, max] of an integer datatype.
 std::pair<std::int64_t, std::int64_t> integer_range(DataType t) {
@@ -337,6 +393,20 @@ Result<InferenceRequest> decode_infer_request(std::string_view body,
                                       "header)"));
   }
   json doc = json::parse(json_part, limit_depth, /*allow_exceptions=*/false);
+  if (doc.is_discarded() && !too_deep) {
+    if (auto rewritten = rewrite_non_finite_tokens(json_part)) {
+      const json::parser_callback_t restore = [&](int depth, json::parse_event_t event,
+                                                  json& parsed) {
+        if (event == json::parse_event_t::value && parsed.is_string()) {
+          const auto& text = parsed.get_ref<const std::string&>();
+          if (text == kPositiveInfinityValue) parsed = std::numeric_limits<double>::infinity();
+          if (text == kNegativeInfinityValue) parsed = -std::numeric_limits<double>::infinity();
+        }
+        return limit_depth(depth, event, parsed);
+      };
+      doc = json::parse(*rewritten, restore, /*allow_exceptions=*/false);
+    }
+  }
   if (too_deep) {
     return Error::invalid_input("the request body nests deeper than " +
                                 std::to_string(kMaxJsonDepth) + " levels");

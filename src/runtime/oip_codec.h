@@ -11,9 +11,15 @@
 //
 // `data` is row-major: a flat array, or nested arrays that flatten to one (both are in the spec).
 //
-// NaN: JSON has no NaN literal, so the tokens NaN and Infinity make the body malformed (400).
-// A null element in FP16/FP32/FP64 data decodes to NaN, which tabular backends treat as a missing
-// value (XGBoost routes it down each tree's default branch). Non-finite outputs encode as null.
+// NaN: JSON has no NaN literal, but Python's json module (tritonclient.http's JSON inputs) and
+// Triton write the bare tokens NaN, Infinity and -Infinity, so a body that is not JSON only for
+// them is read as Python reads it: outside strings, NaN is a missing value (as null is) and
+// Infinity / -Infinity are ±infinity; anywhere a number may not stand they stay malformed (400),
+// and other spellings (nan, inf) are malformed too. (A body with a bare token that also holds
+// the string "\u0000kiln:+Infinity" or "\u0000kiln:-Infinity" reads that string as ±infinity:
+// it is the marker the tokens are rewritten to.) A null element in FP16/FP32/FP64 data decodes
+// to NaN, which tabular backends treat as a missing value (XGBoost routes it down each tree's
+// default branch). Non-finite outputs encode as null.
 //
 // BINARY TENSOR EXTENSION (Triton's docs/protocol/extension_binary_data.md; KServe's "Binary
 // Tensor Data Extension"), so tritonclient's and KServe's default calls work:

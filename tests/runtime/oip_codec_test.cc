@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 namespace kiln::runtime {
 namespace {
@@ -46,6 +47,29 @@ TEST(DecodeInferRequestTest, NullInFloatDataIsAMissingValue) {
   EXPECT_TRUE(std::isnan(v[1]));
 }
 
+// Python's json (tritonclient.http's JSON inputs) writes NaN, Infinity and -Infinity bare.
+TEST(DecodeInferRequestTest, ReadsTheBareTokensPythonWritesForNonFiniteFloats) {
+  auto r = decode_infer_request(
+      R"({"id": "NaN Infinity", "inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64",)"
+      R"( "data": [[NaN, Infinity], [-Infinity, 2.5]]}], "parameters": {"tag": "-Infinity"}})");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  const auto& v = std::get<std::vector<double>>(r->inputs[0].data);
+  ASSERT_EQ(v.size(), 4u);
+  EXPECT_TRUE(std::isnan(v[0]));
+  EXPECT_EQ(v[1], std::numeric_limits<double>::infinity());
+  EXPECT_EQ(v[2], -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(v[3], 2.5);
+  EXPECT_EQ(r->id, "NaN Infinity");  // Inside strings nothing changes.
+  EXPECT_EQ(r->parameters["tag"], "-Infinity");
+  // Why not rewrite to 1e999: nlohmann refuses a number that overflows a double.
+  EXPECT_TRUE(nlohmann::json::parse("[1e999]", nullptr, false).is_discarded());
+  // A string escaping a quote before the token: the scanner follows escapes.
+  auto escaped = decode_infer_request(
+      R"({"id": "a\"b", "inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [NaN]}]})");
+  ASSERT_TRUE(escaped.ok()) << escaped.error().to_string();
+  EXPECT_TRUE(std::isnan(std::get<std::vector<float>>(escaped->inputs[0].data)[0]));
+}
+
 struct BadRequest {
   const char* body;
   const char* message;
@@ -64,8 +88,13 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, DecodeBadRequestTest,
     ::testing::Values(
         BadRequest{R"({"inputs": [)", "not valid JSON"},
-        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"FP32","data":[NaN]}]})",
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"FP32","data":[nan]}]})",
                    "not valid JSON"},
+        // The rewritten tokens are values: where a value does not belong, still malformed.
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"FP32","data":[1 NaN]}]})",
+                   "not valid JSON"},
+        BadRequest{R"({"inputs": [{"name":"x","shape":[1],"datatype":"INT32","data":[NaN]}]})",
+                   "expected an integer for INT32"},
         BadRequest{"[1, 2]", "must be a JSON object"},
         BadRequest{R"({"inputs": []})", "non-empty array"},
         BadRequest{R"({"id": 5, "inputs": []})", "id must be a string"},
