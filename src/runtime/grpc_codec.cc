@@ -2,6 +2,9 @@
 
 #include <limits>
 #include <set>
+#include <string_view>
+#include <type_traits>
+#include <utility>
 
 
 namespace kiln::runtime {
@@ -101,9 +104,10 @@ Result<TensorData> copy_contents(const Repeated& values, std::int64_t lo, std::i
   out.reserve(static_cast<std::size_t>(values.size()));
   for (int i = 0; i < values.size(); ++i) {
     const auto v = values[i];
-    if constexpr (std::is_integral_v<decltype(v)> && !std::is_same_v<decltype(v), bool>) {
-      const bool below = std::is_signed_v<decltype(v)> && static_cast<std::int64_t>(v) < lo;
-      const bool above = std::is_signed_v<decltype(v)>
+    using V = std::remove_cv_t<decltype(v)>;
+    if constexpr (std::is_integral_v<V> && !std::is_same_v<V, bool>) {
+      const bool below = std::is_signed_v<V> && static_cast<std::int64_t>(v) < lo;
+      const bool above = std::is_signed_v<V>
                              ? static_cast<std::int64_t>(v) > hi
                              : static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(hi);
       if (below || above) {
@@ -149,6 +153,19 @@ Typed typed_field(DataType datatype, const InferTensorContents& c) {
       break;
   }
   return {nullptr, 0};
+}
+
+// The first typed field other than `field` that holds elements; nullptr when none does.
+const char* other_typed_field(const InferTensorContents& c, const char* field) {
+  const std::pair<const char*, int> fields[] = {
+      {"bool_contents", c.bool_contents_size()},   {"int_contents", c.int_contents_size()},
+      {"int64_contents", c.int64_contents_size()}, {"uint_contents", c.uint_contents_size()},
+      {"uint64_contents", c.uint64_contents_size()}, {"fp32_contents", c.fp32_contents_size()},
+      {"fp64_contents", c.fp64_contents_size()},   {"bytes_contents", c.bytes_contents_size()}};
+  for (const auto& [name, size] : fields) {
+    if (size > 0 && std::string_view(name) != field) return name;
+  }
+  return nullptr;
 }
 
 Result<TensorData> decode_typed(DataType datatype, const InferTensorContents& c) {
@@ -208,6 +225,10 @@ Result<Tensor> decode_input(const inference::ModelInferRequest& message, int i, 
   if (typed.field == nullptr) {
     return Error::invalid_input(where(i, input.name()) +
                                 ": FP16 has no typed contents, send it in raw_input_contents");
+  }
+  if (const char* other = other_typed_field(input.contents(), typed.field)) {
+    return Error::invalid_input(where(i, input.name()) + ": has " + other + " for datatype " +
+                                input.datatype() + ", whose contents go in " + typed.field);
   }
   if (typed.size != *count) {
     return Error::invalid_input(where(i, input.name()) + ": expected " + std::to_string(*count) +

@@ -24,6 +24,7 @@ struct GrpcInferRequest {
 // `contents` field of its datatype (BOOL bool_contents; INT8/16/32 int_contents, in range;
 // INT64 int64_contents; UINT8/16/32 uint_contents, in range; UINT64 uint64_contents, at most
 // INT64_MAX; FP32 fp32_contents; FP64 fp64_contents; BYTES bytes_contents; FP16 raw only), or
+// no other typed field may hold elements; or
 // raw (tensor.h's raw form) when raw_input_contents is set, which then needs one entry per input and no
 // input with `contents`. Sizes are checked against the data received before anything is
 // allocated, so memory stays within a small multiple of the message. Parameters become JSON

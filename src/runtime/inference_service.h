@@ -12,6 +12,8 @@
 //   GET  /v2/models/{m}[/versions/{v}]        model metadata; a model that failed to load shows
 //                                             "state": "UNAVAILABLE" and the "reason"
 //   GET  /v2/models/{m}[/versions/{v}]/ready  200 {"name", "ready": true}; 503 when not ready
+//                                             (a loaded model stays ready while draining: only
+//                                             the server's readiness fails, as in KServe)
 //   POST /v2/models/{m}[/versions/{v}]/infer  inference; JSON, or with the binary tensor extension
 //                                             (oip_codec.h): binary inputs after the JSON, and
 //                                             binary outputs answered as application/octet-stream

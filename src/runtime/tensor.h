@@ -68,7 +68,9 @@ struct Tensor {
 };
 
 // The number of elements a tensor of `shape` holds: the product of the dimensions (1 for a
-// scalar). Dimensions must be >= 0.
+// scalar). Dimensions must be >= 0, and the caller must have bounded the shape first (the
+// codecs check the count against the bytes that carry it): the product is not checked for
+// overflow here.
 std::int64_t element_count(std::span<const std::int64_t> shape) noexcept;
 
 // THE RAW (BINARY) FORM of tensor data, shared by the REST binary tensor extension

@@ -253,7 +253,12 @@ TEST_F(GrpcServiceTest, BadInputsAreInvalidArgumentNamingTheInput) {
        "inputs[0] 'input': expected 800 fp32_contents for shape [40,20], got 799"},
       {"typed data in another type's field",
        [](auto& r) { r.mutable_inputs(0)->set_datatype("FP64"); },
-       "inputs[0] 'input': expected 800 fp64_contents"},
+       "inputs[0] 'input': has fp32_contents for datatype FP64, whose contents go in "
+       "fp64_contents"},
+      {"typed data in its own field and another's",
+       [](auto& r) { r.mutable_inputs(0)->mutable_contents()->add_int_contents(1); },
+       "inputs[0] 'input': has int_contents for datatype FP32, whose contents go in "
+       "fp32_contents"},
       {"unknown datatype", [](auto& r) { r.mutable_inputs(0)->set_datatype("FP8"); },
        "inputs[0] 'input': unknown datatype 'FP8'"},
       {"negative dimension", [](auto& r) { r.mutable_inputs(0)->set_shape(0, -40); },
@@ -343,14 +348,27 @@ TEST_F(GrpcServiceTest, AMessageOverTheLimitIsResourceExhausted) {
 }
 
 TEST_F(GrpcServiceTest, HealthIsServingUntilTheDrainThenNotServing) {
+  constexpr const char* kService = "inference.GRPCInferenceService";
   EXPECT_EQ(health(), HealthCheckResponse::SERVING);
+  EXPECT_EQ(health(kService), HealthCheckResponse::SERVING);
   service_->start_draining();
   server_->set_serving(false);
   EXPECT_EQ(health(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(health(kService), HealthCheckResponse::NOT_SERVING);
   grpc::ClientContext context;
   pb::ServerReadyResponse ready;
   ASSERT_TRUE(stub_->ServerReady(&context, {}, &ready).ok());
   EXPECT_FALSE(ready.ready());
+  {  // Only the server is going away: the model stays ready, as REST's model ready says.
+    grpc::ClientContext model_context;
+    pb::ModelReadyRequest request;
+    request.set_name("cancer");
+    pb::ModelReadyResponse model_ready;
+    ASSERT_TRUE(stub_->ModelReady(&model_context, request, &model_ready).ok());
+    EXPECT_TRUE(model_ready.ready());
+    const auto rest = service_->handle({"GET", "/v2/models/cancer/ready", ""});
+    EXPECT_EQ(rest.status, 200);
+  }
   // A call that raced the readiness change is still served.
   pb::ModelInferResponse response;
   EXPECT_TRUE(infer(typed_request(model_fixtures().rows("binary")), response).ok());
