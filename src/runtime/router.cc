@@ -1,6 +1,7 @@
 #include "runtime/router.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <exception>
 #include <optional>
@@ -116,6 +117,23 @@ double sticky_bucket(std::string_view key) noexcept {
 // One caller request in flight: owned by its upstream call's completion.
 namespace {
 
+// The binary tensor extension's header (runtime/oip_codec.h): an answer with it is JSON, then
+// binary output data; the comparison reads both (answer_first_output_rows).
+constexpr std::string_view kInferenceHeaderLength = "inference-header-content-length";
+
+// The value of the first header named `name` (ASCII case-insensitive); "" when absent.
+std::string_view header_value(const std::vector<http::Header>& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (std::equal(h.name.begin(), h.name.end(), name.begin(), name.end(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return h.value;
+    }
+  }
+  return {};
+}
+
 // Gives back one caller slot of a tracker (Router::Tracker, private) when destroyed, however the
 // request ends: an early answer, an exception, or its completion. Move-only.
 template <class Tracker>
@@ -156,6 +174,7 @@ struct Router::Exchange {
   std::string target;
   std::string body;
   std::string content_type;
+  std::string header_length;  // Inference-Header-Content-Length of a binary-extension request.
 };
 
 void Router::Tracker::done(std::atomic<std::size_t>& counter) noexcept {
@@ -381,6 +400,7 @@ void Router::route(http::Request& request, http::Responder& respond) {
     exchange->target = request.target;
     exchange->body = request.body;
     exchange->content_type = out.content_type;
+    exchange->header_length = std::string(request.header(kInferenceHeaderLength));
   }
   out.method = std::move(request.method);
   out.target = std::move(request.target);
@@ -455,7 +475,9 @@ void Router::answered(Exchange& exchange, Result<http::ClientResponse> result) {
       job->target = std::move(exchange.target);
       job->body = std::move(exchange.body);
       job->content_type = std::move(exchange.content_type);
+      job->header_length = std::move(exchange.header_length);
       job->answered = response.body;
+      job->answered_header_length = header_value(response.headers, kInferenceHeaderLength);
       job->generation = outliers_[job->callee].generation.load();
     }
   }
@@ -480,6 +502,10 @@ void Router::start_background(Job job) {
     out.target = job.target;
     out.body = std::move(job.body);
     out.content_type = job.content_type;
+    // A binary-extension request is only readable with its JSON part's length.
+    if (!job.header_length.empty()) {
+      out.headers.push_back({std::string(kInferenceHeaderLength), job.header_length});
+    }
     const std::string url = job.url;
     raw = new Background{this, tracker_, std::move(job)};
     client_.call(
@@ -505,14 +531,16 @@ void Router::background_answered(Job& job, Result<http::ClientResponse> result) 
   record(job.callee, job.generation, failure, now_ticks());
   if (!result.ok() || result->status != 200) return count_unreadable(job, "error");
   try {
-    compare(job, result->body);
+    compare(job, result->body, result->header(kInferenceHeaderLength));
   } catch (const std::exception&) {
     count_unreadable(job, "mismatch");
   }
 }
 
 void Router::count_unreadable(const Job& job, const char* result) {
-  count_failed_comparison(job.variant, first_output_rows(job.answered), result);
+  count_failed_comparison(job.variant,
+                          answer_first_output_rows(job.answered, job.answered_header_length),
+                          result);
 }
 
 void Router::count_failed_comparison(Upstream variant, const Result<OutputRows>& rows,
@@ -521,9 +549,10 @@ void Router::count_failed_comparison(Upstream variant, const Result<OutputRows>&
       .inc(rows.ok() && rows->rows > 0 ? static_cast<double>(rows->rows) : 1);
 }
 
-void Router::compare(const Job& job, const std::string& other) {
-  count_comparison(job.variant, first_output_rows(job.answered), first_output_rows(other),
-                   job.answered_by_variant);
+void Router::compare(const Job& job, std::string_view other,
+                     std::string_view other_header_length) {
+  count_comparison(job.variant, answer_first_output_rows(job.answered, job.answered_header_length),
+                   answer_first_output_rows(other, other_header_length), job.answered_by_variant);
 }
 
 void Router::count_comparison(Upstream which, const Result<OutputRows>& answered,

@@ -219,7 +219,9 @@ class Router {
     std::string target;
     std::string body;
     std::string content_type;
+    std::string header_length;         // The request's Inference-Header-Content-Length, or "".
     std::string answered;              // The response body the caller got.
+    std::string answered_header_length;  // Its Inference-Header-Content-Length ("" if none).
     bool answered_by_variant = false;  // `answered` is the variant's (canary) or stable's (shadow).
     std::uint64_t generation = 0;      // Of the callee's ejection state.
   };
@@ -237,7 +239,8 @@ class Router {
   void start_background(Job job);
   void background_answered(Job& job, Result<http::ClientResponse> result);
   // Compares the job's answer with `other`, the background call's, and counts the rows.
-  void compare(const Job& job, const std::string& other);
+  // `other_header_length`: the other answer's Inference-Header-Content-Length ("" if none).
+  void compare(const Job& job, std::string_view other, std::string_view other_header_length);
   // Counts `rows` of the answer the caller got under `result`.
   void count_unreadable(const Job& job, const char* result);
   // Counts the rows of one answer by bucket, under the variant's bucket limit. Holds mutex_.

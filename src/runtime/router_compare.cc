@@ -7,6 +7,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "runtime/oip_codec.h"
+
 namespace kiln::runtime {
 namespace {
 
@@ -218,6 +220,56 @@ Result<RowComparison> compare_rows(const OutputRows& a, const OutputRows& b,
     c.agreed += agree ? 1 : 0;
   }
   return c;
+}
+
+Result<OutputRows> answer_first_output_rows(std::string_view body,
+                                           std::string_view header_length) {
+  if (header_length.empty()) return first_output_rows(body);
+  KILN_TRY(const std::optional<std::size_t> json_bytes,
+           parse_inference_header_length(header_length, body.size()));
+  const std::string_view text = body.substr(0, json_bytes.value_or(body.size()));
+  const auto doc = json::parse(text, nullptr, false);
+  if (!doc.is_object() || !doc.contains("outputs") || !doc["outputs"].is_array() ||
+      doc["outputs"].empty() || !doc["outputs"][0].is_object()) {
+    return Error::invalid_input("the answer has no outputs");
+  }
+  const json& out = doc["outputs"][0];
+  const json* size = nullptr;
+  if (auto p = out.find("parameters"); p != out.end() && p->is_object()) {
+    if (auto s = p->find("binary_data_size"); s != p->end()) size = &*s;
+  }
+  if (size == nullptr) return first_output_rows(text);  // The first output is in the JSON.
+  if (!size->is_number_unsigned()) {
+    return Error::invalid_input("outputs[0].parameters.binary_data_size must be a whole number");
+  }
+  const auto datatype = out.contains("datatype") && out["datatype"].is_string()
+                            ? parse_datatype(out["datatype"].get<std::string>())
+                            : std::nullopt;
+  if (!datatype) return Error::invalid_input("outputs[0].datatype is not an OIP datatype");
+  Tensor tensor;
+  tensor.datatype = *datatype;
+  std::int64_t count = 1;
+  if (!out.contains("shape") || !out["shape"].is_array()) {
+    return Error::invalid_input("outputs[0].shape must be an array");
+  }
+  for (const auto& d : out["shape"]) {
+    if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
+      return Error::invalid_input("outputs[0].shape must hold non-negative integers");
+    }
+    tensor.shape.push_back(d.get<std::int64_t>());
+    if (__builtin_mul_overflow(count, tensor.shape.back(), &count)) {
+      return Error::invalid_input("outputs[0].shape has more elements than a 64-bit count holds");
+    }
+  }
+  const std::size_t binary_bytes = body.size() - text.size();
+  const std::uint64_t bytes = size->get<std::uint64_t>();
+  if (bytes > binary_bytes) {
+    return Error::invalid_input("outputs[0].parameters.binary_data_size runs past the answer");
+  }
+  KILN_TRY(tensor.data, decode_raw(tensor.datatype, count,
+                                   body.substr(text.size(), static_cast<std::size_t>(bytes)),
+                                   "outputs[0]"));
+  return first_output_rows(tensor);
 }
 
 }  // namespace kiln::runtime

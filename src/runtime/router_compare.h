@@ -69,6 +69,16 @@ Result<OutputRows> first_output_rows(std::string_view body);
 // the data size is not the shape's element count.
 Result<OutputRows> first_output_rows(const Tensor& output);
 
+// Reads the first output of a REST answer that may use the binary tensor extension
+// (runtime/oip_codec.h): `header_length` is its Inference-Header-Content-Length ("" when absent:
+// the whole body is JSON, as first_output_rows(body)). With it, the first `header_length` bytes
+// are the JSON; a first output with "parameters": {"binary_data_size": S} takes the first S bytes
+// after it, decoded as tensor.h's raw form and read as first_output_rows(Tensor) reads a typed
+// answer, so binary and JSON answers of the same rows compare equal. invalid-input when the
+// header is not a length within the body, or the binary data does not match the datatype and
+// shape.
+Result<OutputRows> answer_first_output_rows(std::string_view body, std::string_view header_length);
+
 enum class RowRule { kEqual, kArgmax, kThreshold, kTolerance };
 
 struct CompareOptions {

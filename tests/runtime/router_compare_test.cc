@@ -3,6 +3,8 @@
 
 #include "runtime/router_compare.h"
 
+#include "runtime/oip_codec.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -166,6 +168,51 @@ INSTANTIATE_TEST_SUITE_P(
                      answer("FP32", "[4611686018427387905,4]", "[1,2,3,4]"),
                      answer("FP32", "[4611686018427387905,4]", "[1,2,3,4]")}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// A binary-extension answer (Inference-Header-Content-Length) reads as the same answer in JSON
+// does, whichever of its outputs are binary.
+TEST(AnswerFirstOutputRows, BinaryOutputsReadAsTheirJson) {
+  InferenceResponse response;
+  response.model_name = "m";
+  response.outputs.push_back({"probabilities", DataType::kFp32, {3, 2},
+                              std::vector<float>{0.125f, 0.875f, 0.75f, 0.25f, 0.5f, 0.5f}});
+  response.outputs.push_back({"label", DataType::kInt64, {3}, std::vector<std::int64_t>{1, 0, 0}});
+  const auto json_rows = first_output_rows(encode_infer_response(response));
+  ASSERT_TRUE(json_rows.ok()) << json_rows.error().message();
+  for (const std::vector<bool>& binary : {std::vector<bool>{true, true},
+                                          std::vector<bool>{false, true},
+                                          std::vector<bool>{true, false}}) {
+    const auto encoded = encode_infer_response(response, binary);
+    ASSERT_LT(encoded.json_bytes, encoded.body.size());
+    const auto rows =
+        answer_first_output_rows(encoded.body, std::to_string(encoded.json_bytes));
+    ASSERT_TRUE(rows.ok()) << rows.error().message();
+    EXPECT_EQ(rows->shape, json_rows->shape);
+    EXPECT_EQ(rows->rows, 3u);
+    EXPECT_EQ(rows->width, 2u);
+    EXPECT_EQ(rows->values, json_rows->values);
+    const auto same = compare_rows(*rows, *json_rows);
+    ASSERT_TRUE(same.ok());
+    EXPECT_EQ(same->agreed, 3u);
+  }
+  // No header: the whole body is JSON.
+  const auto plain = answer_first_output_rows(encode_infer_response(response), "");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->values, json_rows->values);
+}
+
+TEST(AnswerFirstOutputRows, RefusesBinaryDataThatDoesNotFitTheAnswer) {
+  InferenceResponse response;
+  response.outputs.push_back({"p", DataType::kFp32, {2}, std::vector<float>{0.25f, 0.75f}});
+  const auto encoded = encode_infer_response(response, {true});
+  // Cut short: binary_data_size runs past the body.
+  EXPECT_FALSE(answer_first_output_rows(encoded.body.substr(0, encoded.body.size() - 1),
+                                        std::to_string(encoded.json_bytes))
+                   .ok());
+  // A header longer than the body, and one that is not a number.
+  EXPECT_FALSE(answer_first_output_rows(encoded.body, std::to_string(encoded.body.size() + 1)).ok());
+  EXPECT_FALSE(answer_first_output_rows(encoded.body, "twelve").ok());
+}
 
 }  // namespace
 }  // namespace kiln::runtime

@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "peak_allocation.h"
@@ -40,6 +42,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   {
     kiln::fuzz::PeakAllocation peak;
     rows.emplace(kiln::runtime::first_output_rows(body));
+    check(peak.bytes() <= 64 * size + (1u << 20), "reading an answer took more than 64 x its body");
+  }
+  {
+    // The same bytes as a binary-extension answer: the JSON part ends at the first NUL, or at
+    // the body's end without one (any split is a length the header could name).
+    kiln::fuzz::PeakAllocation peak;
+    const std::size_t split = std::min(body.find('\0'), body.size());
+    auto binary = kiln::runtime::answer_first_output_rows(body, std::to_string(split));
+    if (!binary.ok()) {
+      check(binary.error().category() == kiln::ErrorCategory::kInvalidInput,
+            "a bad binary answer is not an invalid-input error");
+    } else {
+      const auto& b = *binary;
+      check(b.rows * b.width == (b.floating ? b.values.size() : b.labels.size()) ||
+                (b.rows == 0 && (b.floating ? b.values.empty() : b.labels.empty())),
+            "the rows of a binary answer do not hold rows x width values");
+    }
     check(peak.bytes() <= 64 * size + (1u << 20), "reading an answer took more than 64 x its body");
   }
   if (!rows->ok()) {
