@@ -398,9 +398,13 @@ Result<InferenceRequest> decode_infer_request(std::string_view body,
       const json::parser_callback_t restore = [&](int depth, json::parse_event_t event,
                                                   json& parsed) {
         if (event == json::parse_event_t::value && parsed.is_string()) {
+          // Compared before `parsed` is assigned: the assignment frees the string `text` views.
           const auto& text = parsed.get_ref<const std::string&>();
-          if (text == kPositiveInfinityValue) parsed = std::numeric_limits<double>::infinity();
-          if (text == kNegativeInfinityValue) parsed = -std::numeric_limits<double>::infinity();
+          if (text == kPositiveInfinityValue) {
+            parsed = std::numeric_limits<double>::infinity();
+          } else if (text == kNegativeInfinityValue) {
+            parsed = -std::numeric_limits<double>::infinity();
+          }
         }
         return limit_depth(depth, event, parsed);
       };
