@@ -43,6 +43,8 @@ mkdir -p "$corpus"
 # Sanitizer findings are fatal and symbolized; leak checking stays on (ASan's default on Linux).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+# libFuzzer's own exit code for a finding is 77, CTest's skip code: every finding exits 1 instead.
 "$build/$target" -dict="$src/oip.dict" -max_total_time="$seconds" -max_len=4194304 \
-  -malloc_limit_mb=256 -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
+  -malloc_limit_mb=256 -rss_limit_mb=2048 -timeout=20 -error_exitcode=1 -timeout_exitcode=1 \
+  -print_final_stats=1 \
   -artifact_prefix="$build/$target-" "$corpus" "$src/corpus/$target"
