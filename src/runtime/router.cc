@@ -1,7 +1,6 @@
 #include "runtime/router.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <exception>
 #include <optional>
@@ -120,19 +119,6 @@ namespace {
 // The binary tensor extension's header (runtime/oip_codec.h): an answer with it is JSON, then
 // binary output data; the comparison reads both (answer_first_output_rows).
 constexpr std::string_view kInferenceHeaderLength = "inference-header-content-length";
-
-// The value of the first header named `name` (ASCII case-insensitive); "" when absent.
-std::string_view header_value(const std::vector<http::Header>& headers, std::string_view name) {
-  for (const auto& h : headers) {
-    if (std::equal(h.name.begin(), h.name.end(), name.begin(), name.end(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return h.value;
-    }
-  }
-  return {};
-}
 
 // Gives back one caller slot of a tracker (Router::Tracker, private) when destroyed, however the
 // request ends: an early answer, an exception, or its completion. Move-only.
@@ -438,7 +424,9 @@ void Router::answered(Exchange& exchange, Result<http::ClientResponse> result) {
   const bool failure = !result.ok() || result->status >= 500;
   record(exchange.upstream, exchange.generation, failure, now);
   http::Response response;
+  std::string header_length;  // Of a binary-extension answer, for a comparison that may follow.
   if (result.ok()) {
+    header_length = std::string(result->header(kInferenceHeaderLength));
     response.status = result->status;
     if (!result->content_type.empty()) response.content_type = std::move(result->content_type);
     response.body = std::move(result->body);
@@ -477,7 +465,7 @@ void Router::answered(Exchange& exchange, Result<http::ClientResponse> result) {
       job->content_type = std::move(exchange.content_type);
       job->header_length = std::move(exchange.header_length);
       job->answered = response.body;
-      job->answered_header_length = header_value(response.headers, kInferenceHeaderLength);
+      job->answered_header_length = std::move(header_length);
       job->generation = outliers_[job->callee].generation.load();
     }
   }
