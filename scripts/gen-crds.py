@@ -18,6 +18,11 @@ GROUP = "kiln.dev"
 VERSION = "v1alpha1"
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A storage URI's scheme; the admission webhook parses the rest (controllers/common/uri.h).
+STORAGE_URI = r"^(pvc|file|s3|gs|https?)://.+"
+SHA256 = r"^sha256:[0-9a-f]{64}$"
+URI_FORMS = ("s3://<bucket>/<key>, gs://<bucket>/<key>, https://<host>/<path>, "
+             "pvc://<claim>/<path> or file://<path>")
 
 
 # ---- schema helpers ------------------------------------------------------------------------------
@@ -131,20 +136,43 @@ def observed_generation():
             "description": "The .metadata.generation the controller last acted on."}
 
 
+def storage():
+    return obj("How remote URIs (s3://, gs://, https://) of this object are reached. Unset "
+               "fields take the chart's storage values (kiln-manager --storage-*).", {
+        "secretRef": name_ref("A Secret in this namespace whose keys become the storage tool's "
+                              "environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3://, "
+                              "GOOGLE_APPLICATION_CREDENTIALS_JSON for gs://. Without it the pod's "
+                              "ServiceAccount identity is used (IRSA, workload identity)."),
+        "endpoint": string("S3 endpoint URL (default: the chart's storage.s3.endpoint, else AWS).",
+                           maxLength=2048, pattern=r"^https?://\S+$"),
+        "region": string("S3 region.", maxLength=64, pattern=r"^[a-z0-9-]*$"),
+        "forcePathStyle": boolean("Address buckets as <endpoint>/<bucket> instead of "
+                                  "<bucket>.<endpoint> (MinIO, most S3 servers on premises)."),
+        "caBundleConfigMapRef": name_ref("A ConfigMap in this namespace whose key ca.crt is the "
+                                         "PEM bundle that verifies the endpoint's certificate."),
+    }, **cpp("StorageConfig"))
+
+
 def model_source(description, allow_training_job=True):
     props = {
-        "uri": string("Where the model file is: pvc://<claim>/<path> or file://<path> (inside the "
-                      "runtime image).", maxLength=2048, pattern=r"^(pvc|file)://.+"),
+        "uri": string("Where the model file is: " + URI_FORMS + " (inside the runtime image). "
+                      "Remote files are downloaded into the pod before the server starts.",
+                      maxLength=2048, pattern=STORAGE_URI),
+        "digest": string("sha256:<hex> of the model file, verified after download; a mismatch "
+                         "fails the pod with reason ModelFetchFailed. Default: the TrainingJob's "
+                         "status.model.digest with fromTrainingJob.", pattern=SHA256,
+                         maxLength=71),
+        "storage": storage(),
         "format": string("Model format: the runtime backend that loads it.",
                          enum=["xgboost", "onnx", "torchscript"], default="xgboost",
                          **cpp_enum("ModelFormat")),
         "version": string("Version label shown in status and metrics (default: the uri's digest).",
                           maxLength=128),
         "profileUri": string("The baseline profile the serving pods load and serve (the drift "
-                             "reference, kiln-runtime profile's output): pvc://<claim>/<path> or "
-                             "file://<path>. Default: the TrainingJob's status.model.profileUri "
-                             "with fromTrainingJob; none with uri.",
-                             maxLength=2048, pattern=r"^(pvc|file)://.+"),
+                             "reference, kiln-runtime profile's output): " + URI_FORMS + ". "
+                             "Default: the TrainingJob's status.model.profileUri with "
+                             "fromTrainingJob; none with uri.",
+                             maxLength=2048, pattern=STORAGE_URI),
     }
     validations = [("has(self.uri)", "uri is required")]
     if allow_training_job:
@@ -354,8 +382,8 @@ def trainingjob():
         "template": pod_template("The user's training pod."),
         "builtin": obj("Kiln's built-in trainer (kiln-runtime train) instead of a template.", {
             "xgboost": obj("XGBoost from a CSV table.", {
-                "data": string("The training table: pvc://<claim>/<path> to a CSV file.",
-                               pattern=r"^(pvc|file)://.+", maxLength=2048),
+                "data": string("The training table, a CSV file: " + URI_FORMS + ".",
+                               pattern=STORAGE_URI, maxLength=2048),
                 "label": string("Label column.", maxLength=256),
                 "features": array("Feature columns (default: every other column).",
                                   string("A column."), maxItems=4096),
@@ -385,9 +413,12 @@ def trainingjob():
                                    "cannot continue with a missing rank).", default=True),
         }),
         "output": obj("Where the trainer writes the model, metrics.json and the baseline profile.", {
-            "modelUri": string("A directory: pvc://<claim>/<path>.", pattern=r"^(pvc|file)://.+",
-                               maxLength=2048),
+            "modelUri": string("A directory: pvc://<claim>/<path>, or a prefix s3://<bucket>/<key> "
+                               "or gs://<bucket>/<key> where model, metrics.json and "
+                               "profile.json are uploaded after the trainer exits.",
+                               pattern=r"^(pvc|file|s3|gs)://.+", maxLength=2048),
         }, required=["modelUri"]),
+        "storage": storage(),
     }, required=["framework", "output"], validations=[
         ("has(self.template) != has(self.builtin)", "exactly one of template or builtin"),
         ("!has(self.builtin) || self.framework == 'xgboost'",
@@ -573,9 +604,8 @@ def driftmonitor():
             "fromTrainingJob": string("A TrainingJob in this namespace whose output profile "
                                       "(status.model.profileUri) is the baseline.",
                                       maxLength=253),
-            "uri": string("A profile file (kiln-runtime profile's output): pvc://<claim>/<path> or "
-                          "file://<path>.",
-                          pattern=r"^(pvc|file)://.+", maxLength=2048),
+            "uri": string("A profile file (kiln-runtime profile's output): " + URI_FORMS + ".",
+                          pattern=STORAGE_URI, maxLength=2048),
         }, validations=[("!(has(self.fromTrainingJob) && has(self.uri))",
                          "at most one of fromTrainingJob or uri")]),
         "interval": duration("Between evaluations.", default="5m"),

@@ -1103,8 +1103,61 @@ void to_json(nlohmann::json& j, const TrainingOutput& value) {
   j["modelUri"] = value.model_uri;
 }
 
+Result<void> decode(const nlohmann::json& j, std::string_view path, LocalObjectReference& out) {
+  static constexpr std::string_view kFields[] = {"name"};
+  KILN_API_CHECK(detail::expect_object(j, path, kFields));
+  if (const auto* v = detail::member(j, "name")) {
+    const std::string at = detail::join(path, "name");
+    KILN_API_CHECK(decode(*v, at, out.name));
+    KILN_API_CHECK(detail::max_length(at, out.name, 253));
+  } else {
+    return detail::field_error(detail::join(path, "name"), "is required");
+  }
+  return Ok();
+}
+void to_json(nlohmann::json& j, const LocalObjectReference& value) {
+  j = nlohmann::json::object();
+  j["name"] = value.name;
+}
+
+Result<void> decode(const nlohmann::json& j, std::string_view path, StorageConfig& out) {
+  static constexpr std::string_view kFields[] = {"secretRef", "endpoint", "region", "forcePathStyle", "caBundleConfigMapRef"};
+  KILN_API_CHECK(detail::expect_object(j, path, kFields));
+  if (const auto* v = detail::member(j, "secretRef")) {
+    const std::string at = detail::join(path, "secretRef");
+    KILN_API_CHECK(decode(*v, at, out.secret_ref));
+  }
+  if (const auto* v = detail::member(j, "endpoint")) {
+    const std::string at = detail::join(path, "endpoint");
+    KILN_API_CHECK(decode(*v, at, out.endpoint));
+    KILN_API_CHECK(detail::max_length(at, *out.endpoint, 2048));
+  }
+  if (const auto* v = detail::member(j, "region")) {
+    const std::string at = detail::join(path, "region");
+    KILN_API_CHECK(decode(*v, at, out.region));
+    KILN_API_CHECK(detail::max_length(at, *out.region, 64));
+  }
+  if (const auto* v = detail::member(j, "forcePathStyle")) {
+    const std::string at = detail::join(path, "forcePathStyle");
+    KILN_API_CHECK(decode(*v, at, out.force_path_style));
+  }
+  if (const auto* v = detail::member(j, "caBundleConfigMapRef")) {
+    const std::string at = detail::join(path, "caBundleConfigMapRef");
+    KILN_API_CHECK(decode(*v, at, out.ca_bundle_config_map_ref));
+  }
+  return Ok();
+}
+void to_json(nlohmann::json& j, const StorageConfig& value) {
+  j = nlohmann::json::object();
+  if (value.secret_ref) j["secretRef"] = *value.secret_ref;
+  if (value.endpoint) j["endpoint"] = *value.endpoint;
+  if (value.region) j["region"] = *value.region;
+  if (value.force_path_style) j["forcePathStyle"] = *value.force_path_style;
+  if (value.ca_bundle_config_map_ref) j["caBundleConfigMapRef"] = *value.ca_bundle_config_map_ref;
+}
+
 Result<void> decode(const nlohmann::json& j, std::string_view path, TrainingJobSpec& out) {
-  static constexpr std::string_view kFields[] = {"framework", "replicas", "template", "builtin", "runPolicy", "output"};
+  static constexpr std::string_view kFields[] = {"framework", "replicas", "template", "builtin", "runPolicy", "output", "storage"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
   if (const auto* v = detail::member(j, "framework")) {
     const std::string at = detail::join(path, "framework");
@@ -1136,6 +1189,10 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, TrainingJobS
   } else {
     return detail::field_error(detail::join(path, "output"), "is required");
   }
+  if (const auto* v = detail::member(j, "storage")) {
+    const std::string at = detail::join(path, "storage");
+    KILN_API_CHECK(decode(*v, at, out.storage));
+  }
   return Ok();
 }
 void to_json(nlohmann::json& j, const TrainingJobSpec& value) {
@@ -1146,6 +1203,7 @@ void to_json(nlohmann::json& j, const TrainingJobSpec& value) {
   if (value.builtin) j["builtin"] = *value.builtin;
   if (value.run_policy) j["runPolicy"] = *value.run_policy;
   j["output"] = value.output;
+  if (value.storage) j["storage"] = *value.storage;
 }
 
 std::string_view to_string(TrainingPhase value) noexcept {
@@ -1317,12 +1375,21 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, ModelFormat&
 void to_json(nlohmann::json& j, ModelFormat value) { j = to_string(value); }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, ModelSource& out) {
-  static constexpr std::string_view kFields[] = {"uri", "format", "version", "profileUri", "fromTrainingJob"};
+  static constexpr std::string_view kFields[] = {"uri", "digest", "storage", "format", "version", "profileUri", "fromTrainingJob"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
   if (const auto* v = detail::member(j, "uri")) {
     const std::string at = detail::join(path, "uri");
     KILN_API_CHECK(decode(*v, at, out.uri));
     KILN_API_CHECK(detail::max_length(at, *out.uri, 2048));
+  }
+  if (const auto* v = detail::member(j, "digest")) {
+    const std::string at = detail::join(path, "digest");
+    KILN_API_CHECK(decode(*v, at, out.digest));
+    KILN_API_CHECK(detail::max_length(at, *out.digest, 71));
+  }
+  if (const auto* v = detail::member(j, "storage")) {
+    const std::string at = detail::join(path, "storage");
+    KILN_API_CHECK(decode(*v, at, out.storage));
   }
   if (const auto* v = detail::member(j, "format")) {
     const std::string at = detail::join(path, "format");
@@ -1348,6 +1415,8 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, ModelSource&
 void to_json(nlohmann::json& j, const ModelSource& value) {
   j = nlohmann::json::object();
   if (value.uri) j["uri"] = *value.uri;
+  if (value.digest) j["digest"] = *value.digest;
+  if (value.storage) j["storage"] = *value.storage;
   j["format"] = value.format;
   if (value.version) j["version"] = *value.version;
   if (value.profile_uri) j["profileUri"] = *value.profile_uri;
@@ -1923,23 +1992,6 @@ void to_json(nlohmann::json& j, const ModelDeploymentStatus& value) {
   if (value.rollout) j["rollout"] = *value.rollout;
   if (value.last_analysis) j["lastAnalysis"] = *value.last_analysis;
   if (value.url) j["url"] = *value.url;
-}
-
-Result<void> decode(const nlohmann::json& j, std::string_view path, LocalObjectReference& out) {
-  static constexpr std::string_view kFields[] = {"name"};
-  KILN_API_CHECK(detail::expect_object(j, path, kFields));
-  if (const auto* v = detail::member(j, "name")) {
-    const std::string at = detail::join(path, "name");
-    KILN_API_CHECK(decode(*v, at, out.name));
-    KILN_API_CHECK(detail::max_length(at, out.name, 253));
-  } else {
-    return detail::field_error(detail::join(path, "name"), "is required");
-  }
-  return Ok();
-}
-void to_json(nlohmann::json& j, const LocalObjectReference& value) {
-  j = nlohmann::json::object();
-  j["name"] = value.name;
 }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, MonitorTarget& out) {

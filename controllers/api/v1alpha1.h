@@ -427,7 +427,8 @@ void to_json(nlohmann::json& j, XGBoostObjective value);
 
 // XGBoost from a CSV table.
 struct XGBoostTrainer {
-  // The training table: pvc://<claim>/<path> to a CSV file. Required.
+  // The training table, a CSV file: s3://<bucket>/<key>, gs://<bucket>/<key>,
+  // https://<host>/<path>, pvc://<claim>/<path> or file://<path>. Required.
   std::string data;
   // Label column. Required.
   std::string label;
@@ -501,13 +502,49 @@ void to_json(nlohmann::json& j, const RunPolicy& value);
 
 // Where the trainer writes the model, metrics.json and the baseline profile.
 struct TrainingOutput {
-  // A directory: pvc://<claim>/<path>. Required.
+  // A directory: pvc://<claim>/<path>, or a prefix s3://<bucket>/<key> or gs://<bucket>/<key> where
+  // model, metrics.json and profile.json are uploaded after the trainer exits. Required.
   std::string model_uri;
 
   friend bool operator==(const TrainingOutput&, const TrainingOutput&) = default;
 };
 Result<void> decode(const nlohmann::json& j, std::string_view path, TrainingOutput& out);
 void to_json(nlohmann::json& j, const TrainingOutput& value);
+
+// A Secret in this namespace whose keys become the storage tool's environment: AWS_ACCESS_KEY_ID
+// and AWS_SECRET_ACCESS_KEY for s3://, GOOGLE_APPLICATION_CREDENTIALS_JSON for gs://. Without it
+// the pod's ServiceAccount identity is used (IRSA, workload identity).
+struct LocalObjectReference {
+  // Name of the object, in this object's namespace. Required.
+  std::string name;
+
+  friend bool operator==(const LocalObjectReference&, const LocalObjectReference&) = default;
+};
+Result<void> decode(const nlohmann::json& j, std::string_view path, LocalObjectReference& out);
+void to_json(nlohmann::json& j, const LocalObjectReference& value);
+
+// How remote URIs (s3://, gs://, https://) of this object are reached. Unset fields take the
+// chart's storage values (kiln-manager --storage-*).
+struct StorageConfig {
+  // A Secret in this namespace whose keys become the storage tool's environment: AWS_ACCESS_KEY_ID
+  // and AWS_SECRET_ACCESS_KEY for s3://, GOOGLE_APPLICATION_CREDENTIALS_JSON for gs://. Without it
+  // the pod's ServiceAccount identity is used (IRSA, workload identity).
+  std::optional<LocalObjectReference> secret_ref;
+  // S3 endpoint URL (default: the chart's storage.s3.endpoint, else AWS).
+  std::optional<std::string> endpoint;
+  // S3 region.
+  std::optional<std::string> region;
+  // Address buckets as <endpoint>/<bucket> instead of <bucket>.<endpoint> (MinIO, most S3 servers
+  // on premises).
+  std::optional<bool> force_path_style;
+  // A ConfigMap in this namespace whose key ca.crt is the PEM bundle that verifies the endpoint's
+  // certificate.
+  std::optional<LocalObjectReference> ca_bundle_config_map_ref;
+
+  friend bool operator==(const StorageConfig&, const StorageConfig&) = default;
+};
+Result<void> decode(const nlohmann::json& j, std::string_view path, StorageConfig& out);
+void to_json(nlohmann::json& j, const StorageConfig& value);
 
 // Desired state of the training job.
 struct TrainingJobSpec {
@@ -525,6 +562,9 @@ struct TrainingJobSpec {
   std::optional<RunPolicy> run_policy;
   // Where the trainer writes the model, metrics.json and the baseline profile. Required.
   TrainingOutput output;
+  // How remote URIs (s3://, gs://, https://) of this object are reached. Unset fields take the
+  // chart's storage values (kiln-manager --storage-*).
+  std::optional<StorageConfig> storage;
 
   friend bool operator==(const TrainingJobSpec&, const TrainingJobSpec&) = default;
 };
@@ -607,15 +647,24 @@ void to_json(nlohmann::json& j, ModelFormat value);
 
 // The stable model.
 struct ModelSource {
-  // Where the model file is: pvc://<claim>/<path> or file://<path> (inside the runtime image).
+  // Where the model file is: s3://<bucket>/<key>, gs://<bucket>/<key>, https://<host>/<path>,
+  // pvc://<claim>/<path> or file://<path> (inside the runtime image). Remote files are downloaded
+  // into the pod before the server starts.
   std::optional<std::string> uri;
+  // sha256:<hex> of the model file, verified after download; a mismatch fails the pod with reason
+  // ModelFetchFailed. Default: the TrainingJob's status.model.digest with fromTrainingJob.
+  std::optional<std::string> digest;
+  // How remote URIs (s3://, gs://, https://) of this object are reached. Unset fields take the
+  // chart's storage values (kiln-manager --storage-*).
+  std::optional<StorageConfig> storage;
   // Model format: the runtime backend that loads it. Default xgboost.
   ModelFormat format = ModelFormat::kXgboost;
   // Version label shown in status and metrics (default: the uri's digest).
   std::optional<std::string> version;
   // The baseline profile the serving pods load and serve (the drift reference, kiln-runtime
-  // profile's output): pvc://<claim>/<path> or file://<path>. Default: the TrainingJob's
-  // status.model.profileUri with fromTrainingJob; none with uri.
+  // profile's output): s3://<bucket>/<key>, gs://<bucket>/<key>, https://<host>/<path>,
+  // pvc://<claim>/<path> or file://<path>. Default: the TrainingJob's status.model.profileUri with
+  // fromTrainingJob; none with uri.
   std::optional<std::string> profile_uri;
   // Name of a succeeded TrainingJob in this namespace whose output model is served.
   std::optional<std::string> from_training_job;
@@ -917,16 +966,6 @@ struct ModelDeploymentStatus {
 Result<void> decode(const nlohmann::json& j, std::string_view path, ModelDeploymentStatus& out);
 void to_json(nlohmann::json& j, const ModelDeploymentStatus& value);
 
-// The ModelDeployment whose traffic is profiled.
-struct LocalObjectReference {
-  // Name of the object, in this object's namespace. Required.
-  std::string name;
-
-  friend bool operator==(const LocalObjectReference&, const LocalObjectReference&) = default;
-};
-Result<void> decode(const nlohmann::json& j, std::string_view path, LocalObjectReference& out);
-void to_json(nlohmann::json& j, const LocalObjectReference& value);
-
 // What is monitored.
 struct MonitorTarget {
   // The ModelDeployment whose traffic is profiled. Required.
@@ -943,7 +982,8 @@ void to_json(nlohmann::json& j, const MonitorTarget& value);
 struct BaselineSource {
   // A TrainingJob in this namespace whose output profile (status.model.profileUri) is the baseline.
   std::optional<std::string> from_training_job;
-  // A profile file (kiln-runtime profile's output): pvc://<claim>/<path> or file://<path>.
+  // A profile file (kiln-runtime profile's output): s3://<bucket>/<key>, gs://<bucket>/<key>,
+  // https://<host>/<path>, pvc://<claim>/<path> or file://<path>.
   std::optional<std::string> uri;
 
   friend bool operator==(const BaselineSource&, const BaselineSource&) = default;

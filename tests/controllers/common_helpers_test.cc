@@ -71,7 +71,7 @@ TEST(StorageUri, MapsClaimsUnderTheMountRoot) {
   EXPECT_FALSE(file->on_claim());
   EXPECT_EQ(file->local_path, "/models/m.json");
 
-  EXPECT_FALSE(parse_storage_uri("s3://bucket/x").ok());
+  EXPECT_FALSE(parse_storage_uri("ftp://bucket/x").ok());
   EXPECT_FALSE(parse_storage_uri("pvc:///x").ok());
 }
 

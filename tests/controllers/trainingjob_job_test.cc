@@ -233,7 +233,7 @@ TEST(TrainingJobBuilders, GenericWorkersGetOnlyTheirIndex) {
 
 TEST(TrainingJobBuilders, RejectsAnUnknownUriScheme) {
   json tj = builtin_job();
-  tj["spec"]["builtin"]["xgboost"]["data"] = "s3://bucket/train.csv";
+  tj["spec"]["builtin"]["xgboost"]["data"] = "ftp://bucket/train.csv";
   EXPECT_FALSE(build_job(tj, 0, BuildOptions{}).ok());
 }
 

@@ -282,7 +282,7 @@ TEST(TrainingJobPlan, ASpecKilnCannotReadIsReportedAndTouchesNoChild) {
       {"not an enum value", "/spec/runPolicy/cleanPodPolicy", "Sometimes",
        "spec.runPolicy.cleanPodPolicy"},
       {"wrong type", "/spec/replicas", "four", "spec.replicas"},
-      {"unknown URI scheme", "/spec/output/modelUri", "s3://models/mnist", "s3://"}};
+      {"unknown URI scheme", "/spec/output/modelUri", "ftp://models/mnist", "ftp://"}};
   for (const Case& c : cases) {
     json broken = trainingjob({{"phase", "Running"}, {"restarts", 0}, {"jobName", "mnist"}});
     broken[json::json_pointer(c.pointer)] = c.value;
