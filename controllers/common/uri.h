@@ -3,15 +3,26 @@
 // Model and data URIs of Kiln's specs, and where they appear inside a pod:
 //   pvc://<claim>/<path>  -> a PersistentVolumeClaim volume named <claim>, mounted at
 //                            /mnt/kiln/<claim>; the file is /mnt/kiln/<claim>/<path>.
-//   file://<path>         -> the path inside the image; no volume.
+//   file://<path>         -> the absolute path inside the image (file:///models/m.json); no volume.
 //   s3://<bucket>/<key>   -> an object in S3 (or an S3-compatible server), fetched into the pod by
 //   gs://<bucket>/<key>      the storage init container (storage.h); gs:// is Google Cloud Storage.
 //   https://<host>/<path> -> a file over HTTPS; http:// only when UriPolicy::allow_http.
-// Parsed with liburiparser (RFC 3986). Rejected (invalid-input, the message names the problem):
-// another scheme, a `..` or `.` path segment (before or after percent-decoding), an empty claim,
-// bucket or host, a claim that is not a DNS label, a bucket that is not an S3/GCS bucket name
-// (3-63 of [a-z0-9.-], starting and ending with a letter or digit), user info in the authority,
-// a query or fragment on anything but http(s).
+// Parsed with liburiparser (RFC 3986); the scheme is matched in lower case. Rejected
+// (invalid-input, the message is "<uri>: <problem>", the uri cut to 120 bytes):
+//   - an empty string, more than 2048 bytes (the CRDs' maxLength), text that is not a URI;
+//   - another scheme, http:// without UriPolicy::allow_http, no "//" authority;
+//   - a `.` or `..` path segment, as written or percent-decoded (%2e%2e, also when a decoded %2F
+//     cuts one out of a segment), a %00; for all but http(s) an empty segment before the last
+//     ("a//b", which would make a key or path absolute);
+//   - user info in the authority (credentials come from a Secret), a fragment, a query on anything
+//     but http(s), a port on anything but http(s) or one outside 1-65535;
+//   - pvc://: an empty claim or one that is not a DNS label (RFC 1123: 1-63 of [a-z0-9-],
+//     alphanumeric at both ends; the claim names the pod volume, which must be one);
+//   - s3:// gs://: an empty bucket, a bucket name outside 3-63 of [a-z0-9.-] (gs: also '_'),
+//     starting and ending with a letter or digit, with no "..", not an IPv4 address;
+//   - http(s)://: an empty host, a host that is not a DNS name, an IPv4 or a bracketed IPv6 address;
+//   - file://: a host (file://x/y), no path (file:/// or file://).
+// Paths and keys are kept as written (not percent-decoded).
 // Pure functions; thread-safe.
 
 #include <nlohmann/json.hpp>
