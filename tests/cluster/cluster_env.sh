@@ -5,7 +5,7 @@ ROOT="$1"
 export KILN_CLUSTER_DIR="$(mktemp -d -t kiln-cluster-test.XXXXXX)"
 # Ports below the ephemeral range (32768-60999), so no outgoing connection holds them.
 export KILN_ETCD_PORT=31790 KILN_ETCD_PEER_PORT=31800 KILN_APISERVER_PORT=26443
-export KILN_KCM_PORT=30257 KILN_SCHEDULER_PORT=30259 KILN_KWOK_PORT=30247
+export KILN_KCM_PORT=30257 KILN_SCHEDULER_PORT=30259 KILN_KWOK_PORT=30247 KILN_S3_PORT=30290
 CLUSTER="$ROOT/scripts/local-cluster"
 KUBECTL="$("$ROOT/scripts/k8s-binaries" kubectl)/kubectl"
 
@@ -23,11 +23,13 @@ trap teardown EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 kc() { "$KUBECTL" --kubeconfig "$KILN_CLUSTER_DIR/admin.kubeconfig" "$@"; }
 
-# up TIER: brings the tier up, checks the contract of the last line, exports KUBECONFIG.
+# up TIER: brings the tier up, checks the contract of the last line, exports KUBECONFIG; the whole
+# output stays in UP_OUTPUT.
+UP_OUTPUT=""
 up() {
-  local out last
-  out=$("$CLUSTER" up --tier "$1")
-  last=$(printf '%s\n' "$out" | tail -n 1)
+  local last
+  UP_OUTPUT=$("$CLUSTER" up --tier "$1")
+  last=$(printf '%s\n' "$UP_OUTPUT" | tail -n 1)
   [[ "$last" == KUBECONFIG=* ]] || fail "last line of 'up' is not KUBECONFIG=<path>: '$last'"
   export KUBECONFIG="${last#KUBECONFIG=}"
   [ -f "$KUBECONFIG" ] || fail "kubeconfig $KUBECONFIG does not exist"
