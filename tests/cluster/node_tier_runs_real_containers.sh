@@ -1,7 +1,8 @@
 # The node tier runs real containers, on images that `scripts/images import` built into an empty
 # image cache (the cold path a fresh machine takes): a Job of kiln/runtime:dev prints its version,
 # a Deployment of two replicas behind a ClusterIP Service answers HTTP from another pod and from
-# the host, and a PVC binds and carries a file between two pods run one after the other.
+# the host, a PVC binds and carries a file between two pods run one after the other, and a pod
+# reaches the cluster's S3 server with the Secret kiln-s3.
 source "$(dirname "$0")/cluster_env.sh"
 export KILN_BRIDGE=kilntest0 KILN_POD_CIDR=10.244.99.0/24 KILN_NODE_NAME=kiln-test-node
 export KILN_KUBELET_PORT=30250 KILN_KUBELET_HEALTHZ_PORT=30248
@@ -132,4 +133,27 @@ YAML
   kc wait --for=jsonpath='{.status.phase}'=Succeeded pod/$step --timeout=120s || { dump; fail "$step failed"; }
 done
 [ "$(kc logs reader)" = kiln-was-here ] || fail "reader saw '$(kc logs reader)'"
-echo "PASS: node tier (job, service from pod and host, shared PVC)"
+
+# 4. A pod reaches the S3 server on the node's address, with the endpoint and credentials of the
+#    Secret kiln-s3 as environment (envFrom, as storage containers get them); an unsigned list of
+#    the bucket is refused.
+kc apply -f - <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: s3-client}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: kiln/toolbox:dev
+    imagePullPolicy: Never
+    envFrom: [{secretRef: {name: kiln-s3}}]
+    command: [sh, -c, 'echo "key=$AWS_ACCESS_KEY_ID"; echo "health=$(wget -qO- "$endpoint/health")"; wget -qO- "$endpoint/$bucket/" 2>&1; true']
+YAML
+kc wait --for=jsonpath='{.status.phase}'=Succeeded pod/s3-client --timeout=120s || { dump; fail "s3-client failed"; }
+from_pod=$(kc logs s3-client)
+key=$(kc get secret kiln-s3 -o jsonpath='{.data.AWS_ACCESS_KEY_ID}' | base64 -d)
+grep -qx "key=$key" <<<"$from_pod" || fail "the pod did not get the Secret's access key: $from_pod"
+grep -qx "health=OK" <<<"$from_pod" || fail "the pod did not reach the S3 server: $from_pod"
+grep -q "403 Forbidden" <<<"$from_pod" || fail "an unsigned list of the bucket was not refused: $from_pod"
+echo "PASS: node tier (job, service from pod and host, shared PVC, S3 from a pod)"
