@@ -131,9 +131,76 @@ PipelineNames pipeline_names(const json& spec) {
   return names;
 }
 
+// The member `key` of `object` when it is a string, else nullptr.
+const std::string* string_member(const json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
+}
+
+const json& member(const json& object, const char* key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+
+// What a URI field names: one file (a model, a profile, a table) or a directory outputs go under.
+enum class UriUse { kFile, kOutputPrefix };
+
+// object[key], when set, parses as a storage URI fit for `use`; else an error on `field`.
+void check_uri(const json& object, const char* key, const std::string& field, UriUse use,
+               const UriPolicy& policy, std::vector<FieldError>& errors) {
+  const std::string* uri = string_member(object, key);
+  if (uri == nullptr) return;
+  auto parsed = parse_storage_uri(*uri, policy);
+  if (!parsed.ok()) {
+    errors.push_back({field, parsed.error().message()});
+    return;
+  }
+  if (use == UriUse::kOutputPrefix) {
+    if (parsed->scheme == UriScheme::kHttps || parsed->scheme == UriScheme::kHttp) {
+      errors.push_back({field, *uri + ": outputs go to a directory on pvc://, file://, s3:// or "
+                                      "gs://, not to http(s)://"});
+    }
+    return;
+  }
+  const std::string_view before_query = std::string_view(*uri).substr(0, uri->find('?'));
+  if (parsed->basename().empty() || before_query.ends_with('/')) {
+    errors.push_back({field, *uri + ": names no file (a path or key ending in the file's name "
+                                    "is needed)"});
+  }
+}
+
+// object.storage.endpoint, when set, is an http:// or https:// URL with a host and no query.
+void check_storage(const json& object, const std::string& base, std::vector<FieldError>& errors) {
+  const std::string* endpoint = string_member(member(object, "storage"), "endpoint");
+  if (endpoint == nullptr) return;
+  const std::string field = base + ".storage.endpoint";
+  if (!endpoint->starts_with("https://") && !endpoint->starts_with("http://")) {
+    errors.push_back({field, *endpoint + ": an endpoint is an http:// or https:// URL"});
+    return;
+  }
+  auto parsed = parse_storage_uri(*endpoint, UriPolicy{.allow_http = true});
+  if (!parsed.ok()) {
+    errors.push_back({field, parsed.error().message()});
+  } else if (parsed->path.find('?') != std::string::npos) {
+    errors.push_back({field, *endpoint + ": an endpoint takes no query"});
+  }
+}
+
+// A ModelSource at `base` (spec.model, spec.canary.model, spec.shadow.model).
+void check_model_source(const json& model, const std::string& base, const UriPolicy& policy,
+                        std::vector<FieldError>& errors) {
+  check_uri(model, "uri", base + ".uri", UriUse::kFile, policy, errors);
+  check_uri(model, "profileUri", base + ".profileUri", UriUse::kFile, policy, errors);
+  check_storage(model, base, errors);
+}
+
 }  // namespace
 
-std::vector<FieldError> validate_datapipeline(const json& spec) {
+std::vector<FieldError> validate_datapipeline(const json& spec,
+                                              const ValidationOptions& /*options*/) {
   std::vector<FieldError> errors;
   const json steps = spec.value("steps", json::array());
   std::vector<DagNode> nodes;
@@ -170,8 +237,13 @@ std::vector<FieldError> validate_datapipeline(const json& spec) {
   return errors;
 }
 
-std::vector<FieldError> validate_trainingjob(const json& spec) {
+std::vector<FieldError> validate_trainingjob(const json& spec, const ValidationOptions& options) {
   std::vector<FieldError> errors;
+  check_uri(member(member(spec, "builtin"), "xgboost"), "data", "spec.builtin.xgboost.data",
+            UriUse::kFile, options.uri_policy, errors);
+  check_uri(member(spec, "output"), "modelUri", "spec.output.modelUri", UriUse::kOutputPrefix,
+            options.uri_policy, errors);
+  check_storage(spec, "spec", errors);
   if (spec.contains("builtin") && spec.value("replicas", 1) > 1) {
     errors.push_back({"spec.replicas",
                       "the built-in XGBoost trainer runs one worker; use a "
@@ -187,8 +259,14 @@ std::vector<FieldError> validate_trainingjob(const json& spec) {
   return errors;
 }
 
-std::vector<FieldError> validate_modeldeployment(const json& spec) {
+std::vector<FieldError> validate_modeldeployment(const json& spec,
+                                                 const ValidationOptions& options) {
   std::vector<FieldError> errors;
+  check_model_source(member(spec, "model"), "spec.model", options.uri_policy, errors);
+  check_model_source(member(member(spec, "canary"), "model"), "spec.canary.model",
+                     options.uri_policy, errors);
+  check_model_source(member(member(spec, "shadow"), "model"), "spec.shadow.model",
+                     options.uri_policy, errors);
   // spec.rollout without spec.canary is valid: the canary may come from the annotation
   // kiln.dev/canary-model that a DriftMonitor writes after retraining.
   if (!spec.contains("rollout")) return errors;
@@ -207,8 +285,10 @@ std::vector<FieldError> validate_modeldeployment(const json& spec) {
   return errors;
 }
 
-std::vector<FieldError> validate_driftmonitor(const json& spec) {
+std::vector<FieldError> validate_driftmonitor(const json& spec, const ValidationOptions& options) {
   std::vector<FieldError> errors;
+  check_uri(member(spec, "baseline"), "uri", "spec.baseline.uri", UriUse::kFile,
+            options.uri_policy, errors);
   static const std::set<std::string> kNumericalOnly{"ks", "wasserstein"};
   static const std::set<std::string> kCategoricalOnly{"chisquare", "ztest"};
   std::set<std::string> seen;
@@ -234,14 +314,14 @@ std::vector<FieldError> validate_driftmonitor(const json& spec) {
   return errors;
 }
 
-std::vector<FieldError> validate_object(const json& object) {
+std::vector<FieldError> validate_object(const json& object, const ValidationOptions& options) {
   if (!object.is_object() || !object.contains("spec") || !object["spec"].is_object()) return {};
   const auto kind = object.value("kind", "");
   const auto& spec = object["spec"];
-  if (kind == "DataPipeline") return validate_datapipeline(spec);
-  if (kind == "TrainingJob") return validate_trainingjob(spec);
-  if (kind == "ModelDeployment") return validate_modeldeployment(spec);
-  if (kind == "DriftMonitor") return validate_driftmonitor(spec);
+  if (kind == "DataPipeline") return validate_datapipeline(spec, options);
+  if (kind == "TrainingJob") return validate_trainingjob(spec, options);
+  if (kind == "ModelDeployment") return validate_modeldeployment(spec, options);
+  if (kind == "DriftMonitor") return validate_driftmonitor(spec, options);
   return {};
 }
 

@@ -159,7 +159,7 @@ std::string with_slashes(UriScheme scheme) {
 
 bool web(UriScheme scheme) { return scheme == UriScheme::kHttps || scheme == UriScheme::kHttp; }
 
-// The scheme, the authority's parts and the query and fragment, for each scheme.
+// The authority's presence and parts besides the name, the query and the fragment.
 std::string authority_problem(const UriUriA& u, UriScheme scheme, std::string_view name) {
   if (!present(u.hostText)) return "expected " + with_slashes(scheme);
   if (present(u.userInfo)) {
@@ -180,6 +180,11 @@ std::string authority_problem(const UriUriA& u, UriScheme scheme, std::string_vi
       return "port " + in_quotes(port) + " is not in 1-65535";
     }
   }
+  return "";
+}
+
+// The claim, bucket or host: checked after the path, so a traversal is named first.
+std::string name_problem(const UriUriA& u, UriScheme scheme) {
   const std::string_view host = text(u.hostText);
   switch (scheme) {
     case UriScheme::kFile:
@@ -292,6 +297,7 @@ Result<StorageUri> parse_storage_uri(std::string_view uri, const UriPolicy& poli
     return invalid(uri, problem);
   }
   if (auto problem = path_problem(u, scheme); !problem.empty()) return invalid(uri, problem);
+  if (auto problem = name_problem(u, scheme); !problem.empty()) return invalid(uri, problem);
 
   StorageUri out;
   out.scheme = scheme;

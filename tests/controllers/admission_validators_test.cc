@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include "controllers/admission/validators.h"
 
 namespace kiln::controllers {
@@ -11,7 +13,27 @@ struct Case {
   std::string name;
   json object;
   std::string expected;  // to_message() of the errors; "" = allowed
+  ValidationOptions options = {};
 };
+
+// Test names, not bytes, in gtest's messages.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+constexpr ValidationOptions kHttpAllowed{.uri_policy = {.allow_http = true}};
+
+json deployment(json model, json extra = json::object()) {
+  json spec = {{"model", model}};
+  spec.update(extra);
+  return {{"apiVersion", "kiln.dev/v1alpha1"}, {"kind", "ModelDeployment"}, {"spec", spec}};
+}
+
+json training(json data, std::string output, json extra = json::object()) {
+  json spec = {{"framework", "xgboost"},
+               {"builtin", {{"xgboost", {{"data", data}, {"label", "y"}}}}},
+               {"output", {{"modelUri", output}}}};
+  spec.update(extra);
+  return {{"apiVersion", "kiln.dev/v1alpha1"}, {"kind", "TrainingJob"}, {"spec", spec}};
+}
 
 json pipeline(json steps, json extra = json::object()) {
   json spec = {{"steps", steps}};
@@ -26,7 +48,8 @@ json kind(const std::string& k, json spec) {
 class Validators : public ::testing::TestWithParam<Case> {};
 
 TEST_P(Validators, NameTheFieldAndTheProblem) {
-  EXPECT_EQ(to_message(validate_object(GetParam().object)), GetParam().expected);
+  EXPECT_EQ(to_message(validate_object(GetParam().object, GetParam().options)),
+            GetParam().expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -120,7 +143,118 @@ INSTANTIATE_TEST_SUITE_P(
              kind("TrainingJob",
                   {{"framework", "pytorch"}, {"template", {{"spec", json::object()}}}}),
              "spec.template.spec.containers: at least one container is required"},
-        Case{"OtherKindsPass", kind("ConfigMap", {{"anything", 1}}), ""}),
+        Case{"OtherKindsPass", kind("ConfigMap", {{"anything", 1}}), ""},
+        // Storage URIs: every field goes through parse_storage_uri and is named.
+        Case{"RemoteModelsAreAccepted",
+             deployment({{"uri", "s3://kiln-models/flights/v3/model.json"},
+                         {"profileUri", "gs://kiln-models/flights/v3/profile.json"},
+                         {"storage", {{"endpoint", "http://10.0.0.5:7070"}}}},
+                        {{"canary", {{"model", {{"uri", "https://models.example.com/v4.json"}}}}},
+                         {"shadow", {{"model", {{"uri", "pvc://models/v5/model.json"}}}}}}),
+             ""},
+        Case{"ModelUriTraversal", deployment({{"uri", "s3://b/../k"}}),
+             "spec.model.uri: s3://b/../k: a \"..\" segment is not allowed"},
+        Case{"ModelUriPercentEncodedTraversal",
+             deployment({{"uri", "pvc://models/%2e%2e/etc/m.json"}}),
+             "spec.model.uri: pvc://models/%2e%2e/etc/m.json: a \"..\" segment is not allowed "
+             "(percent-encoded as \"%2e%2e\")"},
+        Case{"ProfileUriEmptyBucket",
+             deployment({{"uri", "s3://kiln-models/m.json"}, {"profileUri", "s3:///profile.json"}}),
+             "spec.model.profileUri: s3:///profile.json: no bucket: expected s3://<bucket>/<key>"},
+        Case{"ModelUriNamesNoFile", deployment({{"uri", "s3://kiln-models/flights/"}}),
+             "spec.model.uri: s3://kiln-models/flights/: names no file (a path or key ending in "
+             "the file's name is needed)"},
+        Case{"ModelOnAClaimRoot", deployment({{"uri", "pvc://models"}}),
+             "spec.model.uri: pvc://models: names no file (a path or key ending in the file's "
+             "name is needed)"},
+        Case{"CanaryClaimNotADnsLabel",
+             deployment({{"uri", "pvc://models/a.json"}},
+                        {{"canary", {{"model", {{"uri", "pvc://Models_V2/b.json"}}}}}}),
+             "spec.canary.model.uri: pvc://Models_V2/b.json: claim \"Models_V2\" is not a DNS "
+             "label (RFC 1123: at most 63 of a-z, 0-9 and '-', starting and ending with a letter "
+             "or digit)"},
+        Case{"CanaryProfileUserInfo",
+             deployment({{"uri", "pvc://models/a.json"}},
+                        {{"canary",
+                          {{"model",
+                            {{"uri", "pvc://models/b.json"},
+                             {"profileUri", "s3://AKIA:secret@kiln-models/p.json"}}}}}}),
+             "spec.canary.model.profileUri: s3://AKIA:secret@kiln-models/p.json: user info "
+             "(\"...@\") is not allowed: credentials come from a Secret (storage.secretRef) or "
+             "the pod's identity"},
+        Case{"ShadowHttpWithoutPolicy",
+             deployment({{"uri", "pvc://models/a.json"}},
+                        {{"shadow", {{"model", {{"uri", "http://models.svc/m.json"}}}}}}),
+             "spec.shadow.model.uri: http://models.svc/m.json: http:// is not allowed (use "
+             "https://, or allow http with the chart value storage.allowHttp)"},
+        Case{"ShadowHttpWithPolicy",
+             deployment({{"uri", "pvc://models/a.json"}},
+                        {{"shadow", {{"model", {{"uri", "http://models.svc/m.json"}}}}}}),
+             "", kHttpAllowed},
+        Case{"ShadowEndpointNotAUrl",
+             deployment({{"uri", "pvc://models/a.json"}},
+                        {{"shadow",
+                          {{"model",
+                            {{"uri", "s3://kiln-models/m.json"},
+                             {"storage", {{"endpoint", "minio.svc:9000"}}}}}}}}),
+             "spec.shadow.model.storage.endpoint: minio.svc:9000: an endpoint is an http:// or "
+             "https:// URL"},
+        Case{"EndpointWithUserInfo",
+             deployment({{"uri", "s3://kiln-models/m.json"},
+                         {"storage", {{"endpoint", "https://k:s@s3.example.com"}}}}),
+             "spec.model.storage.endpoint: https://k:s@s3.example.com: user info (\"...@\") is "
+             "not allowed: credentials come from a Secret (storage.secretRef) or the pod's "
+             "identity"},
+        Case{"EndpointWithQuery",
+             deployment({{"uri", "s3://kiln-models/m.json"},
+                         {"storage", {{"endpoint", "https://s3.example.com/?x=1"}}}}),
+             "spec.model.storage.endpoint: https://s3.example.com/?x=1: an endpoint takes no "
+             "query"},
+        Case{"EveryBadModelFieldIsNamed",
+             deployment({{"uri", "ftp://host/m"}, {"profileUri", ""}},
+                        {{"canary", {{"model", {{"uri", "s3://kiln-models/a/./m.json"}}}}}}),
+             "spec.model.uri: ftp://host/m: scheme \"ftp\" is not supported: expected s3://, "
+             "gs://, https://, pvc:// or file://; spec.model.profileUri: empty URI: expected "
+             "s3://, gs://, https://, pvc:// or file://; spec.canary.model.uri: "
+             "s3://kiln-models/a/./m.json: a \".\" segment is not allowed"},
+        Case{"RemoteTrainingIsAccepted",
+             training("s3://kiln-data/flights/train.csv", "s3://kiln-models/flights/",
+                      {{"storage", {{"endpoint", "https://s3.example.com"}}}}),
+             ""},
+        Case{"TrainingOutputOnAClaimRoot", training("pvc://data/t.csv", "pvc://models"), ""},
+        Case{"TrainingDataTraversal", training("gs://kiln-data/%2E%2E/t.csv", "pvc://models/o"),
+             "spec.builtin.xgboost.data: gs://kiln-data/%2E%2E/t.csv: a \"..\" segment is not "
+             "allowed (percent-encoded as \"%2E%2E\")"},
+        Case{"TrainingDataBadBucket", training("s3://Kiln_Data/t.csv", "pvc://models/o"),
+             "spec.builtin.xgboost.data: s3://Kiln_Data/t.csv: bucket \"Kiln_Data\" may hold "
+             "only a-z, 0-9, '-' and '.'"},
+        Case{"TrainingOutputOverHttps",
+             training("pvc://data/t.csv", "https://models.example.com/out/"),
+             "spec.output.modelUri: https://models.example.com/out/: outputs go to a directory "
+             "on pvc://, file://, s3:// or gs://, not to http(s)://"},
+        Case{"TrainingOutputOverHttpEvenWithPolicy",
+             training("pvc://data/t.csv", "http://models.svc/out"),
+             "spec.output.modelUri: http://models.svc/out: outputs go to a directory on pvc://, "
+             "file://, s3:// or gs://, not to http(s)://",
+             kHttpAllowed},
+        Case{"TrainingOutputTraversal", training("pvc://data/t.csv", "pvc://models/../../etc"),
+             "spec.output.modelUri: pvc://models/../../etc: a \"..\" segment is not allowed"},
+        Case{"TrainingEndpointScheme",
+             training("s3://kiln-data/t.csv", "s3://kiln-models/o",
+                      {{"storage", {{"endpoint", "s3://kiln-models"}}}}),
+             "spec.storage.endpoint: s3://kiln-models: an endpoint is an http:// or https:// URL"},
+        Case{"TrainingEndpointBadPort",
+             training("s3://kiln-data/t.csv", "s3://kiln-models/o",
+                      {{"storage", {{"endpoint", "http://10.0.0.5:99999"}}}}),
+             "spec.storage.endpoint: http://10.0.0.5:99999: port \"99999\" is not in 1-65535"},
+        Case{"BaselineUriTraversal",
+             kind("DriftMonitor", {{"baseline", {{"uri", "s3://kiln-models/a/../../p.json"}}}}),
+             "spec.baseline.uri: s3://kiln-models/a/../../p.json: a \"..\" segment is not "
+             "allowed"},
+        Case{"BaselineFileNeedsThreeSlashes",
+             kind("DriftMonitor", {{"baseline", {{"uri", "file://profiles/p.json"}}}}),
+             "spec.baseline.uri: file://profiles/p.json: file:// takes no host: expected "
+             "file:///<absolute path>"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 #include "controllers/common/uri.h"
@@ -18,6 +19,8 @@ struct Accepted {
   std::string path;
   std::string local_path;
 };
+
+void PrintTo(const Accepted& c, std::ostream* os) { *os << c.uri; }
 
 class AcceptedUri : public ::testing::TestWithParam<Accepted> {};
 
@@ -86,6 +89,8 @@ struct Rejected {
   std::string message;
 };
 
+void PrintTo(const Rejected& c, std::ostream* os) { *os << c.uri.substr(0, 80); }
+
 class RejectedUri : public ::testing::TestWithParam<Rejected> {};
 
 TEST_P(RejectedUri, IsInvalidInputNamingTheProblem) {
@@ -116,6 +121,9 @@ INSTANTIATE_TEST_SUITE_P(
                  "as \"a%2F..%2Fb\")"},
         Rejected{"HttpsTraversal", "https://h.example/a/../b", {},
                  "https://h.example/a/../b: a \"..\" segment is not allowed"},
+        // A traversal is named before the bucket's own problem (too short).
+        Rejected{"TraversalIsNamedBeforeTheBucket", "s3://b/../k", {},
+                 "s3://b/../k: a \"..\" segment is not allowed"},
         Rejected{"EncodedNul", "s3://bucket/a%00b", {},
                  "s3://bucket/a%00b: a NUL byte (%00) is not allowed"},
         Rejected{"EmptySegment", "pvc://models//etc/passwd", {},
