@@ -27,6 +27,7 @@ http::Response error_response(int status, const std::string& message) {
 
 struct AdmissionServer::Impl {
   std::atomic<std::uint64_t> reviews{0};
+  ValidationOptions validation;
   std::unique_ptr<http::IoPool> pool;
   std::unique_ptr<http::Server> server;
 
@@ -39,7 +40,7 @@ struct AdmissionServer::Impl {
     bool allowed = true;
     std::string message;
     try {
-      auto errors = validate_object(review->object);
+      auto errors = validate_object(review->object, validation);
       allowed = errors.empty();
       message = to_message(errors);
     } catch (const std::exception& e) {
@@ -57,6 +58,7 @@ struct AdmissionServer::Impl {
 
 Result<std::unique_ptr<AdmissionServer>> AdmissionServer::start(AdmissionServerOptions options) {
   auto impl = std::make_unique<Impl>();
+  impl->validation = options.validation;
   impl->pool = std::make_unique<http::IoPool>(2);
   http::ServerOptions server_options;
   server_options.name = "admission";

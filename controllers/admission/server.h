@@ -16,6 +16,7 @@
 
 #include "common/result.h"
 #include "controllers/admission/tls.h"
+#include "controllers/admission/validators.h"
 
 namespace kiln::controllers {
 
@@ -23,6 +24,7 @@ struct AdmissionServerOptions {
   std::string host = "0.0.0.0";  // IPv4 or IPv6 literal.
   std::uint16_t port = 9443;     // 0: any free port (see port()).
   TlsBundle tls;  // cert_pem and key_pem serve; ca_cert_pem is not used here.
+  ValidationOptions validation;  // What the validators admit (storage.allowHttp).
 };
 
 class AdmissionServer {

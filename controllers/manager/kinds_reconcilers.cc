@@ -97,6 +97,7 @@ Result<kube::Requeue> ModelDeploymentReconciler::reconcile(const kube::ObjectKey
     if (informer)
       append(observed.children, labelled(*informer, key.ns, kModelDeploymentLabel, key.name));
   }
+  observed.pods = labelled(*caches_.pods, key.ns, kModelDeploymentLabel, key.name);
   // A spec that does not decode is reported by the plan (Ready=False, InvalidSpec).
   const auto spec = api::parse_model_deployment_spec(*md);
   std::vector<const api::ModelSource*> models;
@@ -110,7 +111,12 @@ Result<kube::Requeue> ModelDeploymentReconciler::reconcile(const kube::ObjectKey
     const std::string& job = *model->from_training_job;
     auto tj = caches_.trainingjobs->store().get(key.ns + "/" + job);
     if (tj && tj->contains("status") && (*tj)["status"].contains("model")) {
-      observed.training_models[job] = (*tj)["status"]["model"];
+      json model = (*tj)["status"]["model"];
+      // The job's storage block reaches its remote output the same way (model.h).
+      if (const auto storage = tj->find("spec"); storage != tj->end() && storage->contains("storage")) {
+        model["storage"] = (*storage)["storage"];
+      }
+      observed.training_models[job] = std::move(model);
     }
   }
   // A DriftMonitor's pinned baseline counts while that monitor exists and still targets this

@@ -105,6 +105,8 @@ kube::Controller& ModelDeploymentReconciler::setup(kube::Manager& manager,
   for (auto* owned : {caches_.deployments, caches_.services, caches_.configmaps, caches_.hpas}) {
     c.watch_owned(*owned, "ModelDeployment");
   }
+  // A serving pod whose storage init container fails (ModelFetchFailed) reaches its parent.
+  c.watch_mapped(*caches_.pods, parent_by_label("kiln.dev/modeldeployment"));
   // A DriftMonitor pinning (or no longer pinning, or deleted) reaches its target.
   c.watch_mapped(*caches_.driftmonitors, [](const json& dm) -> std::vector<std::string> {
     const json::json_pointer target("/spec/target/modelDeploymentRef/name");

@@ -48,6 +48,27 @@ const json* find_child(const Observed& observed, std::string_view kind, const st
   return nullptr;
 }
 
+// Why the pods of `variant` for `model` cannot start: a storage init container's failure on a pod
+// whose template serves model.version (storage.h storage_failure), prefixed with the variant.
+std::optional<std::string> fetch_failure(const Context& ctx, Variant variant,
+                                         const ModelSource& model) {
+  const std::string variant_label(to_string(variant));
+  for (const auto& pod : ctx.observed.pods) {
+    const json meta = pod.value("metadata", json::object());
+    if (meta.value("labels", json::object()).value("kiln.dev/variant", "") != variant_label) {
+      continue;
+    }
+    if (meta.value("annotations", json::object()).value("kiln.dev/model-version", "") !=
+        model.version) {
+      continue;
+    }
+    if (auto failure = storage_failure(pod, kStorageInitializer)) {
+      return variant_label + " model " + model.uri + ": " + *failure;
+    }
+  }
+  return std::nullopt;
+}
+
 int ready_replicas(const json* d) {
   return d && d->contains("status") ? value_or<int>((*d)["status"], "readyReplicas", 0) : 0;
 }
@@ -230,12 +251,15 @@ std::pair<int, bool> run_canary(Context& ctx, Variants& v) {
   if (promoted) {
     condition(ctx, "CanaryReady", false, "Promoted", "the canary was promoted to stable", false);
   } else {
+    const auto fetch = canary_available ? std::nullopt : fetch_failure(ctx, Variant::kCanary, c);
     condition(ctx, "CanaryReady", in.canary_ready,
               in.canary_ready     ? "Available"
               : canary_available ? "RouterNotReady"
+              : fetch            ? "ModelFetchFailed"
                                  : "CanaryNotReady",
               in.canary_ready     ? "the canary Deployment is available"
               : canary_available ? "the router Deployment has no ready pod yet"
+              : fetch            ? *fetch
                                  : "the canary Deployment has no ready pod yet");
   }
   return {promoted ? 0 : d.canary_weight, !promoted};
@@ -305,12 +329,15 @@ void shadow_status(Context& ctx, const Variants& v) {
   status["shadow"] = variant_status(*v.shadow, dep);
   const bool available = deployment_available(dep, v.shadow->uri);
   const bool ready = available && ctx.router_available;
+  const auto fetch = available ? std::nullopt : fetch_failure(ctx, Variant::kShadow, *v.shadow);
   condition(ctx, "ShadowReady", ready,
             ready       ? "Available"
             : available ? "RouterNotReady"
+            : fetch     ? "ModelFetchFailed"
                         : "ShadowNotReady",
             ready       ? "the shadow Deployment is available"
             : available ? "the router Deployment has no ready pod yet"
+            : fetch     ? *fetch
                         : "the shadow Deployment has no ready pod yet");
 }
 
@@ -353,7 +380,12 @@ void ready_condition(Context& ctx, const Variants& v) {
   const json* stable =
       find_child(ctx.observed, "Deployment", variant_name(ctx.name, Variant::kStable));
   if (!deployment_available(stable, v.stable.uri)) {
-    condition(ctx, "Ready", false, "StableNotReady", "the stable Deployment has no ready pod yet");
+    if (auto fetch = fetch_failure(ctx, Variant::kStable, v.stable)) {
+      condition(ctx, "Ready", false, "ModelFetchFailed", *fetch);
+    } else {
+      condition(ctx, "Ready", false, "StableNotReady",
+                "the stable Deployment has no ready pod yet");
+    }
   } else {
     condition(ctx, "Ready", true, "Available",
               "serving at " + value_or<std::string>(ctx.status(), "url", ""));

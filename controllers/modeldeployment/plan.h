@@ -28,7 +28,12 @@
 // {stable, canary, shadowMirror}; rollout {step, phase, stepStartTime, failedAnalyses};
 // lastAnalysis {time, passed, requests, metrics[]}; url http://<md>.<ns>.svc:80. Conditions:
 //   Ready        stable and router Deployments available (ModelNotReady, InvalidModel,
-//                StableNotReady, RouterNotReady, Available)
+//                ModelFetchFailed, StableNotReady, RouterNotReady, Available)
+//                ModelFetchFailed: a pod of the variant, for its current model version, could
+//                not download the model (the storage init container's message, e.g.
+//                "s3://b/k: 403 AccessDenied", or "CreateContainerConfigError: secret ... not
+//                found"); pods of the previous model keep serving. Canary and shadow report the
+//                same reason in CanaryReady / ShadowReady.
 //   Progressing  rollout under way (rollout.h reasons)
 //   CanaryReady  canary Deployment ready (NoCanary, CanaryNotReady, ModelNotReady, Available,
 //                Promoted)
@@ -51,6 +56,9 @@ namespace kiln::controllers::modeldeployment {
 struct Observed {
   // Owned children in the cache (Deployments, Services, ConfigMaps, HPAs), whole objects.
   std::vector<json> children;
+  // The ModelDeployment's pods (label kiln.dev/modeldeployment), read for the storage init
+  // container's failures (ModelFetchFailed).
+  std::vector<json> pods;
   // status.model of the TrainingJobs that spec.model / canary / shadow name (model.h).
   TrainingModels training_models;
   // The routers' metrics scraped now (merged over the router pods): set only when

@@ -76,13 +76,18 @@ Result<json> desired_variant_deployment(const json& md, const api::ModelDeployme
                "--grpc-port",
                std::to_string(kGrpcPort)};
   std::vector<PvcMount> mounts;
+  std::vector<StorageFile> fetches;
   if (model_file->mount) mounts.push_back(*model_file->mount);
+  if (model_file->fetch) {
+    fetches.push_back({variant.model.uri, model_file->path, variant.model.digest});
+  }
   if (!variant.model.profile_uri.empty()) {
-    auto profile_file = file_in_pod(variant.model.profile_uri);
+    auto profile_file = file_in_pod(variant.model.profile_uri, "profile");
     if (!profile_file.ok()) return profile_file.error().with_context("baseline profile");
     args.push_back("--baseline-profile");
     args.push_back(profile_file->path);
     if (profile_file->mount) mounts.push_back(*profile_file->mount);
+    if (profile_file->fetch) fetches.push_back({variant.model.profile_uri, profile_file->path, ""});
   }
   json volumes = json::array(), volume_mounts = json::array();
   std::set<std::string> seen;
@@ -106,6 +111,16 @@ Result<json> desired_variant_deployment(const json& md, const api::ModelDeployme
                     {"securityContext", restricted_container_security_context()},
                     {"volumeMounts", volume_mounts}};
   if (!spec.resources.is_null()) container["resources"] = spec.resources;
+  json init_containers = json::array();
+  if (!fetches.empty()) {
+    const api::StorageConfig* storage = variant.model.storage ? &*variant.model.storage : nullptr;
+    volumes.push_back(empty_dir_volume(kModelVolume));
+    for (auto& v : storage_volumes(storage, options.storage)) volumes.push_back(std::move(v));
+    container["volumeMounts"].push_back(volume_mount(kModelVolume, kModelDir, true));
+    init_containers.push_back(fetch_container(kStorageInitializer, fetches, storage,
+                                              options.storage,
+                                              json::array({volume_mount(kModelVolume, kModelDir, false)})));
+  }
 
   const std::string name = variant_name(md_name, variant.variant);
   json meta = object_meta(md, name, variant.variant);
@@ -124,6 +139,9 @@ Result<json> desired_variant_deployment(const json& md, const api::ModelDeployme
                    {"volumes", volumes},
                    {"securityContext", restricted_pod_security_context()},
                    {"terminationGracePeriodSeconds", 40}}}}}};
+  if (!init_containers.empty()) {
+    deployment_spec["template"]["spec"]["initContainers"] = init_containers;
+  }
   if (variant.replicas) deployment_spec["replicas"] = *variant.replicas;
   return json{
       {"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"metadata", meta}, {"spec", deployment_spec}};

@@ -11,7 +11,10 @@
 //
 // The model name is the ModelDeployment's name for every variant, so the router forwards
 // /v2/models/<md>/infer unchanged. Models (and the baseline profile) on pvc:// are mounted
-// read-only (model.h). Readiness: GET /v2/health/ready; liveness: GET /v2/health/live; port 8080
+// read-only (model.h). Remote models (s3://, gs://, https://) and profiles are downloaded by the
+// init container "storage-initializer" (storage.h) into the emptyDir kiln-model at /mnt/models,
+// which the server mounts read-only; the model's digest, when known, is verified there, and a
+// failure keeps the pod from starting (the plan reports it as ModelFetchFailed). Readiness: GET /v2/health/ready; liveness: GET /v2/health/live; port 8080
 // named "http", and 8081 named "grpc" (OIP v2 gRPC and grpc.health.v1). terminationGracePeriodSeconds covers serve's drain (5 s delay + 30 s timeout).
 // The pod runs restricted (non-root, read-only root filesystem, no capabilities, RuntimeDefault
 // seccomp). Deployment annotations kiln.dev/model-uri and kiln.dev/model-format record the served
@@ -24,6 +27,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "controllers/common/storage.h"
 #include "controllers/modeldeployment/model.h"
 #include "controllers/modeldeployment/names.h"
 
@@ -35,7 +39,11 @@ namespace api = kiln::api::v1alpha1;
 struct BuildOptions {
   std::string runtime_image = "kiln/runtime:dev";  // --runtime-image of kiln-manager.
   std::string image_pull_policy = "IfNotPresent";
+  StorageDefaults storage;  // The storage init container's image and defaults.
 };
+
+// The serving pods' init container that downloads remote model files (storage.h).
+inline constexpr const char* kStorageInitializer = "storage-initializer";
 
 // What one serving variant runs.
 struct VariantSpec {

@@ -1,6 +1,7 @@
 #include "controllers/trainingjob/job.h"
 
 #include "controllers/common/names.h"
+#include "controllers/common/storage.h"
 #include "controllers/common/uri.h"
 #include "controllers/trainingjob/env.h"
 #include "controllers/trainingjob/names.h"
@@ -13,8 +14,8 @@ namespace {
 
 std::string format_number(double v) { return json(v).dump(); }
 
-json train_args(const api::XGBoostTrainer& x, const StorageUri& data, const StorageUri& output) {
-  json args = {"--data", data.local_path, "--label", x.label};
+json train_args(const api::XGBoostTrainer& x, const std::string& data, const std::string& output) {
+  json args = {"--data", data, "--label", x.label};
   args.push_back("--objective");
   args.push_back(std::string(api::to_string(x.objective)));
   args.push_back("--rounds");
@@ -30,7 +31,7 @@ json train_args(const api::XGBoostTrainer& x, const StorageUri& data, const Stor
     args.push_back(feature);
   }
   args.push_back("--output");
-  args.push_back(output.local_path);
+  args.push_back(output);
   // The summary becomes the pod's termination message (status.model reads it).
   args.push_back("--termination-log");
   args.push_back("/dev/termination-log");
@@ -54,13 +55,65 @@ json object_member(const json& object, const char* key) {
   return it != object.end() && it->is_object() ? *it : json::object();
 }
 
+const kiln::api::v1alpha1::StorageConfig* storage_of(const api::TrainingJobSpec& spec) {
+  return spec.storage ? &*spec.storage : nullptr;
+}
+
+Result<StorageUri> output_uri(const api::TrainingOutput& output) {
+  KILN_TRY(StorageUri out, parse_storage_uri(output.model_uri));
+  if (out.scheme == UriScheme::kHttps || out.scheme == UriScheme::kHttp) {
+    return Error::invalid_input("output.modelUri " + output.model_uri +
+                                ": an output is a pvc://, s3:// or gs:// prefix");
+  }
+  return out;
+}
+
 Result<json> pod_spec(const api::TrainingJobSpec& spec, const BuildOptions& options) {
   if (spec.builtin) {
-    KILN_TRY(json trainer, builtin_trainer(spec.builtin->xgboost, spec.output, options));
-    return json{{"containers", json::array({trainer["container"]})},
+    KILN_TRY(json trainer, builtin_trainer(spec.builtin->xgboost, spec.output, options,
+                                           storage_of(spec)));
+    json pod = {{"containers", json::array({trainer["container"]})},
                 {"volumes", trainer["volumes"]}};
+    if (trainer.contains("initContainers")) pod["initContainers"] = trainer["initContainers"];
+    return pod;
   }
   return object_member(spec.template_, "spec");
+}
+
+void append_volume(json& pod, json volume) {
+  if (!pod.contains("volumes") || !pod["volumes"].is_array()) pod["volumes"] = json::array();
+  pod["volumes"].push_back(std::move(volume));
+}
+
+void append_mount(json& container, json mount) {
+  if (!container.contains("volumeMounts") || !container["volumeMounts"].is_array()) {
+    container["volumeMounts"] = json::array();
+  }
+  container["volumeMounts"].push_back(std::move(mount));
+}
+
+// The remote-output form (job.h): the trainers become init containers writing to kiln-output,
+// and worker 0's storage-uploader uploads what they wrote.
+void upload_after_training(json& pod, const api::TrainingJobSpec& spec,
+                           const BuildOptions& options) {
+  append_volume(pod, empty_dir_volume("kiln-output"));
+  for (auto& v : storage_volumes(storage_of(spec), options.storage)) append_volume(pod, v);
+  json init = pod.contains("initContainers") && pod["initContainers"].is_array()
+                  ? pod["initContainers"]
+                  : json::array();
+  for (json container : pod.value("containers", json::array())) {
+    append_mount(container, volume_mount("kiln-output", kOutputDir, false));
+    merge_env(container, json::array({{{"name", "KILN_OUTPUT_DIR"}, {"value", kOutputDir}}}));
+    // Init containers may not have probes or lifecycle hooks.
+    for (const char* field : {"readinessProbe", "livenessProbe", "startupProbe", "lifecycle"}) {
+      container.erase(field);
+    }
+    init.push_back(std::move(container));
+  }
+  pod["initContainers"] = init;
+  pod["containers"] = json::array({upload_container(
+      kUploader, kOutputDir, spec.output.model_uri, storage_of(spec), options.storage,
+      json::array({volume_mount("kiln-output", kOutputDir, true)}), 0)});
 }
 
 }  // namespace
@@ -71,11 +124,13 @@ const api::RunPolicy& run_policy_of(const api::TrainingJobSpec& spec) {
 }
 
 Result<json> builtin_trainer(const api::XGBoostTrainer& x, const api::TrainingOutput& output,
-                             const BuildOptions& options) {
-  KILN_TRY(StorageUri data, parse_storage_uri(x.data));
-  KILN_TRY(StorageUri out, parse_storage_uri(output.model_uri));
+                             const BuildOptions& options,
+                             const kiln::api::v1alpha1::StorageConfig* storage) {
+  KILN_TRY(StorageUri data, parse_storage_uri(x.data, options.storage.uri_policy));
+  KILN_TRY(StorageUri out, output_uri(output));
   json volumes = json::array();
   json mounts = json::array();
+  json init = json::array();
   if (out.on_claim()) {
     volumes.push_back(claim_volume(out.claim, false));
     mounts.push_back(claim_mount(out.claim, false));
@@ -84,15 +139,28 @@ Result<json> builtin_trainer(const api::XGBoostTrainer& x, const api::TrainingOu
     volumes.push_back(claim_volume(data.claim, true));
     mounts.push_back(claim_mount(data.claim, true));
   }
+  std::string data_path = data.local_path;
+  if (data.remote()) {
+    const std::string name = data.basename().empty() ? "data.csv" : data.basename();
+    data_path = std::string(kDataDir) + "/" + name;
+    volumes.push_back(empty_dir_volume("kiln-data"));
+    for (auto& v : storage_volumes(storage, options.storage)) volumes.push_back(v);
+    mounts.push_back(volume_mount("kiln-data", kDataDir, true));
+    init.push_back(fetch_container("storage-initializer", {{x.data, data_path, ""}}, storage,
+                                   options.storage,
+                                   json::array({volume_mount("kiln-data", kDataDir, false)})));
+  }
   json container = {{"name", "trainer"},
                     {"image", x.image ? *x.image : options.runtime_image},
                     {"imagePullPolicy", options.image_pull_policy},
                     {"command", {"kiln-runtime", "train"}},
-                    {"args", train_args(x, data, out)},
+                    {"args", train_args(x, data_path, out.remote() ? kOutputDir : out.local_path)},
                     {"volumeMounts", mounts},
                     {"terminationMessagePolicy", "FallbackToLogsOnError"}};
   if (!x.resources.is_null()) container["resources"] = x.resources;
-  return json{{"container", container}, {"volumes", volumes}};
+  json out_json = {{"container", container}, {"volumes", volumes}};
+  if (!init.empty()) out_json["initContainers"] = init;
+  return out_json;
 }
 
 Result<json> desired_job(const json& tj, const api::TrainingJobSpec& spec, long long restarts,
@@ -107,6 +175,8 @@ Result<json> desired_job(const json& tj, const api::TrainingJobSpec& spec, long 
   pod["restartPolicy"] = "Never";
   const json env = framework_env(spec.framework, job, service, spec.replicas);
   for (json& container : pod["containers"]) merge_env(container, env);
+  KILN_TRY(StorageUri out, output_uri(spec.output));
+  if (out.remote()) upload_after_training(pod, spec, options);
 
   json pod_labels = common_labels();
   pod_labels.update(labels(tj_name));

@@ -10,6 +10,7 @@
 
 #include "common/result.h"
 #include "controllers/api/v1alpha1.h"
+#include "controllers/common/storage.h"
 
 namespace kiln::controllers::trainingjob {
 
@@ -18,7 +19,19 @@ namespace api = kiln::api::v1alpha1;
 struct BuildOptions {
   std::string runtime_image = "kiln/runtime:dev";  // kiln-manager's --runtime-image.
   std::string image_pull_policy = "IfNotPresent";
+  StorageDefaults storage;  // The storage containers' image and defaults (storage.h).
 };
+
+// Remote outputs and data (s3://, gs://). With output.modelUri remote, every trainer writes to
+// the emptyDir kiln-output at /mnt/kiln-output ($KILN_OUTPUT_DIR in every container; the
+// built-in trainer's --output), the pod's containers run as init containers in their order, and
+// the one container is "storage-uploader": on worker 0 it uploads every file of the directory
+// under output.modelUri (kiln-storage upload), and its termination message lists their URIs and
+// digests (status.model reads it with the trainer's summary). A remote spec.builtin.xgboost.data
+// is fetched first by the init container "storage-initializer" into /mnt/kiln-data/<file>.
+inline constexpr const char* kOutputDir = "/mnt/kiln-output";
+inline constexpr const char* kDataDir = "/mnt/kiln-data";
+inline constexpr const char* kUploader = "storage-uploader";
 
 // spec.runPolicy, or the schema's defaults (backoffLimit 3, gangRestart, cleanPodPolicy Running,
 // restartPolicy OnFailure, no deadline, no TTL) when it is absent. The reference lives as long as
@@ -36,7 +49,7 @@ const api::RunPolicy& run_policy_of(const api::TrainingJobSpec& spec);
 // ttlSecondsAfterFinished -> the Job's, restartPolicy ExitCode -> podFailurePolicy {Ignore on
 // DisruptionTarget; FailJob on exit codes 1-127; other codes (signals, > 128) count against the
 // backoff limit}.
-// Errors (invalid-input): a data or model URI that is neither pvc:// nor file://.
+// Errors (invalid-input): a data or model URI that does not parse (uri.h), or an http(s) output.
 Result<nlohmann::json> desired_job(const nlohmann::json& tj, const api::TrainingJobSpec& spec,
                                    long long restarts, const BuildOptions& options,
                                    std::optional<long long> deadline_seconds = std::nullopt);
@@ -49,11 +62,13 @@ Result<nlohmann::json> desired_job(const nlohmann::json& tj, const api::Training
 // FallbackToLogsOnError shows the log tail when the trainer dies without writing it. The image
 // is x.image, else options.runtime_image. Also returns the pod volumes it needs in "volumes"
 // (data claim read-only, output claim read-write; one volume when they share a claim):
-// {"container": ..., "volumes": [...]}.
-// Errors (invalid-input): x.data or output.modelUri neither pvc:// nor file://.
-Result<nlohmann::json> builtin_trainer(const api::XGBoostTrainer& x,
-                                       const api::TrainingOutput& output,
-                                       const BuildOptions& options);
+// {"container": ..., "volumes": [...]}, and "initContainers" with the storage-initializer when
+// x.data is remote (with `storage`, the TrainingJob's spec.storage). A remote output makes
+// --output /mnt/kiln-output (desired_job adds the uploader).
+// Errors (invalid-input): x.data or output.modelUri that does not parse (uri.h).
+Result<nlohmann::json> builtin_trainer(
+    const api::XGBoostTrainer& x, const api::TrainingOutput& output, const BuildOptions& options,
+    const kiln::api::v1alpha1::StorageConfig* storage = nullptr);
 
 // The headless Service (clusterIP None, publishNotReadyAddresses so rendezvous works before
 // readiness) selecting the pods of Job `job`.

@@ -22,4 +22,12 @@ std::optional<nlohmann::json> model_from_summary(const std::string& message,
 // .state.terminated.message), or "".
 std::string termination_message(const nlohmann::json& pod);
 
+// status.model of worker 0's pod: the trainer's summary (the first terminated container, init
+// containers first, whose message is a summary), and with a remote output the storage-uploader's
+// message {"uploaded": {"<file>": {"uri", "digest"}}}: uri and digest become the uploaded
+// model's, profileUri the uploaded profile.json's (absent when the trainer wrote none). A remote
+// output counts only once the upload succeeded (nullopt before). nullopt without a summary.
+std::optional<nlohmann::json> model_from_pod(const nlohmann::json& pod,
+                                             const std::string& output_uri);
+
 }  // namespace kiln::controllers::trainingjob

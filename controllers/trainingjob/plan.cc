@@ -108,9 +108,7 @@ std::optional<json> worker0_model(const api::TrainingJobSpec& spec, const Observ
         "0") {
       continue;
     }
-    const std::string message = termination_message(pod);
-    if (!message.empty())
-      return model_from_summary(message, spec.output.model_uri);
+    if (auto model = model_from_pod(pod, spec.output.model_uri)) return model;
   }
   return std::nullopt;
 }

@@ -36,6 +36,7 @@ struct Flags {
   std::string leader_election_id = "kiln-manager";
   std::string runtime_image = "kiln/runtime:dev";
   std::string image_pull_policy = "IfNotPresent";
+  controllers::StorageDefaults storage;  // --storage-*: the chart's storage values.
   int webhook_port = 0;  // 0: no webhook server.
   std::string webhook_service = "kiln-webhook";
   std::string webhook_configuration;
@@ -133,7 +134,8 @@ int run(const Flags& flags) {
       return 1;
     }
     auto server = controllers::AdmissionServer::start(
-        {"0.0.0.0", static_cast<std::uint16_t>(flags.webhook_port), *tls});
+        {"0.0.0.0", static_cast<std::uint16_t>(flags.webhook_port), *tls,
+         {.uri_policy = flags.storage.uri_policy}});
     if (!server.ok()) {
       log::error("cannot serve the webhook", {{"error", server.error().message()}});
       return 1;
@@ -171,14 +173,16 @@ int run(const Flags& flags) {
   const kube::ControllerOptions workers{.workers = flags.workers};
 
   // Each reconciler declares its own sources (controllers/manager/setup.cc).
+  controllers::StorageDefaults storage = flags.storage;
+  storage.image_pull_policy = flags.image_pull_policy;
   controllers::manager::TrainingJobReconciler trainingjobs(
-      caches, executor, {flags.runtime_image, flags.image_pull_policy});
+      caches, executor, {flags.runtime_image, flags.image_pull_policy, storage});
   trainingjobs.setup(manager, workers);
   controllers::manager::DataPipelineReconciler datapipelines(
       caches, executor, {flags.image_pull_policy, flags.runtime_image});
   datapipelines.setup(manager, workers);
   controllers::manager::ModelDeploymentReconciler modeldeployments(
-      caches, executor, {flags.runtime_image, flags.image_pull_policy});
+      caches, executor, {flags.runtime_image, flags.image_pull_policy, storage});
   modeldeployments.setup(manager, workers);
   controllers::manager::DriftMonitorReconciler driftmonitors(caches, executor, manager.registry());
   driftmonitors.setup(manager, workers);
@@ -216,6 +220,21 @@ int main(int argc, char** argv) {
   app.add_option("--leader-election-id", f.leader_election_id, "Name of the Lease");
   app.add_option("--runtime-image", f.runtime_image, "kiln-runtime image of the pods Kiln makes");
   app.add_option("--image-pull-policy", f.image_pull_policy, "Pull policy of those pods");
+  app.add_option("--storage-image", f.storage.image,
+                 "Image of the storage containers that fetch and upload s3://, gs://, https:// "
+                 "files (kiln-storage on rclone)");
+  app.add_option("--storage-s3-endpoint", f.storage.s3_endpoint,
+                 "S3 endpoint URL when an object names none (default: AWS)");
+  app.add_option("--storage-s3-region", f.storage.s3_region, "S3 region when an object names none");
+  app.add_option("--storage-s3-force-path-style", f.storage.s3_force_path_style,
+                 "Address S3 buckets by path (<endpoint>/<bucket>) when an object does not say");
+  app.add_option("--storage-secret", f.storage.secret_name,
+                 "Secret (in each object's namespace) with the storage credentials when an object "
+                 "names none (default: the pod's ServiceAccount identity)");
+  app.add_option("--storage-ca-configmap", f.storage.ca_config_map,
+                 "ConfigMap (in each object's namespace) whose ca.crt verifies the endpoint");
+  app.add_option("--storage-allow-http", f.storage.uri_policy.allow_http,
+                 "Admit http:// model and data URIs (https:// only by default)");
   app.add_option("--webhook-port", f.webhook_port, "HTTPS port of the admission webhook (0: off)");
   app.add_option("--webhook-service", f.webhook_service, "Service name in the certificate");
   app.add_option("--webhook-configuration", f.webhook_configuration,

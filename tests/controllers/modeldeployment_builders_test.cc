@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "controllers/modeldeployment/model.h"
 #include "controllers/modeldeployment/names.h"
@@ -150,6 +151,69 @@ TEST(ModelDeploymentBuilders, PvcUriWithoutPathIsRejected) {
   EXPECT_FALSE(desired_variant_deployment(sample_md(), spec_of(sample_md()), v, BuildOptions{}).ok());
 }
 
+TEST(ModelDeploymentBuilders, RemoteModelIsFetchedByTheStorageInitializerIntoAnEmptyDir) {
+  ModelSource model{"s3://models/flights/v1/model.ubj", "xgboost", "v1",
+                    "gs://profiles/flights/v1/profile.json",
+                    "sha256:" + std::string(64, 'a'), std::nullopt};
+  api::StorageConfig storage;
+  storage.secret_ref = api::LocalObjectReference{"team-s3"};
+  storage.endpoint = "https://s3.example.internal:9000";
+  storage.ca_bundle_config_map_ref = api::LocalObjectReference{"team-ca"};
+  model.storage = storage;
+  VariantSpec v{Variant::kStable, model, 2, model.uri};
+  BuildOptions options;
+  options.storage.image = "registry.example/kiln/storage:1";
+  options.storage.s3_region = "eu-west-1";
+  auto d = desired_variant_deployment(sample_md(), spec_of(sample_md()), v, options);
+  ASSERT_TRUE(d.ok()) << d.error().to_string();
+  const json& pod = (*d)["spec"]["template"]["spec"];
+  const auto args = args_of(*d);
+  EXPECT_EQ(args[4], "/mnt/models/model/model.ubj");
+  EXPECT_EQ(args.back(), "/mnt/models/profile/profile.json");
+  ASSERT_EQ(pod["initContainers"].size(), 1u);
+  const json& init = pod["initContainers"][0];
+  EXPECT_EQ(init["name"], "storage-initializer");
+  EXPECT_EQ(init["image"], "registry.example/kiln/storage:1");
+  EXPECT_EQ(init["command"],
+            json({"kiln-storage", "fetch", "s3://models/flights/v1/model.ubj",
+                  "/mnt/models/model/model.ubj", "sha256:" + std::string(64, 'a'),
+                  "gs://profiles/flights/v1/profile.json", "/mnt/models/profile/profile.json",
+                  "-"}));
+  std::map<std::string, std::string> env;
+  for (const auto& e : init["env"]) env[e["name"]] = e["value"];
+  EXPECT_EQ(env["RCLONE_S3_ENDPOINT"], "https://s3.example.internal:9000");  // The spec's wins.
+  EXPECT_EQ(env["RCLONE_S3_REGION"], "eu-west-1");                          // The default fills.
+  EXPECT_EQ(env["RCLONE_S3_PROVIDER"], "Other");
+  EXPECT_EQ(env["RCLONE_S3_ENV_AUTH"], "true");
+  EXPECT_EQ(env["RCLONE_CA_CERT"], "/etc/kiln/storage-ca/ca.crt");
+  EXPECT_EQ(init["envFrom"], json::parse(R"([{"secretRef": {"name": "team-s3"}}])"));
+  EXPECT_EQ(init["securityContext"]["readOnlyRootFilesystem"], true);
+  EXPECT_EQ(init["securityContext"]["allowPrivilegeEscalation"], false);
+  // The server reads the downloaded files read-only; the initializer writes them.
+  const json& server = pod["containers"][0];
+  EXPECT_NE(std::find(server["volumeMounts"].begin(), server["volumeMounts"].end(),
+                      json::parse(R"({"name": "kiln-model", "mountPath": "/mnt/models",
+                                      "readOnly": true})")),
+            server["volumeMounts"].end());
+  EXPECT_NE(std::find(init["volumeMounts"].begin(), init["volumeMounts"].end(),
+                      json::parse(R"({"name": "kiln-model", "mountPath": "/mnt/models",
+                                      "readOnly": false})")),
+            init["volumeMounts"].end());
+  std::vector<std::string> volumes;
+  for (const auto& vol : pod["volumes"]) volumes.push_back(vol["name"]);
+  EXPECT_EQ(volumes, (std::vector<std::string>{"kiln-model", "kiln-storage-tmp", "kiln-storage-ca"}));
+  EXPECT_EQ(pod["volumes"][2]["configMap"]["name"], "team-ca");
+}
+
+TEST(ModelDeploymentBuilders, ClaimModelsNeedNoStorageInitializerAndBucketsNeedAKey) {
+  VariantSpec v{Variant::kStable, model_v1(), 1, ""};
+  auto d = desired_variant_deployment(sample_md(), spec_of(sample_md()), v, BuildOptions{});
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE((*d)["spec"]["template"]["spec"].contains("initContainers"));
+  v.model.uri = "s3://models";
+  EXPECT_FALSE(desired_variant_deployment(sample_md(), spec_of(sample_md()), v, BuildOptions{}).ok());
+}
+
 TEST(ModelDeploymentBuilders, VariantServiceIsClusterIpOnPort80AndGrpcOn8081) {
   const json s = desired_variant_service(sample_md(), Variant::kStable);
   EXPECT_EQ(s["kind"], "Service");
@@ -246,7 +310,15 @@ TEST(ModelDeploymentBuilders, CanaryAnnotationRoundTripsAndRejectsGarbage) {
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(*parsed, m);
   EXPECT_FALSE(parse_canary_annotation("not json").ok());
-  EXPECT_FALSE(parse_canary_annotation(R"({"uri": "s3://bucket/model"})").ok());
+  EXPECT_FALSE(parse_canary_annotation(R"({"uri": "ftp://bucket/model"})").ok());
+  // A retrained model in object storage keeps its digest and storage block.
+  ModelSource remote{"s3://models/r2/model.json", "xgboost", "r2", "s3://models/r2/profile.json",
+                     "sha256:" + std::string(64, 'b'), std::nullopt};
+  remote.storage = api::StorageConfig{};
+  remote.storage->secret_ref = api::LocalObjectReference{"team-s3"};
+  auto remote_parsed = parse_canary_annotation(canary_annotation_value(remote));
+  ASSERT_TRUE(remote_parsed.ok()) << remote_parsed.error().to_string();
+  EXPECT_EQ(*remote_parsed, remote);
 }
 
 }  // namespace

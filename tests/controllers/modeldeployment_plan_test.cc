@@ -615,6 +615,79 @@ TEST(ModelDeploymentPlan, AnUnmountableModelUriLeavesTheRunningVariantAlone) {
   for (const auto& o : plan.apply) EXPECT_NE(o["metadata"]["name"], "flights-stable");
 }
 
+// A serving pod of `variant` for model `version` whose storage init container ended as
+// `init_status` (a containerStatus without its name).
+json serving_pod(const std::string& variant, const std::string& version, json init_status) {
+  init_status["name"] = "storage-initializer";
+  return {{"metadata",
+           {{"name", "flights-" + variant + "-abc"},
+            {"namespace", "ml"},
+            {"labels", {{"kiln.dev/modeldeployment", "flights"}, {"kiln.dev/variant", variant}}},
+            {"annotations", {{"kiln.dev/model-version", version}}}}},
+          {"status", {{"phase", "Pending"}, {"initContainerStatuses", {init_status}}}}};
+}
+
+std::string condition_field(const json& md, std::string_view type, const char* field) {
+  for (const auto& c : md["status"].value("conditions", json::array())) {
+    if (c.value("type", "") == type) return c.value(field, "");
+  }
+  return "";
+}
+
+TEST(ModelDeploymentPlan, AModelThatCannotBeFetchedIsReportedWithTheStorageMessage) {
+  json md = base_md();
+  md["spec"]["model"]["uri"] = "s3://models/v1/model.json";
+  World w{md};
+  w.ready = false;
+  w.observed.pods.push_back(serving_pod(
+      "stable", "v1",
+      json::parse(R"({"state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                      "lastState": {"terminated": {"exitCode": 1,
+                        "message": "s3://models/v1/model.json: 403 AccessDenied\n"}}})")));
+  w.plan(kT0);
+  EXPECT_EQ(w.condition("Ready"), "False");
+  EXPECT_EQ(condition_field(w.md, "Ready", "reason"), "ModelFetchFailed");
+  EXPECT_EQ(condition_field(w.md, "Ready", "message"),
+            "stable model s3://models/v1/model.json: s3://models/v1/model.json: 403 AccessDenied");
+
+  // A Secret that does not exist keeps the initializer from starting: that is the message.
+  w.observed.pods = {serving_pod("stable", "v1", json::parse(R"({"state": {"waiting": {
+      "reason": "CreateContainerConfigError", "message": "secret \"team-s3\" not found"}}})"))};
+  w.plan(kT0 + 1s);
+  EXPECT_EQ(condition_field(w.md, "Ready", "reason"), "ModelFetchFailed");
+  EXPECT_NE(condition_field(w.md, "Ready", "message").find("CreateContainerConfigError: secret \"team-s3\" not found"),
+            std::string::npos);
+
+  // A failure of a pod of another version (an older template) says nothing of this one.
+  w.observed.pods = {serving_pod(
+      "stable", "v0",
+      json::parse(R"({"state": {"terminated": {"exitCode": 1, "message": "old"}}})"))};
+  w.plan(kT0 + 2s);
+  EXPECT_EQ(condition_field(w.md, "Ready", "reason"), "StableNotReady");
+}
+
+TEST(ModelDeploymentPlan, ACanaryThatCannotBeFetchedLeavesStableServing) {
+  json md = with_canary(base_md());
+  md["spec"]["canary"]["model"]["uri"] = "s3://models/v2/model.json";
+  World w{md};
+  w.plan(kT0);
+  w.observed.pods.push_back(serving_pod(
+      "canary", "v2",
+      json::parse(R"({"state": {"terminated": {"exitCode": 1,
+        "message": "s3://models/v2/model.json: digest mismatch"}}})")));
+  // The canary Deployment never gets a ready pod.
+  for (auto& c : w.observed.children) {
+    if (c["metadata"]["name"] == "flights-canary") c["status"]["readyReplicas"] = 0;
+  }
+  w.ready = false;
+  w.plan(kT0 + 1s);
+  EXPECT_EQ(w.condition("Ready"), "True");
+  EXPECT_EQ(condition_field(w.md, "CanaryReady", "reason"), "ModelFetchFailed");
+  EXPECT_NE(condition_field(w.md, "CanaryReady", "message").find("digest mismatch"),
+            std::string::npos);
+  EXPECT_EQ(w.md["status"]["traffic"]["canary"], 0);
+}
+
 // Walks with_canary's rollout to its promotion.
 void promote(World& w) {
   w.plan(kT0);

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include <set>
+
 #include <regex>
 
 #include "controllers/trainingjob/env.h"
@@ -257,6 +261,86 @@ TEST(TrainingJobModel, ParsesTheTrainerSummary) {
   EXPECT_EQ((*model)["metrics"], json({{"auc", 0.91}, {"logloss", 0.3}}));
   EXPECT_EQ((*model)["profileUri"], "pvc://flights-models/flights-delay/v1/profile.json");
   EXPECT_FALSE(model_from_summary("Error: out of memory", "pvc://m/x").has_value());
+}
+
+
+TEST(TrainingJobBuilders, RemoteDataIsFetchedAndARemoteOutputIsUploadedAfterTheTrainer) {
+  json tj = builtin_job();
+  tj["spec"]["builtin"]["xgboost"]["data"] = "s3://flights/features/train.csv";
+  tj["spec"]["output"]["modelUri"] = "s3://models/flights-delay/v1";
+  tj["spec"]["storage"] = {{"secretRef", {{"name", "team-s3"}}},
+                           {"endpoint", "http://s3.storage.svc:7070"}};
+  BuildOptions options;
+  options.storage.image = "kiln/storage:test";
+  auto job = build_job(tj, 0, options);
+  ASSERT_TRUE(job.ok()) << job.error().to_string();
+  const json& pod = (*job)["spec"]["template"]["spec"];
+  // Fetch, then train (both init containers, in order), then the one container uploads.
+  ASSERT_EQ(pod["initContainers"].size(), 2u);
+  const json& fetch = pod["initContainers"][0];
+  const json& trainer = pod["initContainers"][1];
+  EXPECT_EQ(fetch["name"], "storage-initializer");
+  EXPECT_EQ(fetch["command"], json({"kiln-storage", "fetch", "s3://flights/features/train.csv",
+                                    "/mnt/kiln-data/train.csv", "-"}));
+  EXPECT_EQ(fetch["envFrom"][0]["secretRef"]["name"], "team-s3");
+  EXPECT_EQ(trainer["name"], "trainer");
+  const auto args = trainer["args"].get<std::vector<std::string>>();
+  EXPECT_EQ(args[1], "/mnt/kiln-data/train.csv");
+  const auto out = std::find(args.begin(), args.end(), "--output");
+  ASSERT_NE(out, args.end());
+  EXPECT_EQ(*(out + 1), "/mnt/kiln-output");
+  std::map<std::string, json> trainer_env;
+  for (const json& e : trainer["env"]) trainer_env[e["name"]] = e;
+  EXPECT_EQ(trainer_env["KILN_OUTPUT_DIR"]["value"], "/mnt/kiln-output");
+  EXPECT_EQ(trainer_env.count("DMLC_TASK_ID"), 1u);  // The framework env stays on the trainer.
+  ASSERT_EQ(pod["containers"].size(), 1u);
+  const json& upload = pod["containers"][0];
+  EXPECT_EQ(upload["name"], "storage-uploader");
+  EXPECT_EQ(upload["image"], "kiln/storage:test");
+  const auto command = upload["command"].get<std::vector<std::string>>();
+  EXPECT_EQ(command.back(), "s3://models/flights-delay/v1");
+  EXPECT_EQ(command[command.size() - 2], "/mnt/kiln-output");
+  EXPECT_NE(command[2].find("JOB_COMPLETION_INDEX"), std::string::npos);  // Worker 0 uploads.
+  std::map<std::string, std::string> env;
+  for (const json& e : upload["env"]) env[e["name"]] = e["value"];
+  EXPECT_EQ(env["RCLONE_S3_ENDPOINT"], "http://s3.storage.svc:7070");
+  std::set<std::string> volumes;
+  for (const json& v : pod["volumes"]) volumes.insert(v["name"]);
+  EXPECT_EQ(volumes, (std::set<std::string>{"kiln-data", "kiln-output", "kiln-storage-tmp"}));
+
+  tj["spec"]["output"]["modelUri"] = "https://models.example/flights";
+  EXPECT_FALSE(build_job(tj, 0, options).ok());  // An output is a prefix to upload under.
+}
+
+TEST(TrainingJobModel, ARemoteOutputIsTheUploadedModelOnceTheUploadSucceeded) {
+  const std::string summary =
+      R"({"model":{"uri":"/mnt/kiln-output/model.json","format":"xgboost",)"
+      R"("digest":"sha256:aa"},"metrics":{"auc":0.93}})";
+  json pod = {{"status",
+               {{"initContainerStatuses",
+                 {{{"name", "trainer"},
+                   {"state", {{"terminated", {{"exitCode", 0}, {"message", summary}}}}}}}},
+                {"containerStatuses",
+                 {{{"name", "storage-uploader"}, {"state", {{"running", json::object()}}}}}}}}};
+  const std::string prefix = "s3://models/flights-delay/v1";
+  EXPECT_FALSE(model_from_pod(pod, prefix).has_value());  // Still uploading.
+  const std::string uploaded =
+      R"({"uploaded":{"model.json":{"uri":"s3://models/flights-delay/v1/model.json",)"
+      R"("digest":"sha256:aa"},"profile.json":{"uri":"s3://models/flights-delay/v1/profile.json",)"
+      R"("digest":"sha256:bb"},"metrics.json":{"uri":"s3://models/flights-delay/v1/metrics.json",)"
+      R"("digest":"sha256:cc"}}})";
+  pod["status"]["containerStatuses"][0]["state"] = {
+      {"terminated", {{"exitCode", 0}, {"message", uploaded}}}};
+  auto model = model_from_pod(pod, prefix);
+  ASSERT_TRUE(model.has_value());
+  EXPECT_EQ((*model)["uri"], "s3://models/flights-delay/v1/model.json");
+  EXPECT_EQ((*model)["digest"], "sha256:aa");
+  EXPECT_EQ((*model)["profileUri"], "s3://models/flights-delay/v1/profile.json");
+  EXPECT_EQ((*model)["metrics"]["auc"], 0.93);
+  // A failed upload reports no model.
+  pod["status"]["containerStatuses"][0]["state"] = {
+      {"terminated", {{"exitCode", 1}, {"message", "s3://models/...: 403 AccessDenied"}}}};
+  EXPECT_FALSE(model_from_pod(pod, prefix).has_value());
 }
 
 }  // namespace
