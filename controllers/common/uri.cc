@@ -103,7 +103,8 @@ bool host_name(std::string_view s) {
   std::size_t start = 0;
   while (true) {
     const auto dot = s.find('.', start);
-    const std::string_view label = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    const std::string_view label =
+        s.substr(start, dot == std::string_view::npos ? dot : dot - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
       return false;
     }
@@ -127,7 +128,9 @@ std::string percent_decoded(std::string_view segment) {
 // "" when the path segment may be used, else why not. `.` and `..` are refused as written and
 // after percent-decoding, also when an encoded '/' (%2F) would cut the segment into one.
 std::string segment_problem(std::string_view segment) {
-  if (segment == "." || segment == "..") return "a " + in_quotes(segment) + " segment is not allowed";
+  if (segment == "." || segment == "..") {
+    return "a " + in_quotes(segment) + " segment is not allowed";
+  }
   if (segment.find('%') == std::string_view::npos) return "";
   const std::string decoded = percent_decoded(segment);
   if (decoded.find('\0') != std::string::npos) return "a NUL byte (%00) is not allowed";
@@ -241,9 +244,12 @@ std::string_view after_authority(std::string_view uri, std::string_view name) {
 }
 
 std::string host_of(const UriUriA& u) {
-  std::string host(text(u.hostText));
-  if (u.hostData.ip6 != nullptr) host = "[" + host + "]";
-  if (present(u.portText)) host += ":" + std::string(text(u.portText));
+  const bool bracketed = u.hostData.ip6 != nullptr;
+  std::string host;
+  if (bracketed) host.append(1, '[');
+  host.append(text(u.hostText));
+  if (bracketed) host.append(1, ']');
+  if (present(u.portText)) host.append(1, ':').append(text(u.portText));
   return host;
 }
 
@@ -286,7 +292,8 @@ Result<StorageUri> parse_storage_uri(std::string_view uri, const UriPolicy& poli
   const auto* known = std::find_if(std::begin(kSchemes), std::end(kSchemes),
                                    [&](const SchemeName& s) { return s.name == name; });
   if (known == std::end(kSchemes)) {
-    return invalid(uri, "scheme " + in_quotes(name) + " is not supported: " + std::string(kExpected));
+    return invalid(uri,
+                   "scheme " + in_quotes(name) + " is not supported: " + std::string(kExpected));
   }
   const UriScheme scheme = known->scheme;
   if (scheme == UriScheme::kHttp && !policy.allow_http) {

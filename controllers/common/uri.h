@@ -20,7 +20,8 @@
 //     alphanumeric at both ends; the claim names the pod volume, which must be one);
 //   - s3:// gs://: an empty bucket, a bucket name outside 3-63 of [a-z0-9.-] (gs: also '_'),
 //     starting and ending with a letter or digit, with no "..", not an IPv4 address;
-//   - http(s)://: an empty host, a host that is not a DNS name, an IPv4 or a bracketed IPv6 address;
+//   - http(s)://: an empty host, a host that is not a DNS name, an IPv4 or a bracketed IPv6
+//     address;
 //   - file://: a host (file://x/y), no path (file:/// or file://).
 // Paths and keys are kept as written (not percent-decoded).
 // Pure functions; thread-safe.

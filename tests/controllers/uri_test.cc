@@ -105,7 +105,8 @@ INSTANTIATE_TEST_SUITE_P(
     Problems, RejectedUri,
     ::testing::Values(
         Rejected{"Empty", "", {}, "empty URI: expected s3://, gs://, https://, pvc:// or file://"},
-        Rejected{"Traversal", "s3://b-1/../k", {}, "s3://b-1/../k: a \"..\" segment is not allowed"},
+        Rejected{"Traversal", "s3://b-1/../k", {},
+                 "s3://b-1/../k: a \"..\" segment is not allowed"},
         Rejected{"TraversalAtTheEnd", "pvc://models/a/..", {},
                  "pvc://models/a/..: a \"..\" segment is not allowed"},
         Rejected{"DotSegment", "file:///models/./m.json", {},
@@ -193,7 +194,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "https://h.example:70000/m: port \"70000\" is not in 1-65535"},
         Rejected{"EmptyPort", "https://h.example:/m", {},
                  "https://h.example:/m: port \"\" is not in 1-65535"},
-        Rejected{"EmptyHost", "https:///m", {}, "https:///m: no host: expected https://<host>/<path>"},
+        Rejected{"EmptyHost", "https:///m", {},
+                 "https:///m: no host: expected https://<host>/<path>"},
         Rejected{"HostNotADnsName", "https://a%41b/m", {},
                  "https://a%41b/m: host \"a%41b\" is not a DNS name or an IP address"}),
     [](const auto& info) { return info.param.name; });
