@@ -68,12 +68,14 @@ start_s3() {
   create_s3_bucket
 }
 
-# CreateBucket, signed with the root credentials (curl's SigV4); a bucket we already own is fine.
+# CreateBucket, signed with the root credentials (curl's SigV4; they go through stdin as curl's
+# config, not argv); a bucket we already own is fine.
 create_s3_bucket() {
   local answer code
-  answer=$(curl -sS -w '\n%{http_code}' -X PUT --aws-sigv4 "aws:amz:$S3_REGION:s3" \
-    --user "$(s3_credential AWS_ACCESS_KEY_ID):$(s3_credential AWS_SECRET_ACCESS_KEY)" \
-    -H "x-amz-content-sha256: $EMPTY_PAYLOAD_SHA256" "$(s3_endpoint)/$S3_BUCKET") ||
+  answer=$(printf 'user = "%s:%s"\n' "$(s3_credential AWS_ACCESS_KEY_ID)" \
+             "$(s3_credential AWS_SECRET_ACCESS_KEY)" |
+           curl -sS -K - -w '\n%{http_code}' -X PUT --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+             -H "x-amz-content-sha256: $EMPTY_PAYLOAD_SHA256" "$(s3_endpoint)/$S3_BUCKET") ||
     die "CreateBucket $S3_BUCKET at $(s3_endpoint) failed: $answer"
   code=${answer##*$'\n'}
   case "$code" in
