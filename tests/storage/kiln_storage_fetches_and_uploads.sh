@@ -6,6 +6,8 @@
 #   naming the uri and the cause, and leave no file behind; bad arguments exit 2;
 #   upload of a directory (a file in a subdirectory, a symlink skipped) creates the objects, read
 #   back with rclone itself, and its JSON line carries sha256sum's digests;
+#   upload-artifact and fetch-artifact move a file and a directory (its manifest digest checked)
+#   to and from the bucket, a missing artifact exits 3 naming its path;
 #   http:// goes through rclone copyurl.
 # Then the image's cold path: `scripts/images build storage` into an empty image cache writes
 # storage.tar, whose root filesystem (user 65532, entrypoint kiln-storage) fetches from the same
@@ -203,7 +205,65 @@ grep -q '^s3://models/runs/many: too many files: the result line would be [0-9]*
 [ -z "$(client lsf :s3:models/runs/many)" ] || fail "the refused upload sent files"
 echo "ok: upload of 40 long names -> $(cat "$tlog")"
 
-# 9. http:// through rclone copyurl (busybox httpd).
+# 9. DataPipeline artifacts: upload-artifact of a file (the object at the uri, its sha256) and of a
+#    directory (objects under uri/, the manifest digest as coreutils' sha256sum computes it), a
+#    missing path (exit 3 naming it), a missing bucket; fetch-artifact of both back, a directory
+#    replacing what was at its destination, a wrong digest leaving it as it was, an empty prefix.
+storage upload-artifact "$src/model.json" s3://models/pipes/p/r/train/model
+[ "$rc" -eq 0 ] || fail "upload-artifact of a file: exit $rc: $(cat "$tmp/stderr")"
+[ "$(cat "$tlog")" = "$out" ] || fail "upload-artifact's termination log differs from its stdout"
+want="sha256:$(sha256sum "$src/model.json" | cut -d' ' -f1)"
+[ "$(jq -r .digest <<<"$out")" = "$want" ] || fail "upload-artifact's file digest: $out"
+[ "$(jq -r .uri <<<"$out")" = s3://models/pipes/p/r/train/model ] ||
+  fail "upload-artifact's file uri: $out"
+client cat :s3:models/pipes/p/r/train/model | cmp -s - "$src/model.json" ||
+  fail "the file artifact's object differs"
+file_digest="$want"
+storage upload-artifact "$src" s3://models/pipes/p/r/train/run-dir
+[ "$rc" -eq 0 ] || fail "upload-artifact of a directory: exit $rc: $(cat "$tmp/stderr")"
+manifest=$(cd "$src" && find . -type f | sed 's|^\./||' | LC_ALL=C sort |
+  while IFS= read -r rel; do sha256sum "$rel"; done)
+want="sha256:$(printf '%s\n' "$manifest" | sha256sum | cut -d' ' -f1)"
+[ "$(jq -r .digest <<<"$out")" = "$want" ] || fail "upload-artifact's manifest digest: $out"
+[ "$(jq -r .uri <<<"$out")" = s3://models/pipes/p/r/train/run-dir/ ] ||
+  fail "upload-artifact's directory uri: $out"
+keys=$(client lsf -R --files-only :s3:models/pipes/p/r/train/run-dir)
+[ "$keys" = "$(printf 'metrics/eval "final".txt\nmodel.json')" ] ||
+  fail "the directory artifact's objects are '$keys'"
+dir_digest="$want"
+echo "ok: upload-artifact of a file and a directory -> $out"
+storage upload-artifact "$src/no-such" s3://models/pipes/p/r/train/gone
+[ "$rc" -eq 3 ] || fail "upload-artifact of a missing path: exit $rc, expected 3"
+one_line "upload-artifact of a missing path"
+[ "$(cat "$tlog")" = "s3://models/pipes/p/r/train/gone: no file or directory at $src/no-such" ] ||
+  fail "upload-artifact of a missing path: $(cat "$tlog")"
+storage upload-artifact "$src/model.json" s3://no-such-bucket/p/model
+expect_failure "upload-artifact to a missing bucket" "s3://no-such-bucket/p/model: 404 NoSuchBucket"
+storage fetch-artifact s3://models/pipes/p/r/train/model "$tmp/ws/in/model" "$file_digest"
+[ "$rc" -eq 0 ] || fail "fetch-artifact of a file: exit $rc: $(cat "$tmp/stderr")"
+cmp -s "$src/model.json" "$tmp/ws/in/model" || fail "the fetched file artifact differs"
+mkdir -p "$tmp/ws/in/run-dir"
+echo stale >"$tmp/ws/in/run-dir/stale.txt"
+storage fetch-artifact s3://models/pipes/p/r/train/run-dir/ "$tmp/ws/in/run-dir" "$dir_digest"
+[ "$rc" -eq 0 ] || fail "fetch-artifact of a directory: exit $rc: $(cat "$tmp/stderr")"
+[ "$(cd "$src" && find . -type f | LC_ALL=C sort)" = \
+  "$(cd "$tmp/ws/in/run-dir" && find . | LC_ALL=C sort | grep -v -x -e . -e ./metrics)" ] ||
+  fail "the fetched directory holds $(cd "$tmp/ws/in/run-dir" && find . | tr '\n' ' ')"
+cmp -s "$src/metrics/eval \"final\".txt" "$tmp/ws/in/run-dir/metrics/eval \"final\".txt" ||
+  fail "a file of the fetched directory differs"
+[ "$(ls -A "$tmp/ws/in" | tr '\n' ' ')" = "model run-dir " ] ||
+  fail "fetch-artifact left more than its files: $(ls -A "$tmp/ws/in")"
+storage fetch-artifact s3://models/pipes/p/r/train/run-dir/ "$tmp/ws/in/run-dir" "$wrong"
+expect_failure "fetch-artifact with a wrong digest" \
+  "s3://models/pipes/p/r/train/run-dir/: digest mismatch: got $dir_digest, want $wrong"
+cmp -s "$src/model.json" "$tmp/ws/in/run-dir/model.json" ||
+  fail "a refused directory fetch changed its destination"
+storage fetch-artifact s3://models/pipes/p/r/nothing/ "$tmp/ws/in/nothing" -
+expect_failure "fetch-artifact of an empty prefix" "s3://models/pipes/p/r/nothing/: not found"
+[ ! -e "$tmp/ws/in/nothing" ] || fail "fetch-artifact of an empty prefix made its destination"
+echo "ok: fetch-artifact of a file and a directory gives the bytes; a wrong digest changes nothing"
+
+# 10. http:// through rclone copyurl (busybox httpd).
 mkdir -p "$tmp/www"
 cp "$tmp/model.bin" "$tmp/www/model.bin"
 http_port=$(free_port)
@@ -220,7 +280,7 @@ storage fetch "http://127.0.0.1:$http_port/missing.bin" "$tmp/out/i/model.bin" -
 expect_failure "http missing" "http://127.0.0.1:$http_port/missing.bin: 404 Not Found"
 no_leftovers "$tmp/out/i"
 
-# 10. The image from an empty image cache, and its root filesystem at work.
+# 11. The image from an empty image cache, and its root filesystem at work.
 if [ "$(id -u)" -ne 0 ]; then
   echo "PASS (the image's cold path was not checked: scripts/images needs root)"
   exit 0
