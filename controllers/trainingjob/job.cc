@@ -80,8 +80,13 @@ Result<json> pod_spec(const api::TrainingJobSpec& spec, const BuildOptions& opti
   return object_member(spec.template_, "spec");
 }
 
+// Adds `volume` unless the pod has one of that name (the fetch and upload containers share the
+// storage volumes; a list with two entries of one name is refused by the API server).
 void append_volume(json& pod, json volume) {
   if (!pod.contains("volumes") || !pod["volumes"].is_array()) pod["volumes"] = json::array();
+  for (const auto& v : pod["volumes"]) {
+    if (v.value("name", "") == volume.value("name", "")) return;
+  }
   pod["volumes"].push_back(std::move(volume));
 }
 
