@@ -7,7 +7,6 @@
 #include <string>
 
 #include "controllers/api/v1alpha1.h"
-#include "controllers/common/storage.h"
 
 namespace kiln::controllers::datapipeline {
 
@@ -18,13 +17,6 @@ struct BuildOptions {
   // kiln-manager's --runtime-image: the artifact check Jobs (artifacts.h) run its
   // `kiln-runtime artifacts`.
   std::string runtime_image = "kiln/runtime:dev";
-  // kiln-manager's --artifact-repository (chart value datapipeline.artifactRepository): the
-  // s3:// or gs:// prefix output artifacts go to when a pipeline has no
-  // spec.artifactRepository; "" = none (artifacts stay in the workspace, artifacts.h).
-  std::string artifact_repository;
-  // kiln-manager's --storage-* flags: image and defaults of the storage containers (storage.h)
-  // that upload and download artifacts.
-  StorageDefaults storage;
 };
 
 // The workspace claim name a run mounts: spec.workspace.persistentVolumeClaim.claimName, or the
