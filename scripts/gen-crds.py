@@ -21,8 +21,11 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # A storage URI's scheme; the admission webhook parses the rest (controllers/common/uri.h).
 STORAGE_URI = r"^(pvc|file|s3|gs|https?)://.+"
 SHA256 = r"^sha256:[0-9a-f]{64}$"
+# A remote file a DataPipeline step downloads.
+REMOTE_URI = r"^(s3|gs|https?)://.+"
 URI_FORMS = ("s3://<bucket>/<key>, gs://<bucket>/<key>, https://<host>/<path>, "
              "pvc://<claim>/<path> or file://<path>")
+URI_FORMS_REMOTE = "s3://<bucket>/<key>, gs://<bucket>/<key> or https://<host>/<path>"
 
 
 # ---- schema helpers ------------------------------------------------------------------------------
@@ -261,10 +264,28 @@ def step_schema(description):
                 "name": string("Parameter name.", maxLength=63),
                 "value": string("Its value (may reference other steps' outputs)."),
             }, required=["name"]), maxItems=64),
-            "artifacts": array("Files the step reads from the workspace.", obj("An artifact.", {
+            "artifacts": array("Files the step reads. With from or uri, the file (or directory: "
+                               "a uri ending in '/') is downloaded into path before the step "
+                               "starts (needs spec.workspace); without either, path is a file an "
+                               "earlier step left in the workspace.", obj("An artifact.", {
                 "name": string("Artifact name.", maxLength=63),
-                "path": string("Path in the workspace.", maxLength=1024),
-            }, required=["name", "path"]), maxItems=64),
+                "path": string("Path in the workspace (relative to its mountPath, or absolute "
+                               "under it).", maxLength=1024),
+                "from": string("An earlier step's output artifact, "
+                               "\"{{steps.STEP.outputs.artifacts.NAME}}\", as uploaded to the "
+                               "artifact repository; its digest is verified after download.",
+                               maxLength=256,
+                               pattern=r"^\{\{\s*steps\.[a-z0-9-]+\.outputs\.artifacts\.[^{}\s]+"
+                                       r"\s*\}\}$"),
+                "uri": string("A remote file: " + URI_FORMS_REMOTE + "; a uri ending in '/' is "
+                              "a directory (every object under it).", maxLength=2048,
+                              pattern=REMOTE_URI),
+                "digest": string("sha256:<hex> of the file at uri, verified after download.",
+                                 pattern=SHA256, maxLength=71),
+            }, required=["name", "path"], validations=[
+                ("!(has(self.from) && has(self.uri))", "at most one of from or uri"),
+                ("!has(self.digest) || has(self.uri)", "digest goes with uri"),
+            ]), maxItems=64),
         }),
         "outputs": obj("Outputs of the step.", {
             "parameters": array("Small values the step writes as JSON to its termination "
@@ -273,9 +294,12 @@ def step_schema(description):
                                     "name": string("Parameter name.", maxLength=63),
                                     "description": string("What it holds."),
                                 }, required=["name"]), maxItems=64),
-            "artifacts": array("Files the step writes to the workspace: after the step's Job "
-                               "succeeds, each path is checked and the step fails when one is "
-                               "missing (it needs spec.workspace).", obj("An artifact.", {
+            "artifacts": array("Files (or directories) the step writes to the workspace: "
+                               "after the step's Job succeeds, each is uploaded to the artifact "
+                               "repository (spec.artifactRepository, else the chart's) under "
+                               "<prefix>/<pipeline>/<run>/<step>/<name>, or without a repository "
+                               "checked in the workspace; the step fails when one is missing (it "
+                               "needs spec.workspace).", obj("An artifact.", {
                 "name": string("Artifact name.", maxLength=63),
                 "path": string("Path in the workspace.", maxLength=1024),
             }, required=["name", "path"]), maxItems=64),
@@ -332,6 +356,14 @@ def datapipeline():
                               "({{run.phase}} is substituted)."),
         "ttlSecondsAfterFinished": integer("Delete a finished run's Jobs after this many seconds.",
                                            minimum=0),
+        "artifactRepository": obj("Where the steps' output artifacts are uploaded (default: the "
+                                  "chart's datapipeline.artifactRepository, kiln-manager "
+                                  "--artifact-repository; without either, artifacts stay in the "
+                                  "workspace).", {
+            "uri": string("The prefix: s3://<bucket>/<prefix> or gs://<bucket>/<prefix>.",
+                          maxLength=2048, pattern=r"^(s3|gs)://.+"),
+            "storage": storage(),
+        }, required=["uri"]),
     }, required=["steps"])
     step_status = obj("State of one step in a run.", {
         "name": string("Step name."),
@@ -342,9 +374,22 @@ def datapipeline():
         "finishTime": string("When the step finished.", format="date-time"),
         "nextAttemptTime": string("When the next retry starts.", format="date-time"),
         "jobName": string("The Job of the latest attempt."),
-        "cacheKey": string("Content hash that memoizes the step."),
+        "cacheKey": string("Content hash that memoizes the step: sha256 of its resolved spec, "
+                           "the pipeline's parameters, its input artifacts' digests and its "
+                           "image's digest (imageID)."),
+        "imageID": string("The image digest the step's container ran (the pod's "
+                          "containerStatuses[].imageID), part of the cache key of later runs."),
         "message": string("Why the step is in its phase."),
         "outputs": string_map("Output parameters from the termination message."),
+        "artifacts": array("Output artifacts uploaded to the artifact repository.", obj(
+            "One uploaded artifact.", {
+                "name": string("Artifact name (outputs.artifacts[].name)."),
+                "uri": string("Where it is; a directory's ends in '/'."),
+                "digest": string("sha256:<hex> of the file; of a directory, of its manifest (the "
+                                 "sorted sha256sum lines \"<hex>  <relative path>\" of its "
+                                 "files)."),
+            }, required=["name"]),
+            **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}),
     })
     status = obj("Observed state of the pipeline.", {
         "observedGeneration": observed_generation(),
@@ -522,6 +567,8 @@ def modeldeployment():
         "uri": string("Model uri."),
         "format": string("Model format."),
         "profileUri": string("Baseline profile the pods are given (drift monitoring)."),
+        "digest": string("sha256:<hex> the fetched model file is checked against (\"\": not checked)."),
+        "storage": storage(),
         "readyReplicas": integer("Ready pods."),
     })
     status = obj("Observed state of the deployment.", {
@@ -678,6 +725,8 @@ def driftmonitor():
 CPP_NAMES = {
     "DataPipeline.spec.parameters[]": "PipelineParameter",
     "DataPipeline.spec.workspace": "Workspace",
+    "DataPipeline.spec.artifactRepository": "ArtifactRepository",
+    "DataPipeline.status.runs[].steps[].artifacts[]": "StepArtifact",
     "DataPipeline.spec.concurrencyPolicy": "ConcurrencyPolicy",
     "DataPipeline.status.phase": "RunPhase",
     "DataPipeline.status.runs[]": "PipelineRun",

@@ -182,7 +182,7 @@ void to_json(nlohmann::json& j, const PipelineStepInputsParameter& value) {
 }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, PipelineStepInputsArtifact& out) {
-  static constexpr std::string_view kFields[] = {"name", "path"};
+  static constexpr std::string_view kFields[] = {"name", "path", "from", "uri", "digest"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
   if (const auto* v = detail::member(j, "name")) {
     const std::string at = detail::join(path, "name");
@@ -198,12 +198,30 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, PipelineStep
   } else {
     return detail::field_error(detail::join(path, "path"), "is required");
   }
+  if (const auto* v = detail::member(j, "from")) {
+    const std::string at = detail::join(path, "from");
+    KILN_API_CHECK(decode(*v, at, out.from));
+    KILN_API_CHECK(detail::max_length(at, *out.from, 256));
+  }
+  if (const auto* v = detail::member(j, "uri")) {
+    const std::string at = detail::join(path, "uri");
+    KILN_API_CHECK(decode(*v, at, out.uri));
+    KILN_API_CHECK(detail::max_length(at, *out.uri, 2048));
+  }
+  if (const auto* v = detail::member(j, "digest")) {
+    const std::string at = detail::join(path, "digest");
+    KILN_API_CHECK(decode(*v, at, out.digest));
+    KILN_API_CHECK(detail::max_length(at, *out.digest, 71));
+  }
   return Ok();
 }
 void to_json(nlohmann::json& j, const PipelineStepInputsArtifact& value) {
   j = nlohmann::json::object();
   j["name"] = value.name;
   j["path"] = value.path;
+  if (value.from) j["from"] = *value.from;
+  if (value.uri) j["uri"] = *value.uri;
+  if (value.digest) j["digest"] = *value.digest;
 }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, PipelineStepInputs& out) {
@@ -499,8 +517,83 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, ConcurrencyP
 }
 void to_json(nlohmann::json& j, ConcurrencyPolicy value) { j = to_string(value); }
 
+Result<void> decode(const nlohmann::json& j, std::string_view path, LocalObjectReference& out) {
+  static constexpr std::string_view kFields[] = {"name"};
+  KILN_API_CHECK(detail::expect_object(j, path, kFields));
+  if (const auto* v = detail::member(j, "name")) {
+    const std::string at = detail::join(path, "name");
+    KILN_API_CHECK(decode(*v, at, out.name));
+    KILN_API_CHECK(detail::max_length(at, out.name, 253));
+  } else {
+    return detail::field_error(detail::join(path, "name"), "is required");
+  }
+  return Ok();
+}
+void to_json(nlohmann::json& j, const LocalObjectReference& value) {
+  j = nlohmann::json::object();
+  j["name"] = value.name;
+}
+
+Result<void> decode(const nlohmann::json& j, std::string_view path, StorageConfig& out) {
+  static constexpr std::string_view kFields[] = {"secretRef", "endpoint", "region", "forcePathStyle", "caBundleConfigMapRef"};
+  KILN_API_CHECK(detail::expect_object(j, path, kFields));
+  if (const auto* v = detail::member(j, "secretRef")) {
+    const std::string at = detail::join(path, "secretRef");
+    KILN_API_CHECK(decode(*v, at, out.secret_ref));
+  }
+  if (const auto* v = detail::member(j, "endpoint")) {
+    const std::string at = detail::join(path, "endpoint");
+    KILN_API_CHECK(decode(*v, at, out.endpoint));
+    KILN_API_CHECK(detail::max_length(at, *out.endpoint, 2048));
+  }
+  if (const auto* v = detail::member(j, "region")) {
+    const std::string at = detail::join(path, "region");
+    KILN_API_CHECK(decode(*v, at, out.region));
+    KILN_API_CHECK(detail::max_length(at, *out.region, 64));
+  }
+  if (const auto* v = detail::member(j, "forcePathStyle")) {
+    const std::string at = detail::join(path, "forcePathStyle");
+    KILN_API_CHECK(decode(*v, at, out.force_path_style));
+  }
+  if (const auto* v = detail::member(j, "caBundleConfigMapRef")) {
+    const std::string at = detail::join(path, "caBundleConfigMapRef");
+    KILN_API_CHECK(decode(*v, at, out.ca_bundle_config_map_ref));
+  }
+  return Ok();
+}
+void to_json(nlohmann::json& j, const StorageConfig& value) {
+  j = nlohmann::json::object();
+  if (value.secret_ref) j["secretRef"] = *value.secret_ref;
+  if (value.endpoint) j["endpoint"] = *value.endpoint;
+  if (value.region) j["region"] = *value.region;
+  if (value.force_path_style) j["forcePathStyle"] = *value.force_path_style;
+  if (value.ca_bundle_config_map_ref) j["caBundleConfigMapRef"] = *value.ca_bundle_config_map_ref;
+}
+
+Result<void> decode(const nlohmann::json& j, std::string_view path, ArtifactRepository& out) {
+  static constexpr std::string_view kFields[] = {"uri", "storage"};
+  KILN_API_CHECK(detail::expect_object(j, path, kFields));
+  if (const auto* v = detail::member(j, "uri")) {
+    const std::string at = detail::join(path, "uri");
+    KILN_API_CHECK(decode(*v, at, out.uri));
+    KILN_API_CHECK(detail::max_length(at, out.uri, 2048));
+  } else {
+    return detail::field_error(detail::join(path, "uri"), "is required");
+  }
+  if (const auto* v = detail::member(j, "storage")) {
+    const std::string at = detail::join(path, "storage");
+    KILN_API_CHECK(decode(*v, at, out.storage));
+  }
+  return Ok();
+}
+void to_json(nlohmann::json& j, const ArtifactRepository& value) {
+  j = nlohmann::json::object();
+  j["uri"] = value.uri;
+  if (value.storage) j["storage"] = *value.storage;
+}
+
 Result<void> decode(const nlohmann::json& j, std::string_view path, DataPipelineSpec& out) {
-  static constexpr std::string_view kFields[] = {"steps", "parameters", "workspace", "parallelism", "activeDeadlineSeconds", "schedule", "concurrencyPolicy", "successfulRunsHistoryLimit", "failedRunsHistoryLimit", "suspend", "onExit", "ttlSecondsAfterFinished"};
+  static constexpr std::string_view kFields[] = {"steps", "parameters", "workspace", "parallelism", "activeDeadlineSeconds", "schedule", "concurrencyPolicy", "successfulRunsHistoryLimit", "failedRunsHistoryLimit", "suspend", "onExit", "ttlSecondsAfterFinished", "artifactRepository"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
   if (const auto* v = detail::member(j, "steps")) {
     const std::string at = detail::join(path, "steps");
@@ -561,6 +654,10 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, DataPipeline
     KILN_API_CHECK(decode(*v, at, out.ttl_seconds_after_finished));
     KILN_API_CHECK(detail::at_least(at, *out.ttl_seconds_after_finished, 0));
   }
+  if (const auto* v = detail::member(j, "artifactRepository")) {
+    const std::string at = detail::join(path, "artifactRepository");
+    KILN_API_CHECK(decode(*v, at, out.artifact_repository));
+  }
   return Ok();
 }
 void to_json(nlohmann::json& j, const DataPipelineSpec& value) {
@@ -577,6 +674,7 @@ void to_json(nlohmann::json& j, const DataPipelineSpec& value) {
   j["suspend"] = value.suspend;
   if (value.on_exit) j["onExit"] = *value.on_exit;
   if (value.ttl_seconds_after_finished) j["ttlSecondsAfterFinished"] = *value.ttl_seconds_after_finished;
+  if (value.artifact_repository) j["artifactRepository"] = *value.artifact_repository;
 }
 
 std::string_view to_string(ConditionStatus value) noexcept {
@@ -720,8 +818,34 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, StepPhase& o
 }
 void to_json(nlohmann::json& j, StepPhase value) { j = to_string(value); }
 
+Result<void> decode(const nlohmann::json& j, std::string_view path, StepArtifact& out) {
+  static constexpr std::string_view kFields[] = {"name", "uri", "digest"};
+  KILN_API_CHECK(detail::expect_object(j, path, kFields));
+  if (const auto* v = detail::member(j, "name")) {
+    const std::string at = detail::join(path, "name");
+    KILN_API_CHECK(decode(*v, at, out.name));
+  } else {
+    return detail::field_error(detail::join(path, "name"), "is required");
+  }
+  if (const auto* v = detail::member(j, "uri")) {
+    const std::string at = detail::join(path, "uri");
+    KILN_API_CHECK(decode(*v, at, out.uri));
+  }
+  if (const auto* v = detail::member(j, "digest")) {
+    const std::string at = detail::join(path, "digest");
+    KILN_API_CHECK(decode(*v, at, out.digest));
+  }
+  return Ok();
+}
+void to_json(nlohmann::json& j, const StepArtifact& value) {
+  j = nlohmann::json::object();
+  j["name"] = value.name;
+  if (value.uri) j["uri"] = *value.uri;
+  if (value.digest) j["digest"] = *value.digest;
+}
+
 Result<void> decode(const nlohmann::json& j, std::string_view path, StepStatus& out) {
-  static constexpr std::string_view kFields[] = {"name", "phase", "attempts", "startTime", "finishTime", "nextAttemptTime", "jobName", "cacheKey", "message", "outputs"};
+  static constexpr std::string_view kFields[] = {"name", "phase", "attempts", "startTime", "finishTime", "nextAttemptTime", "jobName", "cacheKey", "imageID", "message", "outputs", "artifacts"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
   if (const auto* v = detail::member(j, "name")) {
     const std::string at = detail::join(path, "name");
@@ -755,6 +879,10 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, StepStatus& 
     const std::string at = detail::join(path, "cacheKey");
     KILN_API_CHECK(decode(*v, at, out.cache_key));
   }
+  if (const auto* v = detail::member(j, "imageID")) {
+    const std::string at = detail::join(path, "imageID");
+    KILN_API_CHECK(decode(*v, at, out.image_id));
+  }
   if (const auto* v = detail::member(j, "message")) {
     const std::string at = detail::join(path, "message");
     KILN_API_CHECK(decode(*v, at, out.message));
@@ -762,6 +890,10 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, StepStatus& 
   if (const auto* v = detail::member(j, "outputs")) {
     const std::string at = detail::join(path, "outputs");
     KILN_API_CHECK(decode(*v, at, out.outputs));
+  }
+  if (const auto* v = detail::member(j, "artifacts")) {
+    const std::string at = detail::join(path, "artifacts");
+    KILN_API_CHECK(decode(*v, at, out.artifacts));
   }
   return Ok();
 }
@@ -775,8 +907,10 @@ void to_json(nlohmann::json& j, const StepStatus& value) {
   if (value.next_attempt_time) j["nextAttemptTime"] = *value.next_attempt_time;
   if (value.job_name) j["jobName"] = *value.job_name;
   if (value.cache_key) j["cacheKey"] = *value.cache_key;
+  if (value.image_id) j["imageID"] = *value.image_id;
   if (value.message) j["message"] = *value.message;
   if (!value.outputs.empty()) j["outputs"] = value.outputs;
+  if (!value.artifacts.empty()) j["artifacts"] = value.artifacts;
 }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, PipelineRun& out) {
@@ -1101,59 +1235,6 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, TrainingOutp
 void to_json(nlohmann::json& j, const TrainingOutput& value) {
   j = nlohmann::json::object();
   j["modelUri"] = value.model_uri;
-}
-
-Result<void> decode(const nlohmann::json& j, std::string_view path, LocalObjectReference& out) {
-  static constexpr std::string_view kFields[] = {"name"};
-  KILN_API_CHECK(detail::expect_object(j, path, kFields));
-  if (const auto* v = detail::member(j, "name")) {
-    const std::string at = detail::join(path, "name");
-    KILN_API_CHECK(decode(*v, at, out.name));
-    KILN_API_CHECK(detail::max_length(at, out.name, 253));
-  } else {
-    return detail::field_error(detail::join(path, "name"), "is required");
-  }
-  return Ok();
-}
-void to_json(nlohmann::json& j, const LocalObjectReference& value) {
-  j = nlohmann::json::object();
-  j["name"] = value.name;
-}
-
-Result<void> decode(const nlohmann::json& j, std::string_view path, StorageConfig& out) {
-  static constexpr std::string_view kFields[] = {"secretRef", "endpoint", "region", "forcePathStyle", "caBundleConfigMapRef"};
-  KILN_API_CHECK(detail::expect_object(j, path, kFields));
-  if (const auto* v = detail::member(j, "secretRef")) {
-    const std::string at = detail::join(path, "secretRef");
-    KILN_API_CHECK(decode(*v, at, out.secret_ref));
-  }
-  if (const auto* v = detail::member(j, "endpoint")) {
-    const std::string at = detail::join(path, "endpoint");
-    KILN_API_CHECK(decode(*v, at, out.endpoint));
-    KILN_API_CHECK(detail::max_length(at, *out.endpoint, 2048));
-  }
-  if (const auto* v = detail::member(j, "region")) {
-    const std::string at = detail::join(path, "region");
-    KILN_API_CHECK(decode(*v, at, out.region));
-    KILN_API_CHECK(detail::max_length(at, *out.region, 64));
-  }
-  if (const auto* v = detail::member(j, "forcePathStyle")) {
-    const std::string at = detail::join(path, "forcePathStyle");
-    KILN_API_CHECK(decode(*v, at, out.force_path_style));
-  }
-  if (const auto* v = detail::member(j, "caBundleConfigMapRef")) {
-    const std::string at = detail::join(path, "caBundleConfigMapRef");
-    KILN_API_CHECK(decode(*v, at, out.ca_bundle_config_map_ref));
-  }
-  return Ok();
-}
-void to_json(nlohmann::json& j, const StorageConfig& value) {
-  j = nlohmann::json::object();
-  if (value.secret_ref) j["secretRef"] = *value.secret_ref;
-  if (value.endpoint) j["endpoint"] = *value.endpoint;
-  if (value.region) j["region"] = *value.region;
-  if (value.force_path_style) j["forcePathStyle"] = *value.force_path_style;
-  if (value.ca_bundle_config_map_ref) j["caBundleConfigMapRef"] = *value.ca_bundle_config_map_ref;
 }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, TrainingJobSpec& out) {
@@ -1727,7 +1808,7 @@ void to_json(nlohmann::json& j, const ModelDeploymentSpec& value) {
 }
 
 Result<void> decode(const nlohmann::json& j, std::string_view path, VariantStatus& out) {
-  static constexpr std::string_view kFields[] = {"version", "uri", "format", "profileUri", "readyReplicas"};
+  static constexpr std::string_view kFields[] = {"version", "uri", "format", "profileUri", "digest", "storage", "readyReplicas"};
   KILN_API_CHECK(detail::expect_object(j, path, kFields));
   if (const auto* v = detail::member(j, "version")) {
     const std::string at = detail::join(path, "version");
@@ -1745,6 +1826,14 @@ Result<void> decode(const nlohmann::json& j, std::string_view path, VariantStatu
     const std::string at = detail::join(path, "profileUri");
     KILN_API_CHECK(decode(*v, at, out.profile_uri));
   }
+  if (const auto* v = detail::member(j, "digest")) {
+    const std::string at = detail::join(path, "digest");
+    KILN_API_CHECK(decode(*v, at, out.digest));
+  }
+  if (const auto* v = detail::member(j, "storage")) {
+    const std::string at = detail::join(path, "storage");
+    KILN_API_CHECK(decode(*v, at, out.storage));
+  }
   if (const auto* v = detail::member(j, "readyReplicas")) {
     const std::string at = detail::join(path, "readyReplicas");
     KILN_API_CHECK(decode(*v, at, out.ready_replicas));
@@ -1757,6 +1846,8 @@ void to_json(nlohmann::json& j, const VariantStatus& value) {
   if (value.uri) j["uri"] = *value.uri;
   if (value.format) j["format"] = *value.format;
   if (value.profile_uri) j["profileUri"] = *value.profile_uri;
+  if (value.digest) j["digest"] = *value.digest;
+  if (value.storage) j["storage"] = *value.storage;
   if (value.ready_replicas) j["readyReplicas"] = *value.ready_replicas;
 }
 

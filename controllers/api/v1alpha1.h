@@ -106,8 +106,16 @@ void to_json(nlohmann::json& j, const PipelineStepInputsParameter& value);
 struct PipelineStepInputsArtifact {
   // Artifact name. Required.
   std::string name;
-  // Path in the workspace. Required.
+  // Path in the workspace (relative to its mountPath, or absolute under it). Required.
   std::string path;
+  // An earlier step's output artifact, "{{steps.STEP.outputs.artifacts.NAME}}", as uploaded to the
+  // artifact repository; its digest is verified after download.
+  std::optional<std::string> from;
+  // A remote file: s3://<bucket>/<key>, gs://<bucket>/<key> or https://<host>/<path>; a uri ending
+  // in '/' is a directory (every object under it).
+  std::optional<std::string> uri;
+  // sha256:<hex> of the file at uri, verified after download.
+  std::optional<std::string> digest;
 
   friend bool operator==(const PipelineStepInputsArtifact&, const PipelineStepInputsArtifact&) = default;
 };
@@ -118,7 +126,9 @@ void to_json(nlohmann::json& j, const PipelineStepInputsArtifact& value);
 struct PipelineStepInputs {
   // Named values substituted into args.
   std::vector<PipelineStepInputsParameter> parameters;
-  // Files the step reads from the workspace.
+  // Files the step reads. With from or uri, the file (or directory: a uri ending in '/') is
+  // downloaded into path before the step starts (needs spec.workspace); without either, path is a
+  // file an earlier step left in the workspace.
   std::vector<PipelineStepInputsArtifact> artifacts;
 
   friend bool operator==(const PipelineStepInputs&, const PipelineStepInputs&) = default;
@@ -155,8 +165,10 @@ struct PipelineStepOutputs {
   // Small values the step writes as JSON to its termination message (/dev/termination-log):
   // {"NAME": "value"}.
   std::vector<PipelineStepOutputsParameter> parameters;
-  // Files the step writes to the workspace: after the step's Job succeeds, each path is checked and
-  // the step fails when one is missing (it needs spec.workspace).
+  // Files (or directories) the step writes to the workspace: after the step's Job succeeds, each is
+  // uploaded to the artifact repository (spec.artifactRepository, else the chart's) under
+  // <prefix>/<pipeline>/<run>/<step>/<name>, or without a repository checked in the workspace; the
+  // step fails when one is missing (it needs spec.workspace).
   std::vector<PipelineStepOutputsArtifact> artifacts;
 
   friend bool operator==(const PipelineStepOutputs&, const PipelineStepOutputs&) = default;
@@ -264,6 +276,56 @@ std::optional<ConcurrencyPolicy> parse_ConcurrencyPolicy(std::string_view text) 
 Result<void> decode(const nlohmann::json& j, std::string_view path, ConcurrencyPolicy& out);
 void to_json(nlohmann::json& j, ConcurrencyPolicy value);
 
+// A Secret in this namespace whose keys become the storage tool's environment: AWS_ACCESS_KEY_ID
+// and AWS_SECRET_ACCESS_KEY for s3://, GOOGLE_APPLICATION_CREDENTIALS_JSON for gs://. Without it
+// the pod's ServiceAccount identity is used (IRSA, workload identity).
+struct LocalObjectReference {
+  // Name of the object, in this object's namespace. Required.
+  std::string name;
+
+  friend bool operator==(const LocalObjectReference&, const LocalObjectReference&) = default;
+};
+Result<void> decode(const nlohmann::json& j, std::string_view path, LocalObjectReference& out);
+void to_json(nlohmann::json& j, const LocalObjectReference& value);
+
+// How remote URIs (s3://, gs://, https://) of this object are reached. Unset fields take the
+// chart's storage values (kiln-manager --storage-*).
+struct StorageConfig {
+  // A Secret in this namespace whose keys become the storage tool's environment: AWS_ACCESS_KEY_ID
+  // and AWS_SECRET_ACCESS_KEY for s3://, GOOGLE_APPLICATION_CREDENTIALS_JSON for gs://. Without it
+  // the pod's ServiceAccount identity is used (IRSA, workload identity).
+  std::optional<LocalObjectReference> secret_ref;
+  // S3 endpoint URL (default: the chart's storage.s3.endpoint, else AWS).
+  std::optional<std::string> endpoint;
+  // S3 region.
+  std::optional<std::string> region;
+  // Address buckets as <endpoint>/<bucket> instead of <bucket>.<endpoint> (MinIO, most S3 servers
+  // on premises).
+  std::optional<bool> force_path_style;
+  // A ConfigMap in this namespace whose key ca.crt is the PEM bundle that verifies the endpoint's
+  // certificate.
+  std::optional<LocalObjectReference> ca_bundle_config_map_ref;
+
+  friend bool operator==(const StorageConfig&, const StorageConfig&) = default;
+};
+Result<void> decode(const nlohmann::json& j, std::string_view path, StorageConfig& out);
+void to_json(nlohmann::json& j, const StorageConfig& value);
+
+// Where the steps' output artifacts are uploaded (default: the chart's
+// datapipeline.artifactRepository, kiln-manager --artifact-repository; without either, artifacts
+// stay in the workspace).
+struct ArtifactRepository {
+  // The prefix: s3://<bucket>/<prefix> or gs://<bucket>/<prefix>. Required.
+  std::string uri;
+  // How remote URIs (s3://, gs://, https://) of this object are reached. Unset fields take the
+  // chart's storage values (kiln-manager --storage-*).
+  std::optional<StorageConfig> storage;
+
+  friend bool operator==(const ArtifactRepository&, const ArtifactRepository&) = default;
+};
+Result<void> decode(const nlohmann::json& j, std::string_view path, ArtifactRepository& out);
+void to_json(nlohmann::json& j, const ArtifactRepository& value);
+
 // Desired state of the pipeline.
 struct DataPipelineSpec {
   // The steps of the DAG. Required.
@@ -291,6 +353,10 @@ struct DataPipelineSpec {
   std::optional<PipelineStep> on_exit;
   // Delete a finished run's Jobs after this many seconds.
   std::optional<int32_t> ttl_seconds_after_finished;
+  // Where the steps' output artifacts are uploaded (default: the chart's
+  // datapipeline.artifactRepository, kiln-manager --artifact-repository; without either, artifacts
+  // stay in the workspace).
+  std::optional<ArtifactRepository> artifact_repository;
 
   friend bool operator==(const DataPipelineSpec&, const DataPipelineSpec&) = default;
 };
@@ -341,6 +407,21 @@ std::optional<StepPhase> parse_StepPhase(std::string_view text) noexcept;
 Result<void> decode(const nlohmann::json& j, std::string_view path, StepPhase& out);
 void to_json(nlohmann::json& j, StepPhase value);
 
+// One uploaded artifact.
+struct StepArtifact {
+  // Artifact name (outputs.artifacts[].name). Required.
+  std::string name;
+  // Where it is; a directory's ends in '/'.
+  std::optional<std::string> uri;
+  // sha256:<hex> of the file; of a directory, of its manifest (the sorted sha256sum lines "<hex>
+  // <relative path>" of its files).
+  std::optional<std::string> digest;
+
+  friend bool operator==(const StepArtifact&, const StepArtifact&) = default;
+};
+Result<void> decode(const nlohmann::json& j, std::string_view path, StepArtifact& out);
+void to_json(nlohmann::json& j, const StepArtifact& value);
+
 // State of one step in a run.
 struct StepStatus {
   // Step name.
@@ -357,12 +438,18 @@ struct StepStatus {
   std::optional<std::string> next_attempt_time;
   // The Job of the latest attempt.
   std::optional<std::string> job_name;
-  // Content hash that memoizes the step.
+  // Content hash that memoizes the step: sha256 of its resolved spec, the pipeline's parameters,
+  // its input artifacts' digests and its image's digest (imageID).
   std::optional<std::string> cache_key;
+  // The image digest the step's container ran (the pod's containerStatuses[].imageID), part of the
+  // cache key of later runs.
+  std::optional<std::string> image_id;
   // Why the step is in its phase.
   std::optional<std::string> message;
   // Output parameters from the termination message.
   std::map<std::string, std::string> outputs;
+  // Output artifacts uploaded to the artifact repository.
+  std::vector<StepArtifact> artifacts;
 
   friend bool operator==(const StepStatus&, const StepStatus&) = default;
 };
@@ -510,41 +597,6 @@ struct TrainingOutput {
 };
 Result<void> decode(const nlohmann::json& j, std::string_view path, TrainingOutput& out);
 void to_json(nlohmann::json& j, const TrainingOutput& value);
-
-// A Secret in this namespace whose keys become the storage tool's environment: AWS_ACCESS_KEY_ID
-// and AWS_SECRET_ACCESS_KEY for s3://, GOOGLE_APPLICATION_CREDENTIALS_JSON for gs://. Without it
-// the pod's ServiceAccount identity is used (IRSA, workload identity).
-struct LocalObjectReference {
-  // Name of the object, in this object's namespace. Required.
-  std::string name;
-
-  friend bool operator==(const LocalObjectReference&, const LocalObjectReference&) = default;
-};
-Result<void> decode(const nlohmann::json& j, std::string_view path, LocalObjectReference& out);
-void to_json(nlohmann::json& j, const LocalObjectReference& value);
-
-// How remote URIs (s3://, gs://, https://) of this object are reached. Unset fields take the
-// chart's storage values (kiln-manager --storage-*).
-struct StorageConfig {
-  // A Secret in this namespace whose keys become the storage tool's environment: AWS_ACCESS_KEY_ID
-  // and AWS_SECRET_ACCESS_KEY for s3://, GOOGLE_APPLICATION_CREDENTIALS_JSON for gs://. Without it
-  // the pod's ServiceAccount identity is used (IRSA, workload identity).
-  std::optional<LocalObjectReference> secret_ref;
-  // S3 endpoint URL (default: the chart's storage.s3.endpoint, else AWS).
-  std::optional<std::string> endpoint;
-  // S3 region.
-  std::optional<std::string> region;
-  // Address buckets as <endpoint>/<bucket> instead of <bucket>.<endpoint> (MinIO, most S3 servers
-  // on premises).
-  std::optional<bool> force_path_style;
-  // A ConfigMap in this namespace whose key ca.crt is the PEM bundle that verifies the endpoint's
-  // certificate.
-  std::optional<LocalObjectReference> ca_bundle_config_map_ref;
-
-  friend bool operator==(const StorageConfig&, const StorageConfig&) = default;
-};
-Result<void> decode(const nlohmann::json& j, std::string_view path, StorageConfig& out);
-void to_json(nlohmann::json& j, const StorageConfig& value);
 
 // Desired state of the training job.
 struct TrainingJobSpec {
@@ -837,6 +889,11 @@ struct VariantStatus {
   std::optional<std::string> format;
   // Baseline profile the pods are given (drift monitoring).
   std::optional<std::string> profile_uri;
+  // sha256:<hex> the fetched model file is checked against ("": not checked).
+  std::optional<std::string> digest;
+  // How remote URIs (s3://, gs://, https://) of this object are reached. Unset fields take the
+  // chart's storage values (kiln-manager --storage-*).
+  std::optional<StorageConfig> storage;
   // Ready pods.
   std::optional<int32_t> ready_replicas;
 
