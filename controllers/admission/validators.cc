@@ -69,6 +69,7 @@ std::vector<std::pair<std::string, std::string>> templated_strings(const json& s
 struct PipelineNames {
   std::set<std::string> parameters;
   std::unordered_map<std::string, std::set<std::string>> outputs;  // step -> output parameters
+  std::unordered_map<std::string, std::set<std::string>> artifacts;  // step -> output artifacts
 };
 
 void check_references(const std::string& field, const std::string& text,
@@ -124,8 +125,12 @@ PipelineNames pipeline_names(const json& spec) {
   }
   for (const auto& step : spec.value("steps", json::array())) {
     auto& outs = names.outputs[step.value("name", "")];
+    auto& arts = names.artifacts[step.value("name", "")];
     if (step.contains("outputs") && step["outputs"].contains("parameters")) {
       for (const auto& o : step["outputs"]["parameters"]) outs.insert(o.value("name", ""));
+    }
+    if (step.contains("outputs") && step["outputs"].contains("artifacts")) {
+      for (const auto& o : step["outputs"]["artifacts"]) arts.insert(o.value("name", ""));
     }
   }
   return names;
@@ -197,10 +202,150 @@ void check_model_source(const json& model, const std::string& base, const UriPol
   check_storage(model, base, errors);
 }
 
+// An artifact's path, relative to the workspace (a path under `mount_path`, or absolute under
+// it), as a relative path without a trailing '/'; nullopt (and an error at `field`) when it is
+// empty, names the workspace itself, lies outside it, or has a ".", ".." or empty segment.
+std::optional<std::string> check_artifact_path(const json& artifact, const std::string& field,
+                                               const std::string& mount_path,
+                                               std::vector<FieldError>& errors) {
+  const std::string* path = string_member(artifact, "path");
+  if (path == nullptr) return std::nullopt;
+  std::string rel = *path;
+  if (!rel.empty() && rel.front() == '/') {
+    const std::string root = mount_path + "/";
+    if (!rel.starts_with(root)) {
+      errors.push_back({field, *path + ": an absolute path is under the workspace's mountPath " +
+                                   mount_path});
+      return std::nullopt;
+    }
+    rel = rel.substr(root.size());
+  }
+  while (!rel.empty() && rel.back() == '/') rel.pop_back();
+  if (rel.empty()) {
+    errors.push_back({field, "\"" + *path + "\": a path names a file or directory in the "
+                             "workspace, not the workspace itself"});
+    return std::nullopt;
+  }
+  std::size_t start = 0;
+  while (start <= rel.size()) {
+    const std::size_t end = std::min(rel.find('/', start), rel.size());
+    const std::string_view segment = std::string_view(rel).substr(start, end - start);
+    if (segment == "." || segment == ".." || segment.empty()) {
+      errors.push_back({field, *path + ": a path has no \".\", \"..\" or empty segment"});
+      return std::nullopt;
+    }
+    start = end + 1;
+  }
+  return rel;
+}
+
+// `inner` is `outer` or a path under it.
+bool path_within(const std::string& inner, const std::string& outer) {
+  return inner == outer || (inner.size() > outer.size() && inner.starts_with(outer) &&
+                            inner[outer.size()] == '/');
+}
+
+// Artifact names become object keys (<prefix>/<pipeline>/<run>/<step>/<name>) and are matched
+// by {{steps.S.outputs.artifacts.NAME}}: one segment of letters, digits, '.', '_' and '-', unique
+// among the step's inputs (and among its outputs).
+void check_artifact_names(const json& list, const std::string& base,
+                          std::vector<FieldError>& errors) {
+  static const std::regex kName(R"(^[A-Za-z0-9._-]{1,128}$)");
+  std::set<std::string> seen;
+  for (std::size_t k = 0; list.is_array() && k < list.size(); ++k) {
+    const std::string* name = string_member(list[k], "name");
+    if (name == nullptr) continue;
+    const std::string field = at(base, k) + ".name";
+    if (!std::regex_match(*name, kName) || *name == "." || *name == "..") {
+      errors.push_back({field, "\"" + *name + "\": an artifact name is 1-128 letters, digits, "
+                               "'.', '_' or '-' (not \".\" or \"..\")"});
+    } else if (!seen.insert(*name).second) {
+      errors.push_back({field, "duplicate artifact name \"" + *name + "\""});
+    }
+  }
+}
+
+// The artifacts of one step (spec.steps[i] or spec.onExit at `base`): paths, remote input URIs,
+// and `from` references to an artifact an ancestor declares (any step, for onExit).
+void check_step_artifacts(const json& step, const std::string& base,
+                          const std::set<std::string>& reachable, const PipelineNames& names,
+                          bool on_exit, const std::string& mount_path, const UriPolicy& policy,
+                          std::vector<FieldError>& errors) {
+  const json& inputs = member(member(step, "inputs"), "artifacts");
+  check_artifact_names(inputs, base + ".inputs.artifacts", errors);
+  // Downloaded inputs are mounted at their paths: two at one path, or a path under another's,
+  // would make the API server refuse the step's Job.
+  std::vector<std::pair<std::string, std::size_t>> mounted;
+  for (std::size_t k = 0; inputs.is_array() && k < inputs.size(); ++k) {
+    const std::string field = at(base + ".inputs.artifacts", k);
+    const auto rel = check_artifact_path(inputs[k], field + ".path", mount_path, errors);
+    const bool downloaded = string_member(inputs[k], "uri") || string_member(inputs[k], "from");
+    if (rel && downloaded) {
+      for (const auto& [other, j] : mounted) {
+        if (path_within(*rel, other) || path_within(other, *rel)) {
+          errors.push_back({field + ".path", *rel + " overlaps inputs.artifacts[" +
+                                                 std::to_string(j) + "].path " + other +
+                                                 ": each download is mounted at its own path"});
+        }
+      }
+      mounted.emplace_back(*rel, k);
+    }
+    if (const std::string* uri = string_member(inputs[k], "uri")) {
+      auto parsed = parse_storage_uri(*uri, policy);
+      if (!parsed.ok()) {
+        errors.push_back({field + ".uri", parsed.error().message()});
+      } else if (!parsed->remote()) {
+        errors.push_back({field + ".uri", *uri + ": an input artifact is downloaded from s3://, "
+                                               "gs:// or https://"});
+      } else if (parsed->scheme != UriScheme::kS3 && parsed->scheme != UriScheme::kGs &&
+                 uri->ends_with("/")) {
+        errors.push_back({field + ".uri", *uri + ": a directory (a uri ending in '/') is read "
+                                               "from s3:// or gs:// only"});
+      }
+    }
+    const std::string* from = string_member(inputs[k], "from");
+    if (from == nullptr) continue;
+    static const std::regex kFrom(
+        R"(^\{\{\s*steps\.([a-z0-9-]+)\.outputs\.artifacts\.([^{}\s]+)\s*\}\}$)");
+    std::smatch m;
+    if (!std::regex_match(*from, m, kFrom)) {
+      errors.push_back({field + ".from", "reads {{steps.STEP.outputs.artifacts.NAME}}"});
+      continue;
+    }
+    const std::string producer = m[1], artifact = m[2];
+    auto declared = names.artifacts.find(producer);
+    if (declared == names.artifacts.end()) {
+      errors.push_back({field + ".from", "unknown step \"" + producer + "\""});
+    } else if (!on_exit && !reachable.count(producer)) {
+      errors.push_back({field + ".from", "step \"" + producer + "\" is not a dependency, so its " +
+                                             "artifacts may not exist yet: add it to dependsOn"});
+    } else if (!declared->second.count(artifact)) {
+      errors.push_back({field + ".from", "step \"" + producer +
+                                             "\" declares no output artifact \"" + artifact +
+                                             "\""});
+    }
+  }
+  const json& outputs = member(member(step, "outputs"), "artifacts");
+  check_artifact_names(outputs, base + ".outputs.artifacts", errors);
+  for (std::size_t k = 0; outputs.is_array() && k < outputs.size(); ++k) {
+    const std::string field = at(base + ".outputs.artifacts", k) + ".path";
+    const auto rel = check_artifact_path(outputs[k], field, mount_path, errors);
+    if (!rel) continue;
+    // A file written under a downloaded input goes to that input's emptyDir, not the claim the
+    // upload reads.
+    for (const auto& [input, j] : mounted) {
+      if (path_within(*rel, input)) {
+        errors.push_back({field, *rel + " is under inputs.artifacts[" + std::to_string(j) +
+                                     "].path " + input + ", a download, not the workspace"});
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<FieldError> validate_datapipeline(const json& spec,
-                                              const ValidationOptions& /*options*/) {
+                                              const ValidationOptions& options) {
   std::vector<FieldError> errors;
   const json steps = spec.value("steps", json::array());
   std::vector<DagNode> nodes;
@@ -213,11 +358,28 @@ std::vector<FieldError> validate_datapipeline(const json& spec,
   }
   const auto names = pipeline_names(spec);
   const auto reach = ancestors(nodes);
+  std::string mount_path = "/workspace";
+  if (const std::string* m = string_member(member(spec, "workspace"), "mountPath")) mount_path = *m;
+  while (mount_path.size() > 1 && mount_path.back() == '/') mount_path.pop_back();
   for (std::size_t i = 0; i < steps.size(); ++i) {
     check_when(steps[i], at("spec.steps", i), errors);
     for (const auto& [field, text] : templated_strings(steps[i], at("spec.steps", i))) {
       check_references(field, text, reach[i], names, false, errors);
     }
+    check_step_artifacts(steps[i], at("spec.steps", i), reach[i], names, false, mount_path,
+                         options.uri_policy, errors);
+  }
+  if (const json& repo = member(spec, "artifactRepository"); repo.is_object()) {
+    if (const std::string* uri = string_member(repo, "uri")) {
+      auto parsed = parse_storage_uri(*uri, options.uri_policy);
+      if (!parsed.ok()) {
+        errors.push_back({"spec.artifactRepository.uri", parsed.error().message()});
+      } else if (parsed->scheme != UriScheme::kS3 && parsed->scheme != UriScheme::kGs) {
+        errors.push_back({"spec.artifactRepository.uri",
+                          *uri + ": an artifact repository is an s3:// or gs:// prefix"});
+      }
+    }
+    check_storage(repo, "spec.artifactRepository", errors);
   }
   if (spec.contains("onExit")) {
     const auto& on_exit = spec["onExit"];
@@ -230,6 +392,8 @@ std::vector<FieldError> validate_datapipeline(const json& spec,
                         "dependencies"});
     }
     check_when(on_exit, "spec.onExit", errors);
+    check_step_artifacts(on_exit, "spec.onExit", {}, names, true, mount_path, options.uri_policy,
+                         errors);
     for (const auto& [field, text] : templated_strings(on_exit, "spec.onExit")) {
       check_references(field, text, {}, names, true, errors);
     }

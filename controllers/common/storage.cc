@@ -62,6 +62,12 @@ json storage_container(const std::string& name, const json& command,
 
 }  // namespace
 
+json storage_tool_container(const std::string& name, const json& command,
+                            const kiln::api::v1alpha1::StorageConfig* config,
+                            const StorageDefaults& defaults, json mounts) {
+  return storage_container(name, command, config, defaults, std::move(mounts));
+}
+
 json empty_dir_volume(const std::string& name) {
   return {{"name", name}, {"emptyDir", json::object()}};
 }
@@ -123,6 +129,11 @@ std::optional<std::string> storage_failure(const json& pod, const std::string& n
         for (const char* stuck : kStuck) {
           if (reason == stuck) return reason + ": " + state["waiting"].value("message", "");
         }
+      }
+      // A container that finished well has recovered: its lastState is history. (A running
+      // one may be the next try of a crash loop: its last failure still stands.)
+      if (state.contains("terminated") && state["terminated"].value("exitCode", 0) == 0) {
+        continue;
       }
       for (const char* which : {"state", "lastState"}) {
         const json s = cs.value(which, json::object());

@@ -62,6 +62,12 @@ nlohmann::json upload_container(const std::string& name, const std::string& src_
                                 const StorageDefaults& defaults, const nlohmann::json& mounts,
                                 std::optional<int> only_index = std::nullopt);
 
+// A container running the kiln/storage image with `command` (e.g. {"kiln-storage",
+// "upload-artifact", path, uri}), configured as fetch_container's, mounting `mounts`.
+nlohmann::json storage_tool_container(const std::string& name, const nlohmann::json& command,
+                                      const kiln::api::v1alpha1::StorageConfig* config,
+                                      const StorageDefaults& defaults, nlohmann::json mounts);
+
 // The pod volumes the storage containers need besides the data: the CA bundle's ConfigMap
 // (none when no CA bundle is set), and "kiln-storage-tmp", an emptyDir at /tmp for rclone.
 nlohmann::json storage_volumes(const kiln::api::v1alpha1::StorageConfig* config, const StorageDefaults& defaults);

@@ -15,15 +15,26 @@ namespace kiln::controllers::datapipeline {
 
 namespace api = kiln::api::v1alpha1;
 
-// sha256 (hex) of the canonical JSON {image, command, args, env, template, inputs, parameters} of
-// `step` (its spec after substitution, written as the API writes it: fields left out or empty are
-// absent) and `parameters` (the pipeline's parameter name -> value object). Keys of JSON objects
-// are sorted by nlohmann::json, so the text is canonical.
-std::string cache_key(const api::PipelineStep& step, const nlohmann::json& parameters);
+// sha256 (hex) of the canonical JSON {image, command, args, env, template, inputs, parameters,
+// inputArtifacts, imageID} of `step` (its spec after substitution, written as the API writes it:
+// fields left out or empty are absent), `parameters` (the pipeline's parameter name -> value
+// object), `input_digests` (inputs.artifacts name -> the digest of what is downloaded, or its uri
+// when no digest is known; absent when empty) and `image_id` (the image digest a run of the step
+// resolved, containerStatuses[].imageID; absent when ""). Keys of JSON objects are sorted by
+// nlohmann::json, so the text is canonical.
+std::string cache_key(const api::PipelineStep& step, const nlohmann::json& parameters,
+                      const nlohmann::json& input_digests = nlohmann::json::object(),
+                      const std::string& image_id = "");
+
+// The imageID the newest step named `step` in `runs` (status.runs, newest first) recorded, or "".
+// A later run's key includes it, so a tag that moved (seen by any run of the step) misses the
+// entries made with the old digest.
+std::string known_image_id(const nlohmann::json& runs, const std::string& step);
 
 struct CacheHit {
   std::string run;  // The run whose step produced the outputs.
   nlohmann::json outputs;
+  nlohmann::json artifacts;  // steps[].artifacts of the hit (stored outputs), an array.
 };
 
 // A step in `runs` (status.runs) with phase Succeeded, cacheKey == `key` and a finishTime no

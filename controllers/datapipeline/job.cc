@@ -1,6 +1,7 @@
 #include "controllers/datapipeline/job.h"
 
 #include "controllers/common/names.h"
+#include "controllers/common/storage.h"
 #include "controllers/datapipeline/names.h"
 
 namespace kiln::controllers::datapipeline {
@@ -10,6 +11,8 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kWorkspaceVolume = "workspace";
+constexpr const char* kInputsVolume = "kiln-inputs";
+constexpr const char* kInputsPath = "/kiln-inputs";
 
 json container_of(const api::PipelineStep& step, const BuildOptions& options) {
   json c = {{"name", "main"}};
@@ -39,6 +42,10 @@ json pod_metadata_of(const api::PipelineStep& step) {
   return json::object();
 }
 
+std::string mount_path_of(const api::DataPipelineSpec& spec) {
+  return spec.workspace ? spec.workspace->mount_path : api::Workspace{}.mount_path;
+}
+
 void mount_workspace(const api::DataPipelineSpec& spec, const std::string& run, json& pod) {
   const std::string claim = workspace_claim(spec, run);
   if (claim.empty()) return;
@@ -49,8 +56,37 @@ void mount_workspace(const api::DataPipelineSpec& spec, const std::string& run, 
   for (json& c : pod["containers"]) {
     json& mounts = c["volumeMounts"];
     if (!mounts.is_array()) mounts = json::array();
-    mounts.push_back({{"name", kWorkspaceVolume}, {"mountPath", spec.workspace->mount_path}});
+    mounts.push_back({{"name", kWorkspaceVolume}, {"mountPath", mount_path_of(spec)}});
   }
+}
+
+// Init containers that download `inputs` into the emptyDir kiln-inputs (as <i>/artifact), each
+// then mounted (subPath) at its destination in every container: the storage containers stay
+// non-root and never write to the workspace, whose ownership is the cluster's.
+void fetch_inputs(const std::vector<InputFetch>& inputs, const api::StorageConfig* storage,
+                  const BuildOptions& options, json& pod) {
+  if (inputs.empty()) return;
+  json& init = pod["initContainers"];
+  if (!init.is_array()) init = json::array();
+  const json mounts = json::array({volume_mount(kInputsVolume, kInputsPath, false)});
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const InputFetch& in = inputs[i];
+    const std::string sub = std::to_string(i) + "/artifact";
+    init.push_back(storage_tool_container(
+        fetch_container_name(i),
+        {"kiln-storage", "fetch-artifact", in.uri, std::string(kInputsPath) + "/" + sub,
+         in.digest.empty() ? "-" : in.digest},
+        storage, options.storage, mounts));
+    for (json& c : pod["containers"]) {
+      json& cm = c["volumeMounts"];
+      if (!cm.is_array()) cm = json::array();
+      cm.push_back({{"name", kInputsVolume}, {"mountPath", in.dest}, {"subPath", sub}});
+    }
+  }
+  json& volumes = pod["volumes"];
+  if (!volumes.is_array()) volumes = json::array();
+  volumes.push_back(empty_dir_volume(kInputsVolume));
+  for (const json& v : storage_volumes(storage, options.storage)) volumes.push_back(v);
 }
 
 }  // namespace
@@ -65,15 +101,19 @@ std::string workspace_claim(const api::DataPipelineSpec& spec, const std::string
   return "";
 }
 
+std::string fetch_container_name(std::size_t i) { return "fetch-artifact-" + std::to_string(i); }
+
 json desired_step_job(const json& pipeline, const api::DataPipelineSpec& spec,
                       const std::string& run, const api::PipelineStep& step, int attempt,
-                      const BuildOptions& options) {
+                      const BuildOptions& options, const std::vector<InputFetch>& inputs,
+                      const api::StorageConfig* storage) {
   const std::string name = string_at(pipeline, "/metadata/name");
   const json step_labels = labels(name, run, step.name);
 
   json pod = pod_spec_of(step, options);
   pod["restartPolicy"] = "Never";
   mount_workspace(spec, run, pod);
+  fetch_inputs(inputs, storage, options, pod);
   json pod_meta = pod_metadata_of(step);
   json pod_labels = common_labels();
   pod_labels.update(step_labels);

@@ -74,6 +74,19 @@ void finish_step(json& st, StepPhase phase, const std::string& message, TimePoin
   st.erase("nextAttemptTime");
 }
 
+// The input artifacts `spec` downloads before it starts (artifacts.h).
+Result<std::vector<InputFetch>> inputs_of(const StepContext& c, const api::PipelineStep& spec) {
+  return input_fetches(c.in.spec, spec, c.run,
+                       artifact_repository(c.in.spec, c.in.options).has_value());
+}
+
+// inputs.artifacts name -> what identifies the downloaded content (for the cache key).
+json input_digests(const std::vector<InputFetch>& inputs) {
+  json out = json::object();
+  for (const InputFetch& in : inputs) out[in.name] = in.digest.empty() ? in.uri : in.digest;
+  return out;
+}
+
 // Builds the attempt's Job; false (and the step in Error) when the spec cannot be resolved.
 bool apply_attempt(StepContext& c, json& st, const api::PipelineStep& spec, int attempt) {
   Variables vars = run_variables(c.in.spec, c.run, c.run_phase);
@@ -82,8 +95,15 @@ bool apply_attempt(StepContext& c, json& st, const api::PipelineStep& spec, int 
     finish_step(st, StepPhase::kError, resolved.error().message(), c.in.now);
     return false;
   }
+  auto inputs = inputs_of(c, spec);
+  if (!inputs.ok()) {
+    finish_step(st, StepPhase::kError, inputs.error().message(), c.in.now);
+    return false;
+  }
+  const auto repository = artifact_repository(c.in.spec, c.in.options);
   c.plan.apply.push_back(desired_step_job(c.in.pipeline, c.in.spec, c.run.value("name", ""),
-                                          *resolved, attempt, c.in.options));
+                                          *resolved, attempt, c.in.options, *inputs,
+                                          repository ? repository->storage : nullptr));
   return true;
 }
 
@@ -124,6 +144,28 @@ bool outputs_present(StepContext& c, json& st, const api::PipelineStep& spec) {
     return false;
   }
   const int attempt = st.value("attempts", 1);
+  if (const auto repository = artifact_repository(c.in.spec, c.in.options)) {
+    const std::string upload_name = artifact_upload_job_name(run, spec.name, attempt);
+    const json* upload = find_job(c.in.jobs, upload_name);
+    UploadOutcome out =
+        read_upload(upload, pods_of_job(c.in.pods, upload_name), c.in.spec, spec);
+    switch (out.attempt.kind) {
+      case AttemptOutcome::Kind::kRunning:
+        st["message"] = "uploading the output artifacts to " + repository->prefix;
+        c.plan.apply.push_back(desired_artifact_upload_job(c.in.pipeline, c.in.spec, run, spec,
+                                                           attempt, *repository, c.in.options));
+        return false;
+      case AttemptOutcome::Kind::kSucceeded:
+        st["artifacts"] = out.artifacts;
+        return true;
+      default:
+        if (upload != nullptr && out.attempt.stuck) {
+          c.plan.remove.push_back(delete_ref_of(*upload));
+        }
+        on_failure(c, st, spec, out.attempt);
+        return false;
+    }
+  }
   const std::string check_name = artifact_check_job_name(run, spec.name, attempt);
   const json* check = find_job(c.in.jobs, check_name);
   const std::vector<json> pods = pods_of_job(c.in.pods, check_name);
@@ -150,16 +192,43 @@ bool outputs_present(StepContext& c, json& st, const api::PipelineStep& spec) {
   }
 }
 
+// A succeeded step records the image digest it ran; a cached step's key is then computed with
+// it, so later runs (cache.h known_image_id) find it.
+void record_image(StepContext& c, json& st, const api::PipelineStep& spec,
+                  const std::vector<json>& pods) {
+  const std::string image_id = image_id_of(pods);
+  if (image_id.empty()) return;
+  st["imageID"] = image_id;
+  if (!spec.cache || !spec.cache->enabled) return;
+  Variables vars = run_variables(c.in.spec, c.run, c.run_phase);
+  auto resolved = resolve_step(spec, vars);
+  auto inputs = inputs_of(c, spec);
+  if (!resolved.ok() || !inputs.ok()) return;
+  st["cacheKey"] = cache_key(*resolved, pipeline_parameters(c.in.spec), input_digests(*inputs),
+                             image_id);
+}
+
 void observe_running(StepContext& c, json& st, const api::PipelineStep& spec) {
   const std::string job_name = st.value("jobName", "");
   const json* job = find_job(c.in.jobs, job_name);
-  const AttemptOutcome out = read_attempt(job, pods_of_job(c.in.pods, job_name));
+  const std::vector<json> pods = pods_of_job(c.in.pods, job_name);
+  AttemptOutcome out = read_attempt(job, pods);
+  if (out.kind != AttemptOutcome::Kind::kSucceeded) {
+    // An input that could not be downloaded: the pod never ran the step (OnError).
+    if (auto inputs = inputs_of(c, spec); inputs.ok()) {
+      if (auto failed = input_fetch_failure(pods, *inputs)) {
+        out = {AttemptOutcome::Kind::kError, *failed, out.kind == AttemptOutcome::Kind::kRunning,
+               {}};
+      }
+    }
+  }
   switch (out.kind) {
     case AttemptOutcome::Kind::kRunning:
       // Not in the cache yet, or running: applying the same Job again is a no-op.
       apply_attempt(c, st, spec, st.value("attempts", 1));
       return;
     case AttemptOutcome::Kind::kSucceeded:
+      if (!st.contains("imageID")) record_image(c, st, spec, pods);
       if (!outputs_present(c, st, spec)) return;
       finish_step(st, StepPhase::kSucceeded, "", c.in.now);
       st["outputs"] = out.outputs;
@@ -188,12 +257,31 @@ bool settle_without_running(StepContext& c, json& st, const api::PipelineStep& s
   }
   if (!spec.cache || !spec.cache->enabled) return false;
   auto resolved = resolve_step(spec, vars);
-  if (!resolved.ok()) return false;  // apply_attempt reports it.
-  const std::string key = cache_key(*resolved, pipeline_parameters(c.in.spec));
+  auto inputs = inputs_of(c, spec);
+  if (!resolved.ok() || !inputs.ok()) return false;  // apply_attempt reports it.
+  const std::string key = cache_key(*resolved, pipeline_parameters(c.in.spec),
+                                    input_digests(*inputs), known_image_id(c.in.history, spec.name));
   st["cacheKey"] = key;
   auto hit = find_cache_hit(c.in.history, key, spec.cache->max_age, c.in.now);
   if (!hit) return false;
-  // Until an artifact repository exists, a step's files live only in its run's workspace.
+  if (artifact_repository(c.in.spec, c.in.options) && spec.outputs &&
+      !spec.outputs->artifacts.empty()) {
+    // The hit's outputs are in the repository: any run can download them, whatever its claim.
+    std::set<std::string> stored;
+    for (const json& a : hit->artifacts) stored.insert(a.value("name", ""));
+    for (const auto& a : spec.outputs->artifacts) {
+      if (!stored.contains(a.name)) {
+        st["message"] = "cache hit from run " + hit->run + " refused: it stored no artifact " +
+                        a.name + "; running the step";
+        return false;
+      }
+    }
+    finish_step(st, StepPhase::kCached, "cache hit from run " + hit->run, c.in.now);
+    st["outputs"] = hit->outputs;
+    st["artifacts"] = hit->artifacts;
+    return true;
+  }
+  // Without a repository a step's files live only in its run's workspace.
   const std::string theirs = workspace_claim(c.in.spec, hit->run);
   if (theirs != workspace_claim(c.in.spec, c.run.value("name", ""))) {
     st["message"] = "cache hit from run " + hit->run + " refused: its files are in that run's " +

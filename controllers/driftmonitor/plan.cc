@@ -253,6 +253,14 @@ void maybe_rollout(Context& ctx) {
                                       value_or<std::string>(model, "format", "xgboost"), job_name,
                                       value_or<std::string>(model, "profileUri", "")};
   if (source.uri.empty()) return;
+  // The canary verifies what the job uploaded and reaches it the way the job did.
+  source.digest = value_or<std::string>(model, "digest", "");
+  if (job->contains("spec") && (*job)["spec"].contains("storage")) {
+    api::StorageConfig storage;
+    if (api::decode((*job)["spec"]["storage"], "spec.storage", storage).ok()) {
+      source.storage = storage;
+    }
+  }
   json value = json::parse(modeldeployment::canary_annotation_value(source));
   value["trafficPercent"] = rollout.traffic_percent;
   const std::string text = value.dump();

@@ -106,6 +106,8 @@ void condition(Context& ctx, std::string_view type, bool value, std::string_view
 json stable_status(const ModelSource& m) {
   json out = {{"version", m.version}, {"uri", m.uri}, {"format", m.format}};
   if (!m.profile_uri.empty()) out["profileUri"] = m.profile_uri;
+  if (!m.digest.empty()) out["digest"] = m.digest;
+  if (m.storage) api::to_json(out["storage"], *m.storage);
   return out;
 }
 
@@ -124,6 +126,11 @@ ModelSource choose_stable(const Context& ctx, const ModelSource& spec_stable,
   ModelSource promoted{uri, value_or<std::string>(st, "format", ""),
                        value_or<std::string>(st, "version", ""),
                        value_or<std::string>(st, "profileUri", "")};
+  promoted.digest = value_or<std::string>(st, "digest", "");
+  if (st.contains("storage")) {
+    api::StorageConfig storage;
+    if (api::decode(st["storage"], "status.stable.storage", storage).ok()) promoted.storage = storage;
+  }
   if (promoted.format.empty()) {
     promoted.format = "xgboost";
     if (dep && support::annotation(*dep, kModelUriAnnotation) == uri) {

@@ -19,6 +19,7 @@
 #include "common/version.h"
 #include "controllers/admission/bootstrap.h"
 #include "controllers/admission/server.h"
+#include "controllers/common/uri.h"
 #include "controllers/manager/reconcilers.h"
 #include "kube/client.h"
 #include "kube/config.h"
@@ -37,6 +38,7 @@ struct Flags {
   std::string runtime_image = "kiln/runtime:dev";
   std::string image_pull_policy = "IfNotPresent";
   controllers::StorageDefaults storage;  // --storage-*: the chart's storage values.
+  std::string artifact_repository;       // s3:// or gs:// prefix of DataPipeline artifacts.
   int webhook_port = 0;  // 0: no webhook server.
   std::string webhook_service = "kiln-webhook";
   std::string webhook_configuration;
@@ -98,6 +100,15 @@ int run(const Flags& flags) {
     std::fprintf(stderr, "kiln-manager: %s\n",
                  log_options.ok() ? "cannot start logging" : log_options.error().message().c_str());
     return 2;
+  }
+  if (!flags.artifact_repository.empty()) {
+    auto repo = controllers::parse_storage_uri(flags.artifact_repository);
+    if (!repo.ok() || (repo->scheme != controllers::UriScheme::kS3 &&
+                       repo->scheme != controllers::UriScheme::kGs)) {
+      log::error("kiln-manager: --artifact-repository must be an s3:// or gs:// prefix",
+                 {{"error", repo.ok() ? flags.artifact_repository : repo.error().message()}});
+      return 2;
+    }
   }
   auto config = load_config(flags);
   if (!config.ok()) {
@@ -179,7 +190,8 @@ int run(const Flags& flags) {
       caches, executor, {flags.runtime_image, flags.image_pull_policy, storage});
   trainingjobs.setup(manager, workers);
   controllers::manager::DataPipelineReconciler datapipelines(
-      caches, executor, {flags.image_pull_policy, flags.runtime_image});
+      caches, executor,
+      {flags.image_pull_policy, flags.runtime_image, flags.artifact_repository, storage});
   datapipelines.setup(manager, workers);
   controllers::manager::ModelDeploymentReconciler modeldeployments(
       caches, executor, {flags.runtime_image, flags.image_pull_policy, storage});
@@ -235,6 +247,10 @@ int main(int argc, char** argv) {
                  "ConfigMap (in each object's namespace) whose ca.crt verifies the endpoint");
   app.add_option("--storage-allow-http", f.storage.uri_policy.allow_http,
                  "Admit http:// model and data URIs (https:// only by default)");
+  app.add_option("--artifact-repository", f.artifact_repository,
+                 "s3:// or gs:// prefix where DataPipeline steps' output artifacts are stored "
+                 "when a pipeline names no spec.artifactRepository (default: none; artifacts "
+                 "stay in the run's workspace)");
   app.add_option("--webhook-port", f.webhook_port, "HTTPS port of the admission webhook (0: off)");
   app.add_option("--webhook-service", f.webhook_service, "Service name in the certificate");
   app.add_option("--webhook-configuration", f.webhook_configuration,

@@ -70,6 +70,84 @@ INSTANTIATE_TEST_SUITE_P(
              pipeline({{{"name", "a"}, {"image", "x"}, {"dependsOn", {"b"}}},
                        {{"name", "b"}, {"image", "x"}, {"dependsOn", {"a"}}}}),
              "spec.steps[1].dependsOn: dependency cycle: a -> b -> a"},
+        Case{"ArtifactsPassedThroughARepository",
+             pipeline({{{"name", "a"},
+                        {"image", "x"},
+                        {"outputs", {{"artifacts", {{{"name", "t"}, {"path", "out/t.csv"}}}}}}},
+                       {{"name", "b"},
+                        {"image", "x"},
+                        {"dependsOn", {"a"}},
+                        {"inputs",
+                         {{"artifacts",
+                           {{{"name", "t"},
+                             {"path", "in/t.csv"},
+                             {"from", "{{steps.a.outputs.artifacts.t}}"}},
+                            {{"name", "ref"},
+                             {"path", "ref.csv"},
+                             {"uri", "s3://kiln/ref/ref.csv"}}}}}}}},
+                      {{"artifactRepository", {{"uri", "s3://kiln/pipelines"}}}}),
+             ""},
+        Case{"ArtifactFromANonDependencyAnUndeclaredArtifactAndATraversal",
+             pipeline({{{"name", "a"},
+                        {"image", "x"},
+                        {"outputs", {{"artifacts", {{{"name", "t"}, {"path", "../t.csv"}}}}}}},
+                       {{"name", "b"},
+                        {"image", "x"},
+                        {"inputs",
+                         {{"artifacts",
+                           {{{"name", "t"},
+                             {"path", "t.csv"},
+                             {"from", "{{steps.a.outputs.artifacts.t}}"}}}}}}},
+                       {{"name", "c"},
+                        {"image", "x"},
+                        {"dependsOn", {"a"}},
+                        {"inputs",
+                         {{"artifacts",
+                           {{{"name", "u"},
+                             {"path", "u.csv"},
+                             {"from", "{{steps.a.outputs.artifacts.u}}"}}}}}}}}),
+             "spec.steps[0].outputs.artifacts[0].path: ../t.csv: a path has no \".\", \"..\" "
+             "or empty segment; spec.steps[1].inputs.artifacts[0].from: step \"a\" is not a dependency, "
+             "so its artifacts may not exist yet: add it to dependsOn; "
+             "spec.steps[2].inputs.artifacts[0].from: step \"a\" declares no output artifact "
+             "\"u\""},
+        Case{"ArtifactPathsAndNamesThatCannotBeMountedOrStored",
+             pipeline({{{"name", "a"},
+                        {"image", "x"},
+                        {"inputs",
+                         {{"artifacts",
+                           {{{"name", "t"}, {"path", "in"}, {"uri", "s3://kiln/t/"}},
+                            {{"name", "t"}, {"path", "/workspace/in/u.csv"},
+                             {"uri", "s3://kiln/u.csv"}},
+                            {{"name", "w"}, {"path", "/workspace/"}, {"uri", "s3://kiln/w"}},
+                            {{"name", "e"}, {"path", "/etc/passwd"}, {"uri", "s3://kiln/e"}},
+                            {{"name", "h"}, {"path", "h"}, {"uri", "https://example.com/d/"}}}}}},
+                        {"outputs",
+                         {{"artifacts",
+                           {{{"name", "out/x"}, {"path", "in/o.csv"}}}}}}}}),
+             "spec.steps[0].inputs.artifacts[1].name: duplicate artifact name \"t\"; "
+             "spec.steps[0].inputs.artifacts[1].path: in/u.csv overlaps inputs.artifacts[0].path "
+             "in: each download is mounted at its own path; "
+             "spec.steps[0].inputs.artifacts[2].path: \"/workspace/\": a path names a file or "
+             "directory in the workspace, not the workspace itself; "
+             "spec.steps[0].inputs.artifacts[3].path: /etc/passwd: an absolute path is under the "
+             "workspace's mountPath /workspace; "
+             "spec.steps[0].inputs.artifacts[4].uri: https://example.com/d/: a directory (a uri "
+             "ending in '/') is read from s3:// or gs:// only; "
+             "spec.steps[0].outputs.artifacts[0].name: \"out/x\": an artifact name is 1-128 "
+             "letters, digits, '.', '_' or '-' (not \".\" or \"..\"); "
+             "spec.steps[0].outputs.artifacts[0].path: in/o.csv is under inputs.artifacts[0].path "
+             "in, a download, not the workspace"},
+        Case{"ArtifactRepositoryAndInputUrisAreRemote",
+             pipeline({{{"name", "a"},
+                        {"image", "x"},
+                        {"inputs",
+                         {{"artifacts",
+                           {{{"name", "t"}, {"path", "t.csv"}, {"uri", "pvc://data/t.csv"}}}}}}}},
+                      {{"artifactRepository", {{"uri", "https://example.com/artifacts"}}}}),
+             "spec.steps[0].inputs.artifacts[0].uri: pvc://data/t.csv: an input artifact is "
+             "downloaded from s3://, gs:// or https://; spec.artifactRepository.uri: "
+             "https://example.com/artifacts: an artifact repository is an s3:// or gs:// prefix"},
         Case{"ReferenceToANonDependency",
              pipeline(
                  {{{"name", "a"}, {"image", "x"}, {"outputs", {{"parameters", {{{"name", "n"}}}}}}},

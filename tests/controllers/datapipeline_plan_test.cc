@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "controllers/common/conditions.h"
+#include "controllers/datapipeline/artifacts.h"
+#include "controllers/datapipeline/cache.h"
 #include "datapipeline_world.h"
 
 namespace kiln::controllers::datapipeline {
@@ -425,6 +427,238 @@ TEST(DataPipelinePlan, PlanningAgainWithoutChangesIsANoOp) {
   EXPECT_EQ(again.status, status);
   EXPECT_TRUE(again.events.empty());
   EXPECT_EQ(w.pipeline["status"]["runs"].size(), 1u);
+}
+
+// ---- The artifact repository ---------------------------------------------------------------------
+
+constexpr const char* kDigest =
+    "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+// features writes out/features.csv (cached); train reads it through the repository. Each run has
+// its own claim (volumeClaimTemplate).
+World repository_pipeline() {
+  json features = with_output_artifact(make_step("features"));
+  features["cache"] = {{"enabled", true}};
+  json train = make_step("train", {"features"});
+  train["inputs"]["artifacts"] = json::array(
+      {{{"name", "features"},
+        {"path", "in/features.csv"},
+        {"from", "{{steps.features.outputs.artifacts.features}}"}}});
+  return World{make_pipeline(
+      json::array({features, train}),
+      {{"workspace", {{"volumeClaimTemplate", {{"spec", {{"accessModes", {"ReadWriteOnce"}}}}}}}},
+       {"artifactRepository",
+        {{"uri", "s3://kiln/pipelines/"},
+         {"storage", {{"secretRef", {{"name", "s3-creds"}}}}}}}})};
+}
+
+std::string upload_job(const World& w, const std::string& step, std::size_t run = 0) {
+  return w.run(run)["name"].get<std::string>() + "-" + step + "-1-upload";
+}
+
+// The upload Job's pod: every container done, each reporting what kiln-storage upload-artifact
+// writes.
+void complete_upload(World& w, const std::string& job, const std::string& uri) {
+  w.finish_pod(job, "Complete",
+               json::array({{{"name", "upload-0"},
+                             {"state",
+                              {{"terminated",
+                                {{"exitCode", 0},
+                                 {"message", json({{"uri", uri}, {"digest", kDigest}}).dump()}}}}}}}));
+}
+
+const json* find_job(const Plan& plan, const std::string& name) {
+  for (const json& o : plan.apply) {
+    if (o["metadata"]["name"] == name) return &o;
+  }
+  return nullptr;
+}
+
+TEST(DataPipelineArtifacts, OutputsAreUploadedUnderPipelineRunStepAndNameAndInputsFetchedByDigest) {
+  World w = repository_pipeline();
+  w.step();
+  const std::string run = w.run()["name"];
+  w.complete(w.job("features"));
+  const Plan& uploading = w.step();
+  EXPECT_EQ(w.phase("features"), "Running");
+  EXPECT_EQ(w.step_status("features")["message"],
+            "uploading the output artifacts to s3://kiln/pipelines");
+  EXPECT_EQ(w.phase("train"), "Pending");
+  const json* upload = find_job(uploading, upload_job(w, "features"));
+  ASSERT_NE(upload, nullptr);
+  EXPECT_EQ((*upload)["spec"]["activeDeadlineSeconds"], kUploadDeadlineSeconds);
+  const json& pod = (*upload)["spec"]["template"]["spec"];
+  ASSERT_EQ(pod["containers"].size(), 1u);
+  const json& c = pod["containers"][0];
+  const std::string uri = "s3://kiln/pipelines/flights/" + run + "/features/features";
+  EXPECT_EQ(c["name"], "upload-0");
+  EXPECT_EQ(c["image"], "kiln/storage:dev");
+  EXPECT_EQ(c["command"], json({"kiln-storage", "upload-artifact",
+                                "/workspace/out/features.csv", uri}));
+  EXPECT_EQ(c["envFrom"][0]["secretRef"]["name"], "s3-creds");
+  bool claim_read_only = false;
+  for (const json& v : pod["volumes"]) {
+    if (v.contains("persistentVolumeClaim")) {
+      claim_read_only = v["persistentVolumeClaim"] ==
+                        json({{"claimName", run + "-workspace"}, {"readOnly", true}});
+    }
+  }
+  EXPECT_TRUE(claim_read_only) << pod["volumes"].dump();
+
+  complete_upload(w, upload_job(w, "features"), uri);
+  const Plan& next = w.step();
+  EXPECT_EQ(w.phase("features"), "Succeeded");
+  EXPECT_EQ(w.step_status("features")["artifacts"],
+            json::array({{{"name", "features"}, {"uri", uri}, {"digest", kDigest}}}));
+  EXPECT_EQ(w.step_status("features")["imageID"].get<std::string>().rfind("docker.io/", 0), 0u);
+  ASSERT_EQ(w.phase("train"), "Running");
+  const json* train = find_job(next, w.job("train"));
+  ASSERT_NE(train, nullptr);
+  const json& init = (*train)["spec"]["template"]["spec"]["initContainers"];
+  ASSERT_EQ(init.size(), 1u);
+  EXPECT_EQ(init[0]["name"], "fetch-artifact-0");
+  EXPECT_EQ(init[0]["command"],
+            json({"kiln-storage", "fetch-artifact", uri, "/kiln-inputs/0/artifact", kDigest}));
+  EXPECT_EQ(init[0]["volumeMounts"][0]["mountPath"], "/kiln-inputs");
+  EXPECT_EQ(init[0]["securityContext"]["runAsNonRoot"], true);
+  // The step sees the download at its path; the storage container never writes the workspace.
+  const json& mounts = (*train)["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
+  EXPECT_EQ(mounts.back(), json({{"name", "kiln-inputs"},
+                                 {"mountPath", "/workspace/in/features.csv"},
+                                 {"subPath", "0/artifact"}}));
+}
+
+TEST(DataPipelineArtifacts, ACacheHitFromAnotherRunsClaimIsTakenFromTheRepository) {
+  World w = repository_pipeline();
+  w.step();
+  const std::string first = w.run()["name"];
+  const std::string uri = "s3://kiln/pipelines/flights/" + first + "/features/features";
+  w.complete(w.job("features"));
+  w.step();
+  complete_upload(w, upload_job(w, "features"), uri);
+  w.step();
+  w.complete(w.job("train"));
+  w.step();
+  ASSERT_EQ(w.run()["phase"], "Succeeded");
+
+  w.now += 1h;
+  w.pipeline["metadata"]["annotations"]["kiln.dev/run"] = "again";
+  const Plan& plan = w.step();
+  ASSERT_EQ(w.pipeline["status"]["runs"].size(), 2u);
+  EXPECT_EQ(w.phase("features"), "Cached");
+  EXPECT_EQ(w.step_status("features")["message"], "cache hit from run " + first);
+  EXPECT_EQ(w.step_status("features")["artifacts"][0]["uri"], uri);
+  // train runs in the new run's claim, on the first run's stored features.
+  const json* train = find_job(plan, w.job("train"));
+  ASSERT_NE(train, nullptr);
+  const json& spec = (*train)["spec"]["template"]["spec"];
+  EXPECT_EQ(spec["initContainers"][0]["command"][2], uri);
+  EXPECT_EQ(spec["volumes"][0]["persistentVolumeClaim"]["claimName"],
+            w.run()["name"].get<std::string>() + "-workspace");
+}
+
+TEST(DataPipelineArtifacts, AMissingOutputFailsAndATransferErrorIsAnErrorNamingTheArtifact) {
+  {
+    World w = repository_pipeline();
+    w.step();
+    w.complete(w.job("features"));
+    w.step();
+    w.finish_pod(upload_job(w, "features"), "Failed",
+                 json::array({{{"name", "upload-0"},
+                               {"state", {{"terminated", {{"exitCode", 3}, {"message", "x"}}}}}}}));
+    w.step();
+    EXPECT_EQ(w.phase("features"), "Failed");
+    EXPECT_EQ(w.step_status("features")["message"],
+              "output artifacts not found: /workspace/out/features.csv");
+  }
+  {
+    World w = repository_pipeline();
+    w.step();
+    w.complete(w.job("features"));
+    w.step();
+    const std::string why = "s3://kiln/pipelines/flights/r/features/features: 403 AccessDenied";
+    w.finish_pod(upload_job(w, "features"), "Failed",
+                 json::array({{{"name", "upload-0"},
+                               {"state", {{"terminated", {{"exitCode", 1}, {"message", why}}}}}}}));
+    w.step();
+    EXPECT_EQ(w.phase("features"), "Error");
+    EXPECT_EQ(w.step_status("features")["message"], "uploading artifact features: " + why);
+    EXPECT_FALSE(w.step_status("features").contains("artifacts"));
+  }
+}
+
+TEST(DataPipelineArtifacts, AnInputThatCannotBeFetchedIsAnErrorAndTheJobIsStopped) {
+  World w = repository_pipeline();
+  w.step();
+  const std::string run = w.run()["name"];
+  const std::string uri = "s3://kiln/pipelines/flights/" + run + "/features/features";
+  w.complete(w.job("features"));
+  w.step();
+  complete_upload(w, upload_job(w, "features"), uri);
+  w.step();
+  const std::string train = w.job("train");
+  // A missing Secret keeps the init container waiting; the Job would never finish.
+  w.finish_pod(train, "", json::array(),
+               json::array({{{"name", "fetch-artifact-0"},
+                             {"state",
+                              {{"waiting",
+                                {{"reason", "CreateContainerConfigError"},
+                                 {"message", "secret \"s3-creds\" not found"}}}}}}}));
+  const Plan& plan = w.step();
+  EXPECT_EQ(w.phase("train"), "Error");
+  EXPECT_EQ(w.step_status("train")["message"],
+            "inputs.artifacts features: CreateContainerConfigError: secret \"s3-creds\" not found");
+  ASSERT_EQ(plan.remove.size(), 1u);
+  EXPECT_EQ(plan.remove[0].name, train);
+}
+
+TEST(DataPipelineArtifacts, FromWithoutARepositoryIsAnError) {
+  World w = repository_pipeline();
+  w.pipeline["spec"].erase("artifactRepository");
+  w.pipeline["spec"]["steps"][0].erase("outputs");
+  w.step();
+  w.complete(w.job("features"));
+  w.step();
+  EXPECT_EQ(w.phase("train"), "Error");
+  EXPECT_EQ(w.step_status("train")["message"],
+            "inputs.artifacts[0] (features): from needs an artifact repository "
+            "(spec.artifactRepository or the chart's)");
+}
+
+TEST(DataPipelineArtifacts, TheManagersRepositoryServesPipelinesThatNameNone) {
+  World w = repository_pipeline();
+  w.pipeline["spec"].erase("artifactRepository");
+  w.options.artifact_repository = "gs://team-artifacts/dp";
+  w.step();
+  w.complete(w.job("features"));
+  const Plan& plan = w.step();
+  const json* upload = find_job(plan, upload_job(w, "features"));
+  ASSERT_NE(upload, nullptr);
+  EXPECT_EQ((*upload)["spec"]["template"]["spec"]["containers"][0]["command"][3],
+            "gs://team-artifacts/dp/flights/" + w.run()["name"].get<std::string>() +
+                "/features/features");
+}
+
+TEST(DataPipelineCache, TheKeyCoversTheImageDigestAndTheInputDigests) {
+  api::PipelineStep step;
+  step.name = "features";
+  step.image = "busybox:1.36";
+  const json params = {{"month", "1"}};
+  const std::string plain = cache_key(step, params);
+  EXPECT_EQ(plain, cache_key(step, params, json::object(), ""));  // Absent means absent.
+  EXPECT_NE(plain, cache_key(step, params, json::object(), "busybox@sha256:aa"));
+  EXPECT_NE(cache_key(step, params, json::object(), "busybox@sha256:aa"),
+            cache_key(step, params, json::object(), "busybox@sha256:bb"));
+  EXPECT_NE(cache_key(step, params, {{"in", "sha256:aa"}}),
+            cache_key(step, params, {{"in", "sha256:bb"}}));
+
+  const json runs = json::array(
+      {{{"steps", json::array({{{"name", "features"}, {"imageID", "newest"}}})}},
+       {{"steps", json::array({{{"name", "features"}, {"imageID", "older"}},
+                               {{"name", "train"}, {"imageID", "other"}}})}}});
+  EXPECT_EQ(known_image_id(runs, "features"), "newest");
+  EXPECT_EQ(known_image_id(runs, "train"), "other");
+  EXPECT_EQ(known_image_id(runs, "absent"), "");
 }
 
 }  // namespace

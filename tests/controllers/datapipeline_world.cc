@@ -19,21 +19,14 @@ json* find_named(std::vector<json>& list, const std::string& name) {
   return nullptr;
 }
 
+// The image digest a kubelet reports for the steps' image.
+constexpr const char* kImageId =
+    "docker.io/library/busybox@sha256:"
+    "1111111111111111111111111111111111111111111111111111111111111111";
+
 void finish(World& w, const std::string& name, const std::string& type, const json& terminated) {
-  json* job = find_named(w.observed.jobs, name);
-  if (job == nullptr) return;
-  (*job)["status"]["conditions"] =
-      json::array({{{"type", type},
-                    {"status", "True"},
-                    {"reason", type == "Failed" ? "BackoffLimitExceeded" : ""}}});
-  json labels = (*job)["metadata"]["labels"];
-  labels["batch.kubernetes.io/job-name"] = name;
-  w.observed.pods.push_back(
-      {{"apiVersion", "v1"},
-       {"kind", "Pod"},
-       {"metadata", {{"name", name + "-pod"}, {"namespace", "ns"}, {"labels", labels}}},
-       {"status",
-        {{"containerStatuses", json::array({{{"name", "main"}, {"state", terminated}}})}}}});
+  w.finish_pod(name, type,
+               json::array({{{"name", "main"}, {"imageID", kImageId}, {"state", terminated}}}));
 }
 
 }  // namespace
@@ -43,7 +36,7 @@ const Plan& World::step() {
     const auto spec = api::parse_data_pipeline_spec(pipeline);
     EXPECT_TRUE(spec.ok()) << "fixture: " << spec.error().message();
   }
-  last = plan_datapipeline(pipeline, observed, now, BuildOptions{});
+  last = plan_datapipeline(pipeline, observed, now, options);
   pipeline["status"] = last.status;
   for (const json& o : last.apply) {
     auto& list = o["kind"] == "Job" ? observed.jobs : observed.claims;
@@ -76,6 +69,28 @@ void World::fail(const std::string& name, int code, const std::string& message) 
   json terminated = {{"exitCode", code}, {"reason", "Error"}};
   if (!message.empty()) terminated["message"] = message;
   finish(*this, name, "Failed", {{"terminated", terminated}});
+}
+
+void World::finish_pod(const std::string& name, const std::string& type,
+                       const json& container_statuses, const json& init_statuses) {
+  json* job = find_named(observed.jobs, name);
+  if (job == nullptr) return;
+  if (!type.empty()) {
+    (*job)["status"]["conditions"] =
+        json::array({{{"type", type},
+                      {"status", "True"},
+                      {"reason", type == "Failed" ? "BackoffLimitExceeded" : ""}}});
+  }
+  json labels = (*job)["metadata"]["labels"];
+  labels["batch.kubernetes.io/job-name"] = name;
+  std::erase_if(observed.pods, [&](const json& p) { return p["metadata"]["name"] == name + "-pod"; });
+  observed.pods.push_back(
+      {{"apiVersion", "v1"},
+       {"kind", "Pod"},
+       {"metadata", {{"name", name + "-pod"}, {"namespace", "ns"}, {"labels", labels}}},
+       {"status",
+        {{"containerStatuses", container_statuses},
+         {"initContainerStatuses", init_statuses}}}});
 }
 
 void World::image_pull_error(const std::string& name) {

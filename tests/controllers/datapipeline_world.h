@@ -23,6 +23,7 @@ struct World {
   // Whether step() expects `pipeline.spec` to decode (a fixture the decoder refuses has a field
   // the API server would have pruned or refused: a bug in the test). False in tests of that.
   bool expect_readable_spec = true;
+  BuildOptions options;  // What kiln-manager's flags would give the plan.
 
   // Plans, then records the status and the applied/deleted children. Returns the plan.
   const Plan& step();
@@ -34,6 +35,11 @@ struct World {
   void complete(const std::string& name, const nlohmann::json& outputs = nullptr);
   // Marks Job `name` failed with container exit `code` and termination `message` (when given).
   void fail(const std::string& name, int code, const std::string& message = "");
+  // Marks Job `name` finished with condition `type` (Complete or Failed; "" leaves it running)
+  // and gives its pod these containerStatuses and initContainerStatuses.
+  void finish_pod(const std::string& name, const std::string& type,
+                  const nlohmann::json& container_statuses,
+                  const nlohmann::json& init_statuses = nlohmann::json::array());
   // Puts the Job's pod in ImagePullBackOff (the Job still runs).
   void image_pull_error(const std::string& name);
 

@@ -235,6 +235,24 @@ TEST(DriftMonitorPlan, SucceededRetrainIsSentToTheTargetsCanaryOnce) {
   EXPECT_TRUE(w.last.patches.empty());
 }
 
+// The canary checks the digest the job reported and reaches the bucket the way the job did.
+TEST(DriftMonitorPlan, TheCanaryCarriesTheRetrainedModelsDigestAndStorage) {
+  World w;
+  w.plan(kT0, 4);
+  for (auto& j : w.observed.training_jobs) {
+    j["spec"]["storage"] = {{"endpoint", "http://s3.example:7070"},
+                            {"secretRef", {{"name", "team-s3"}}}};
+  }
+  w.finish_jobs();
+  w.plan(kT0 + 1min, 4);
+  ASSERT_EQ(w.last.patches.size(), 1u);
+  const json value = json::parse(
+      w.last.patches[0].patch["metadata"]["annotations"]["kiln.dev/canary-model"].get<std::string>());
+  EXPECT_EQ(value["digest"], "sha256:00ff");
+  EXPECT_EQ(value["storage"]["endpoint"], "http://s3.example:7070");
+  EXPECT_EQ(value["storage"]["secretRef"]["name"], "team-s3");
+}
+
 TEST(DriftMonitorPlan, DataPipelineRefIsTriggeredByAnnotation) {
   World w;
   w.dm["spec"]["actions"]["retrain"].erase("trainingJobTemplate");

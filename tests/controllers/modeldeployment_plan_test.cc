@@ -364,6 +364,32 @@ TEST(ModelDeploymentPlan, PromotedStableKeepsItsBaselineProfileWhenTheNextCanary
   EXPECT_EQ(*(flag + 1), "/mnt/kiln/models/v2/profile.json");
 }
 
+// A promoted model keeps its digest and storage: once the next canary arrives, stable is rendered
+// from status.stable and must still verify the file and reach the same bucket.
+TEST(ModelDeploymentPlan, PromotedStableKeepsItsDigestAndStorage) {
+  json md = base_md();
+  md["spec"]["rollout"] = json::parse(R"({"steps": [{"setWeight": 50}]})");
+  md["metadata"]["annotations"]["kiln.dev/canary-model"] =
+      R"({"uri": "s3://models/v2/model.json", "version": "v2", "digest": "sha256:00ff",
+          "storage": {"endpoint": "http://s3.example:7070"}, "trafficPercent": 10})";
+  World w{md};
+  w.plan(kT0);
+  w.plan(kT0 + 1s);
+  w.plan(kT0 + 2s);
+  ASSERT_EQ(w.md["status"]["rollout"]["phase"], "Promoted");
+  EXPECT_EQ(w.md["status"]["stable"]["digest"], "sha256:00ff");
+  EXPECT_EQ(w.md["status"]["stable"]["storage"]["endpoint"], "http://s3.example:7070");
+
+  w.md["metadata"]["annotations"]["kiln.dev/canary-model"] =
+      R"({"uri": "pvc://models/v3/model.json", "version": "v3", "trafficPercent": 10})";
+  w.plan(kT0 + 3s);  // Stable is rendered from status.stable now.
+  const json* stable = w.child("Deployment", "flights-stable");
+  ASSERT_NE(stable, nullptr);
+  const std::string pod = (*stable)["spec"]["template"]["spec"].dump();
+  EXPECT_NE(pod.find("sha256:00ff"), std::string::npos) << pod;
+  EXPECT_NE(pod.find("http://s3.example:7070"), std::string::npos) << pod;
+}
+
 TEST(ModelDeploymentPlan, FailingAnalysisBeyondTheLimitRollsBack) {
   World w{with_canary(base_md())};
   w.plan(kT0);
@@ -663,6 +689,15 @@ TEST(ModelDeploymentPlan, AModelThatCannotBeFetchedIsReportedWithTheStorageMessa
       "stable", "v0",
       json::parse(R"({"state": {"terminated": {"exitCode": 1, "message": "old"}}})"))};
   w.plan(kT0 + 2s);
+  EXPECT_EQ(condition_field(w.md, "Ready", "reason"), "StableNotReady");
+
+  // Once the initializer has fetched the model (the endpoint came back), its earlier failure is
+  // history: the pod is only not ready yet.
+  w.observed.pods = {serving_pod(
+      "stable", "v1",
+      json::parse(R"({"state": {"terminated": {"exitCode": 0}},
+                      "lastState": {"terminated": {"exitCode": 1, "message": "unreachable"}}})"))};
+  w.plan(kT0 + 3s);
   EXPECT_EQ(condition_field(w.md, "Ready", "reason"), "StableNotReady");
 }
 
