@@ -262,6 +262,21 @@ storage fetch-artifact s3://models/pipes/p/r/nothing/ "$tmp/ws/in/nothing" -
 expect_failure "fetch-artifact of an empty prefix" "s3://models/pipes/p/r/nothing/: not found"
 [ ! -e "$tmp/ws/in/nothing" ] || fail "fetch-artifact of an empty prefix made its destination"
 echo "ok: fetch-artifact of a file and a directory gives the bytes; a wrong digest changes nothing"
+# A second upload of a directory to the same uri (a retried step) leaves exactly its files, so
+# the prefix matches the digest it reports; a symbolic link is refused.
+mkdir -p "$tmp/smaller"
+echo one >"$tmp/smaller/one.txt"
+storage upload-artifact "$tmp/smaller" s3://models/pipes/p/r/train/run-dir
+[ "$rc" -eq 0 ] || fail "a second upload-artifact of a directory: exit $rc: $(cat "$tmp/stderr")"
+keys=$(client lsf -R --files-only :s3:models/pipes/p/r/train/run-dir)
+[ "$keys" = one.txt ] || fail "after a smaller re-upload the prefix holds '$keys'"
+storage fetch-artifact s3://models/pipes/p/r/train/run-dir/ "$tmp/ws/in/again" "$(jq -r .digest <<<"$out")"
+[ "$rc" -eq 0 ] || fail "fetch-artifact after a re-upload: exit $rc: $(cat "$tmp/stderr")"
+ln -s /etc/hostname "$tmp/link"
+storage upload-artifact "$tmp/link" s3://models/pipes/p/r/train/link
+expect_failure "upload-artifact of a symbolic link" \
+  "s3://models/pipes/p/r/train/link: $tmp/link is a symbolic link"
+[ -z "$(client lsf :s3:models/pipes/p/r/train/ | grep -x link)" ] || fail "the symbolic link was uploaded"
 
 # 10. http:// through rclone copyurl (busybox httpd).
 mkdir -p "$tmp/www"
