@@ -7,13 +7,16 @@
 #   2. a ModelDeployment with two replicas fetches that model and answers predictions;
 #   3. bad input, each a ModelFetchFailed condition naming the cause: a digest mismatch, a
 #      missing key, wrong credentials, a missing Secret, an unreachable endpoint;
-#   4. a canary that cannot be fetched leaves the stable model serving.
+#   4. a canary that cannot be fetched leaves the stable model serving;
+#   5. a DataPipeline with an artifact repository: a step's file and directory outputs are
+#      uploaded with their digests, the next step downloads them by `from`, a second run takes
+#      the cached step from the first across workspaces, and a missing input names its URI.
 # Usage: storage_on_node_tier.sh ROOT BUILD_DIR
 source "$(dirname "$0")/../cluster/cluster_env.sh"
 BUILD_DIR="$2"
 up node
-BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/images" build runtime storage >/dev/null
-"$ROOT/scripts/images" import "$KILN_CLUSTER_DIR/containerd/containerd.sock" runtime storage >/dev/null
+BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/images" build runtime storage toolbox >/dev/null
+"$ROOT/scripts/images" import "$KILN_CLUSTER_DIR/containerd/containerd.sock" runtime storage toolbox >/dev/null
 install_crds
 
 secret() { kc get secret kiln-s3 -o jsonpath="{.data.$1}" | base64 -d; }
@@ -27,7 +30,8 @@ prefix="e2e-$$"
 
 port=28083
 start_manager "$BUILD_DIR" $port --image-pull-policy Never \
-  --storage-s3-endpoint "$endpoint" --storage-secret kiln-s3
+  --storage-s3-endpoint "$endpoint" --storage-secret kiln-s3 \
+  --artifact-repository "s3://kiln/$prefix/artifacts"
 show() {
   kc get "$@" -o yaml | tail -60
   kc get pods -o wide
@@ -127,7 +131,7 @@ expect_fetch_failure() { # NAME SUBSTRING
   echo "bad input $1: $message"
 }
 expect_fetch_failure bad-digest "digest mismatch"
-expect_fetch_failure missing-key "404"
+expect_fetch_failure missing-key ": 404 "
 expect_fetch_failure wrong-creds "403 SignatureDoesNotMatch"
 expect_fetch_failure no-secret 'CreateContainerConfigError'
 expect_fetch_failure unreachable "unreachable endpoint http://127.0.0.1:9"
@@ -150,5 +154,110 @@ for i in $(seq 1 20); do
     fail "request $i failed while the canary could not be fetched"
 done
 echo "rollout: canary ModelFetchFailed ($(condition modeldeployment/storage CanaryReady message)); 20 of 20 requests answered by stable"
+
+# 5. Pipeline artifacts through the repository (the manager's --artifact-repository). The
+#    hostPath volumes of this cluster are root's (mode 0750): the first step, root, opens the
+#    workspace to the uploader (uid 65532), as the demo's prepare step does.
+pipeline() { # NAME STEPS-YAML
+  kc apply -f - >/dev/null <<EOF
+apiVersion: kiln.dev/v1alpha1
+kind: DataPipeline
+metadata: {name: $1}
+spec:
+  workspace:
+    volumeClaimTemplate:
+      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 64Mi}}}
+  steps:
+$2
+EOF
+}
+pipeline artifacts '
+  - name: features
+    image: kiln/toolbox:dev
+    imagePullPolicy: Never
+    command: [sh, -c, "chmod 0755 /workspace && mkdir -p /workspace/out/dir && seq 1 100 > /workspace/out/features.csv && echo a > /workspace/out/dir/a && echo b > /workspace/out/dir/b"]
+    cache: {enabled: true}
+    outputs:
+      artifacts: [{name: features, path: out/features.csv}, {name: bundle, path: out/dir}]
+  - name: train
+    dependsOn: [features]
+    image: kiln/toolbox:dev
+    imagePullPolicy: Never
+    command: [sh, -c, "test \"$(cat /workspace/in/bundle/a /workspace/in/bundle/b)\" = \"$(printf \"a\\nb\")\" && printf \"{\\\"lines\\\": \\\"%s\\\"}\" $(wc -l < /workspace/in/features.csv) > /dev/termination-log"]
+    inputs:
+      artifacts:
+      - {name: features, path: in/features.csv, from: "{{steps.features.outputs.artifacts.features}}"}
+      - {name: bundle, path: in/bundle, from: "{{steps.features.outputs.artifacts.bundle}}"}
+    outputs: {parameters: [{name: lines}]}'
+run_phase() { jp "datapipeline/$1" "{.status.runs[$2].phase}"; }
+wait_run() { # PIPELINE INDEX PHASE
+  for _ in $(seq 1 120); do
+    [ "$(run_phase "$1" "$2")" = "$3" ] && return 0
+    [ "$(run_phase "$1" "$2")" = Failed ] && [ "$3" != Failed ] && break
+    sleep 2
+  done
+  show datapipeline "$1"; fail "$1: run $2 is '$(run_phase "$1" "$2")', expected $3"
+}
+wait_run artifacts 0 Succeeded
+run1=$(jp datapipeline/artifacts '{.status.runs[0].name}')
+step() { jp datapipeline/artifacts "{.status.runs[$1].steps[?(@.name==\"$2\")].$3}"; }
+base="s3://kiln/$prefix/artifacts/artifacts/$run1/features"
+[ "$(step 0 features 'artifacts[?(@.name=="features")].uri')" = "$base/features" ] ||
+  fail "features uri is '$(step 0 features 'artifacts[?(@.name=="features")].uri')', expected $base/features"
+[ "$(step 0 features 'artifacts[?(@.name=="bundle")].uri')" = "$base/bundle/" ] ||
+  fail "bundle uri is '$(step 0 features 'artifacts[?(@.name=="bundle")].uri')', expected $base/bundle/"
+remote=":s3:kiln/$prefix/artifacts/artifacts/$run1/features"
+want="sha256:$(rclone cat "$remote/features" | sha256sum | cut -d' ' -f1)"
+got=$(step 0 features 'artifacts[?(@.name=="features")].digest')
+[ "$got" = "$want" ] || fail "features digest $got, the object's is $want"
+[ "$want" = "sha256:$(seq 1 100 | sha256sum | cut -d' ' -f1)" ] || fail "the uploaded features.csv is not what the step wrote"
+# A directory's digest is that of its manifest: the sha256sum lines of its files in path order.
+manifest=$(for f in a b; do printf '%s  %s\n' "$(rclone cat "$remote/bundle/$f" | sha256sum | cut -d' ' -f1)" "$f"; done)
+want_dir="sha256:$(printf '%s\n' "$manifest" | sha256sum | cut -d' ' -f1)"
+got_dir=$(step 0 features 'artifacts[?(@.name=="bundle")].digest')
+[ "$got_dir" = "$want_dir" ] || fail "bundle digest $got_dir, its manifest's is $want_dir"
+[ "$(step 0 train outputs.lines)" = 100 ] || fail "train read '$(step 0 train outputs.lines)' lines, not 100"
+echo "artifacts: $(rclone lsf -R "$remote" | tr '\n' ' ')uploaded with their digests, train read 100 lines"
+
+kc annotate datapipeline artifacts kiln.dev/run=again >/dev/null
+for _ in $(seq 1 30); do [ "$(jp datapipeline/artifacts '{.status.runs[0].name}')" != "$run1" ] && break; sleep 1; done
+wait_run artifacts 0 Succeeded
+[ "$(step 0 features phase)" = Cached ] ||
+  { show datapipeline artifacts; fail "features of the second run is '$(step 0 features phase)', not Cached"; }
+[ "$(step 0 features message)" = "cache hit from run $run1" ] || fail "features message: $(step 0 features message)"
+[ "$(step 0 train phase)" = Succeeded ] && [ "$(step 0 train outputs.lines)" = 100 ] ||
+  fail "train of the second run: $(step 0 train phase), lines $(step 0 train outputs.lines)"
+claims=$(kc get pvc -o name | grep -c artifacts || true)
+[ "$claims" = 2 ] || fail "expected a claim per run, found $claims"
+echo "cache: the second run took features from $run1 across workspaces; train again read 100 lines"
+
+pipeline missing-input '
+  - name: table
+    image: kiln/toolbox:dev
+    imagePullPolicy: Never
+    command: [sh, -c, "true"]
+    inputs:
+      artifacts: [{name: table, path: in/none.csv, uri: "s3://kiln/'"$prefix"'/none.csv"}]'
+wait_run missing-input 0 Failed
+msg=$(jp datapipeline/missing-input '{.status.runs[0].steps[0].message}')
+[ "$(jp datapipeline/missing-input '{.status.runs[0].steps[0].phase}')" = Error ] ||
+  fail "the step with a missing input is '$(jp datapipeline/missing-input '{.status.runs[0].steps[0].phase}')', not Error"
+[[ "$msg" == "inputs.artifacts table: s3://kiln/$prefix/none.csv: 404 "* ]] || fail "missing input message: $msg"
+echo "missing input: $msg"
+
+# A workspace the uploader cannot read is named as such, not as a missing output.
+pipeline closed '
+  - name: write
+    image: kiln/toolbox:dev
+    imagePullPolicy: Never
+    command: [sh, -c, "echo x > /workspace/x"]
+    outputs:
+      artifacts: [{name: x, path: x}]'
+wait_run closed 0 Failed
+msg=$(jp datapipeline/closed '{.status.runs[0].steps[0].message}')
+run_closed=$(jp datapipeline/closed '{.status.runs[0].name}')
+[ "$msg" = "uploading artifact x: s3://kiln/$prefix/artifacts/closed/$run_closed/write/x: permission denied: uid 65532 cannot search /workspace" ] ||
+  fail "unreadable workspace message: $msg"
+echo "unreadable workspace: $msg"
 stop_manager
-echo "PASS: TrainingJob and ModelDeployment through S3, five fetch failures named, stable kept serving"
+echo "PASS: TrainingJob and ModelDeployment through S3, five fetch failures named, stable kept serving, pipeline artifacts uploaded, downloaded and cached across runs"
