@@ -386,8 +386,8 @@ def datapipeline():
                 "name": string("Artifact name (outputs.artifacts[].name)."),
                 "uri": string("Where it is; a directory's ends in '/'."),
                 "digest": string("sha256:<hex> of the file; of a directory, of its manifest (the "
-                                 "sorted sha256sum lines \"<hex>  <relative path>\" of its "
-                                 "files)."),
+                                 "sha256sum lines \"<hex>  <relative path>\" of its files, "
+                                 "sorted by path in the C locale)."),
             }, required=["name"]),
             **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}),
     })

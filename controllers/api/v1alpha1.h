@@ -413,8 +413,8 @@ struct StepArtifact {
   std::string name;
   // Where it is; a directory's ends in '/'.
   std::optional<std::string> uri;
-  // sha256:<hex> of the file; of a directory, of its manifest (the sorted sha256sum lines "<hex>
-  // <relative path>" of its files).
+  // sha256:<hex> of the file; of a directory, of its manifest (the sha256sum lines "<hex> <relative
+  // path>" of its files, sorted by path in the C locale).
   std::optional<std::string> digest;
 
   friend bool operator==(const StepArtifact&, const StepArtifact&) = default;
