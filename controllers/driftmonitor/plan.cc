@@ -177,14 +177,19 @@ json training_job(const Context& ctx, const api::TrainingJobTemplate& tmpl,
                    {"labels", labels},
                    {"ownerReferences", json::array({owner_reference(ctx.dm)})}};
   if (meta.contains("annotations")) out_meta["annotations"] = meta["annotations"];
-  // Each retraining writes under its own directory (<output.modelUri>/<job>), so it never
-  // overwrites the files a serving model was loaded from and its model uri is new.
+  // Each retraining writes under its own directory (<output.modelUri>/<job>-<uid>, uid the
+  // monitor's first 8 characters), so it never overwrites the files a serving model was loaded
+  // from, also when a monitor of the same name is created again and counts from 1.
   json spec = tmpl.spec.is_object() ? tmpl.spec : json::object();
   const json::json_pointer output("/output/modelUri");
   if (spec.contains(output) && spec.at(output).is_string()) {
     std::string uri = spec.at(output).get<std::string>();
     while (!uri.empty() && uri.back() == '/') uri.pop_back();
-    spec[output] = uri + "/" + job_name;
+    std::string key = job_name;
+    const std::string uid =
+        ctx.dm.contains("metadata") ? ctx.dm["metadata"].value("uid", "") : std::string();
+    if (!uid.empty()) key += "-" + uid.substr(0, 8);
+    spec[output] = uri + "/" + key;
   }
   return {{"apiVersion", support::kGroupVersion},
           {"kind", "TrainingJob"},

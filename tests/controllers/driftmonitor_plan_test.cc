@@ -157,8 +157,9 @@ TEST(DriftMonitorPlan, ShiftedTrafficIsDriftAndStartsARetrainOwnedByTheMonitor) 
   EXPECT_EQ(job["metadata"]["ownerReferences"][0]["uid"], "dm-1");
   EXPECT_EQ(job["metadata"]["ownerReferences"][0]["controller"], true);
   EXPECT_EQ(job["spec"]["framework"], "xgboost");
-  // Each retraining writes to a directory of its own under the template's output.
-  EXPECT_EQ(job["spec"]["output"]["modelUri"], "pvc://models/retrained/flights-retrain-1");
+  // Each retraining writes to a directory of its own under the template's output, named also by
+  // the monitor's uid (a monitor created again under the same name counts from 1 again).
+  EXPECT_EQ(job["spec"]["output"]["modelUri"], "pvc://models/retrained/flights-retrain-1-dm-1");
   EXPECT_EQ(w.dm["status"]["lastRetrain"]["trainingJob"], "flights-retrain-1");
   EXPECT_EQ(w.dm["status"]["retrainsToday"], 1);
   bool drift_event = false, retrain_event = false;
@@ -251,6 +252,25 @@ TEST(DriftMonitorPlan, TheCanaryCarriesTheRetrainedModelsDigestAndStorage) {
   EXPECT_EQ(value["digest"], "sha256:00ff");
   EXPECT_EQ(value["storage"]["endpoint"], "http://s3.example:7070");
   EXPECT_EQ(value["storage"]["secretRef"]["name"], "team-s3");
+}
+
+// A monitor deleted and created again under its name counts its retrainings from 1 again: its
+// first retraining must not write over the first one of the monitor before it.
+TEST(DriftMonitorPlan, AMonitorCreatedAgainRetrainsUnderANewKey) {
+  std::string first_uri;
+  for (const char* uid : {"6f1c2a9e-0000-4000-8000-000000000001",
+                          "b2d40c17-0000-4000-8000-000000000002"}) {
+    World w;
+    w.dm["metadata"]["uid"] = uid;
+    w.plan(kT0, 0);
+    w.plan(kT0 + 5min, 4);
+    ASSERT_EQ(w.last.apply.size(), 1u);
+    EXPECT_EQ(w.last.apply[0]["metadata"]["name"], "flights-retrain-1");
+    const std::string uri = w.last.apply[0]["spec"]["output"]["modelUri"];
+    EXPECT_EQ(uri, "pvc://models/retrained/flights-retrain-1-" + std::string(uid).substr(0, 8));
+    EXPECT_NE(uri, first_uri);
+    first_uri = uri;
+  }
 }
 
 TEST(DriftMonitorPlan, DataPipelineRefIsTriggeredByAnnotation) {
