@@ -305,14 +305,13 @@ void check_step_artifacts(const json& step, const std::string& base,
     }
     const std::string* from = string_member(inputs[k], "from");
     if (from == nullptr) continue;
-    static const std::regex kFrom(
-        R"(^\{\{\s*steps\.([a-z0-9-]+)\.outputs\.artifacts\.([^{}\s]+)\s*\}\}$)");
-    std::smatch m;
-    if (!std::regex_match(*from, m, kFrom)) {
+    const auto ref = parse_artifact_reference(*from);
+    if (!ref) {
       errors.push_back({field + ".from", "reads {{steps.STEP.outputs.artifacts.NAME}}"});
       continue;
     }
-    const std::string producer = m[1], artifact = m[2];
+    const std::string& producer = ref->step;
+    const std::string& artifact = ref->artifact;
     auto declared = names.artifacts.find(producer);
     if (declared == names.artifacts.end()) {
       errors.push_back({field + ".from", "unknown step \"" + producer + "\""});

@@ -116,6 +116,15 @@ json storage_volumes(const kiln::api::v1alpha1::StorageConfig* config, const Sto
   return volumes;
 }
 
+namespace {
+
+std::string trim_end(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+}  // namespace
+
 std::optional<std::string> storage_failure(const json& pod, const std::string& name) {
   const json status = pod.value("status", json::object());
   for (const char* list : {"initContainerStatuses", "containerStatuses"}) {
@@ -127,7 +136,7 @@ std::optional<std::string> storage_failure(const json& pod, const std::string& n
         static const char* kStuck[] = {"CreateContainerConfigError", "CreateContainerError",
                                        "ErrImagePull", "ImagePullBackOff", "InvalidImageName"};
         for (const char* stuck : kStuck) {
-          if (reason == stuck) return reason + ": " + state["waiting"].value("message", "");
+          if (reason == stuck) return trim_end(reason + ": " + state["waiting"].value("message", ""));
         }
       }
       // A container that finished well has recovered: its lastState is history. (A running
@@ -140,10 +149,7 @@ std::optional<std::string> storage_failure(const json& pod, const std::string& n
         if (!s.contains("terminated")) continue;
         const json& t = s["terminated"];
         if (t.value("exitCode", 0) == 0) continue;
-        std::string message = t.value("message", "");
-        while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
-          message.pop_back();
-        }
+        const std::string message = trim_end(t.value("message", ""));
         return message.empty() ? "exit code " + std::to_string(t.value("exitCode", 0)) : message;
       }
     }

@@ -80,8 +80,9 @@ nlohmann::json volume_mount(const std::string& name, const std::string& path, bo
 // code, now or as its last state) or cannot start (waiting with reason
 // CreateContainerConfigError, CreateContainerError, ErrImagePull, ImagePullBackOff,
 // InvalidImageName): "<reason>: <message>" for a waiting one, the termination message (or
-// "exit code N") for a terminated one. nullopt when container `name` (among init containers and
-// containers) has no such state.
+// "exit code N") for a terminated one, without trailing newlines or spaces. nullopt when
+// container `name` (among init containers and containers) has no such state, or has since
+// terminated with exit code 0.
 std::optional<std::string> storage_failure(const nlohmann::json& pod, const std::string& name);
 
 }  // namespace kiln::controllers

@@ -1,10 +1,9 @@
 #include "controllers/datapipeline/artifacts.h"
 
-#include <regex>
-
 #include "controllers/common/names.h"
 #include "controllers/common/storage.h"
 #include "controllers/common/uri.h"
+#include "controllers/datapipeline/dag.h"
 #include "controllers/datapipeline/names.h"
 
 namespace kiln::controllers::datapipeline {
@@ -71,11 +70,6 @@ json desired_artifact_check_job(const json& pipeline, const api::DataPipelineSpe
 
 namespace {
 
-std::string trimmed(std::string m) {
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
-}
-
 std::string in_workspace(const api::DataPipelineSpec& spec, const std::string& path) {
   return !path.empty() && path.front() == '/' ? path : mount_path(spec) + "/" + path;
 }
@@ -94,16 +88,11 @@ std::string upload_container_name(std::size_t i) { return "upload-" + std::to_st
 
 std::optional<Repository> artifact_repository(const api::DataPipelineSpec& spec,
                                               const BuildOptions& options) {
-  if (spec.artifact_repository) {
-    const auto& r = *spec.artifact_repository;
-    std::string prefix = r.uri;
-    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-    return Repository{prefix, r.storage ? &*r.storage : nullptr};
-  }
-  if (options.artifact_repository.empty()) return std::nullopt;
-  std::string prefix = options.artifact_repository;
+  const auto& own = spec.artifact_repository;
+  if (!own && options.artifact_repository.empty()) return std::nullopt;
+  std::string prefix = own ? own->uri : options.artifact_repository;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  return Repository{prefix, nullptr};
+  return Repository{prefix, own && own->storage ? &*own->storage : nullptr};
 }
 
 std::string artifact_uri(const Repository& repository, const std::string& pipeline,
@@ -174,7 +163,7 @@ UploadOutcome read_upload(const json* job, const std::vector<json>& pods,
       }
       if (auto failed = storage_failure(pod, cname)) {
         out.attempt = {Kind::kError,
-                       "uploading artifact " + outputs[i].name + ": " + trimmed(*failed),
+                       "uploading artifact " + outputs[i].name + ": " + *failed,
                        false, {}};
         out.attempt.stuck = !t.is_object();  // Waiting on a missing Secret: stop the Job.
         return out;
@@ -229,8 +218,6 @@ Result<std::vector<InputFetch>> input_fetches(const api::DataPipelineSpec& spec,
                                               bool has_repository) {
   std::vector<InputFetch> out;
   if (!step.inputs) return out;
-  static const std::regex kFrom(
-      R"(^\{\{\s*steps\.([a-z0-9-]+)\.outputs\.artifacts\.([^{}\s]+)\s*\}\}$)");
   const auto& inputs = step.inputs->artifacts;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const auto& a = inputs[i];
@@ -240,8 +227,8 @@ Result<std::vector<InputFetch>> input_fetches(const api::DataPipelineSpec& spec,
       continue;
     }
     if (!a.from) continue;
-    std::smatch m;
-    if (!std::regex_match(*a.from, m, kFrom)) {
+    const auto ref = parse_artifact_reference(*a.from);
+    if (!ref) {
       return Error::invalid_input(where + ": from \"" + *a.from +
                                   "\" is not {{steps.STEP.outputs.artifacts.NAME}}");
     }
@@ -249,7 +236,8 @@ Result<std::vector<InputFetch>> input_fetches(const api::DataPipelineSpec& spec,
       return Error::invalid_input(where + ": from needs an artifact repository " +
                                   "(spec.artifactRepository or the chart's)");
     }
-    const std::string producer = m[1], artifact = m[2];
+    const std::string& producer = ref->step;
+    const std::string& artifact = ref->artifact;
     // Copies, not pointers: value() returns temporaries.
     std::optional<json> stored;
     if (run.contains("steps") && run["steps"].is_array()) {
@@ -278,7 +266,7 @@ std::optional<std::string> input_fetch_failure(const std::vector<json>& pods,
   for (const json& pod : pods) {
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       if (auto failed = storage_failure(pod, fetch_container_name(i))) {
-        return "inputs.artifacts " + inputs[i].name + ": " + trimmed(*failed);
+        return "inputs.artifacts " + inputs[i].name + ": " + *failed;
       }
     }
   }

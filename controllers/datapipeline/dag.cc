@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <regex>
 #include <unordered_map>
 
 namespace kiln::controllers {
@@ -93,6 +94,14 @@ std::optional<std::vector<std::size_t>> topological_order(const std::vector<DagN
     if (!progressed) return std::nullopt;
   }
   return order;
+}
+
+std::optional<ArtifactReference> parse_artifact_reference(std::string_view from) {
+  static const std::regex kFrom(
+      R"(^\{\{\s*steps\.([a-z0-9-]+)\.outputs\.artifacts\.([^{}\s]+)\s*\}\}$)");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_match(from.begin(), from.end(), m, kFrom)) return std::nullopt;
+  return ArtifactReference{m[1].str(), m[2].str()};
 }
 
 }  // namespace kiln::controllers

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln::controllers {
@@ -29,5 +30,14 @@ std::vector<DagError> check_dag(const std::vector<DagNode>& nodes);
 // Step indices in an order where every step comes after its dependencies (Kahn's algorithm,
 // ties broken by input order). std::nullopt when the graph has a cycle or unknown dependency.
 std::optional<std::vector<std::size_t>> topological_order(const std::vector<DagNode>& nodes);
+
+// An input artifact's `from`, "{{steps.STEP.outputs.artifacts.NAME}}" (spaces allowed inside the
+// braces; STEP a DNS label, NAME without braces or spaces): its step and artifact, or nullopt.
+// The one parser of the reference, for the admission webhook and the controller alike.
+struct ArtifactReference {
+  std::string step;
+  std::string artifact;
+};
+std::optional<ArtifactReference> parse_artifact_reference(std::string_view from);
 
 }  // namespace kiln::controllers
